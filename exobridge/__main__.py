@@ -1,0 +1,3 @@
+from exobridge.cli.app import main
+
+main()

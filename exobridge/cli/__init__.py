@@ -1,0 +1,1 @@
+"""Command-line layer: parse, call the core, hand results to the renderer."""

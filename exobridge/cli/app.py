@@ -1,0 +1,80 @@
+"""The `exobridge` command. Sub-command modules are imported when registered, so each keeps its heavy
+imports (httpx, Rich, sqlite) inside its functions: `exobridge --help` pays only for Typer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from exobridge import __version__
+
+app = typer.Typer(
+    name="exobridge",
+    help="Chat with your own Exo cluster first; fail over to OpenRouter, then Hugging Face, only when it "
+    "cannot answer. Always says who answered, how fast, and what it cost.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"exobridge {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """exobridge: local first, cloud when needed."""
+
+
+def _register() -> None:
+    from exobridge.cli import chat
+
+    chat.register(app)
+
+
+_register()
+
+
+def _quiet_broken_pipe() -> None:
+    """stdout went away (`| head -1`): stop quietly, and keep Python from complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"exobridge {__version__}\n")
+        return
+    try:
+        app(prog_name="exobridge")
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.stderr.write("exobridge: interrupted\n")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("EXOBRIDGE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"exobridge: internal error: {type(exc).__name__}: {exc} (set EXOBRIDGE_DEBUG=1 for the traceback)\n"
+        )
+        sys.exit(1)

@@ -1,0 +1,134 @@
+"""`exobridge chat`: one prompt, routed Exo first, answered on stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from exobridge.cli import exits
+
+
+def read_stdin(stream: object = None) -> tuple[str | None, bool]:
+    """Piped stdin as text (None on a terminal), and whether bytes had to be replaced.
+
+    One trailing newline is dropped, so `echo hi | exobridge chat` sends "hi", not "hi\\n".
+    """
+    source = stream if stream is not None else sys.stdin
+    try:
+        if source.isatty():  # type: ignore[attr-defined]
+            return None, False
+        raw = source.buffer.read()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return None, False
+    text = raw.decode("utf-8", errors="replace")
+    replaced = "\ufffd" in text and "\ufffd".encode() not in raw
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    return text, replaced
+
+
+def compose_prompt(argument: str | None, piped: str | None) -> str:
+    """`stdin + "\\n\\n" + PROMPT`; `-` or no PROMPT means stdin alone."""
+    if argument is None or argument == "-":
+        return piped or ""
+    if piped:
+        return f"{piped}\n\n{argument}"
+    return argument
+
+
+def _cli_keys(values: list[str], providers: list[str], pinned: str | None, names: set[str]) -> dict[str, str]:
+    """`--key NAME=VALUE`, or a bare `--key VALUE` when exactly one provider is targeted."""
+    result: dict[str, str] = {}
+    for value in values:
+        head, sep, tail = value.partition("=")
+        if sep and head in names:
+            result[head] = tail
+            continue
+        single = [pinned] if pinned else providers
+        if len(single) != 1:
+            exits.fail("--key needs one provider: use -p NAME, a NAME:model, or --key NAME=KEY", exits.USAGE)
+        result[single[0]] = value
+    return result
+
+
+def chat(
+    prompt: Annotated[str | None, typer.Argument(help="The prompt. '-' or none: read stdin.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name, or provider:model.")] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option("--provider", "-p", help="Only these providers (repeatable).")
+    ] = None,
+    no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Try only the first provider.")] = False,
+    temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Reply length limit.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling.")] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (schema in README).")] = False,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="API key for this run: KEY (with one provider) or NAME=KEY."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notices or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every attempt, even when piped.")] = False,
+) -> None:
+    """Send PROMPT (and piped stdin) to Exo first, then the cloud by priority."""
+    from exobridge.core import model_map
+    from exobridge.core.routing import ChatRequest, Router
+    from exobridge.render.chat import ChatView
+
+    config = exits.load_config()
+    view = ChatView(json_mode=json_out, quiet=quiet, verbose=verbose)
+
+    piped, replaced = (None, False)
+    if prompt is None or prompt == "-" or not sys.stdin.isatty():
+        piped, replaced = read_stdin()
+    if replaced:
+        view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
+    if prompt is None and piped is None:
+        exits.fail('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")', exits.USAGE)
+    text = compose_prompt(prompt, piped)
+    if not text.strip():
+        exits.fail("empty prompt", exits.USAGE)
+
+    only = provider or []
+    unknown = [name for name in only if name not in config.providers]
+    if unknown:
+        exits.fail(f"unknown provider {unknown[0]!r} (configured: {', '.join(config.providers)})", exits.USAGE)
+    spec = model or config.default_model
+    pinned, _ = model_map.split_pinned(spec, config)
+    cli_keys = _cli_keys(key or [], only, pinned, set(config.providers))
+
+    targets = model_map.targets(spec, config, only=only)
+    if no_fallback:
+        enabled = [t for t in targets if t.provider.enabled]
+        targets = enabled[:1] or targets[:1]
+    if not targets:
+        exits.fail(f"no configured provider matches {spec!r} with -p {', '.join(only)}", exits.NO_PROVIDER)
+
+    messages = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": text})
+    request = ChatRequest(
+        messages=messages,
+        model=spec,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        top_p=top_p,
+        stream=not no_stream,
+    )
+
+    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=json_out)
+    result = router.run(request, targets)
+    kind = config.providers[result.provider].kind if result.provider in config.providers else None
+    view.finish(result, kind)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat)

@@ -1,0 +1,296 @@
+"""Configuration: embedded defaults refined by the user's TOML file and the environment.
+
+The file does not have to repeat the defaults: a table with a default provider's name changes only the keys
+it names, `enabled = false` turns a default off, and new names add providers.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from exobridge.core import paths
+
+KINDS = ("exo", "openrouter", "huggingface", "openai")
+
+DEFAULTS: dict[str, Any] = {
+    "default_model": "llama-3.2-3b",
+    "providers": {
+        "exo": {"kind": "exo", "url": "http://localhost:52415", "priority": 0},
+        "openrouter": {
+            "kind": "openrouter",
+            "url": "https://openrouter.ai/api/v1",
+            "key_env": "OPENROUTER_API_KEY",
+            "priority": 1,
+        },
+        "huggingface": {
+            "kind": "huggingface",
+            "url": "https://router.huggingface.co/v1",
+            "key_env": "HF_TOKEN",
+            "priority": 2,
+        },
+    },
+    "models": {},
+}
+
+# connect, first token, idle (seconds). A dead local Exo must cost almost nothing; clouds get more slack.
+KIND_TIMEOUTS: dict[str, tuple[float, float, float]] = {
+    "exo": (1.0, 60.0, 30.0),
+    "openrouter": (5.0, 60.0, 60.0),
+    "huggingface": (5.0, 60.0, 60.0),
+    "openai": (5.0, 60.0, 60.0),
+}
+
+PROVIDER_KEYS = {
+    "kind",
+    "url",
+    "urls",
+    "priority",
+    "enabled",
+    "key_env",
+    "connect_timeout",
+    "first_token_timeout",
+    "idle_timeout",
+    "headers",
+    "cooldown",
+}
+TOP_LEVEL_KEYS = {"default_model", "providers", "models"}
+EXO_URL_ENV = "EXOBRIDGE_EXO_URL"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `str()` is one line naming the file, the key or line, and the fault."""
+
+    def __init__(self, source: str, where: str, problem: str) -> None:
+        self.source = source
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
+
+
+@dataclass
+class ProviderConfig:
+    name: str
+    kind: str
+    urls: list[str]
+    priority: int
+    enabled: bool = True
+    key_env: str | None = None
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    headers: dict[str, str] = field(default_factory=dict)
+    cooldown: float | None = None
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    @property
+    def key_envs(self) -> list[str]:
+        """Environment variables that may hold this provider's key, most specific first."""
+        if not self.key_env:
+            return []
+        names = [self.key_env]
+        if self.kind == "huggingface" and self.key_env == "HF_TOKEN":
+            names.append("HUGGING_FACE_HUB_TOKEN")
+        return names
+
+
+@dataclass
+class Config:
+    default_model: str
+    providers: dict[str, ProviderConfig]
+    models: dict[str, dict[str, str]]
+    path: Path
+    file_exists: bool
+    sources: dict[str, str] = field(default_factory=dict)
+    unknown_keys: list[str] = field(default_factory=list)
+
+    def ordered(self, include_disabled: bool = False) -> list[ProviderConfig]:
+        """Providers by priority, then by name, so equal priorities are still deterministic."""
+        chosen = [p for p in self.providers.values() if include_disabled or p.enabled]
+        return sorted(chosen, key=lambda p: (p.priority, p.name))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], prefix: str, sources: dict[str, str], origin: str) -> None:
+    for key, value in over.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "headers":
+            _merge(base[key], value, f"{dotted}.", sources, origin)
+        else:
+            base[key] = copy.deepcopy(value)
+            _record(dotted, value, sources, origin)
+
+
+def _record(dotted: str, value: Any, sources: dict[str, str], origin: str) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _record(f"{dotted}.{key}", inner, sources, origin)
+    else:
+        sources[dotted] = origin
+
+
+def _check_url(value: Any, source: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(source, where, f"expected a URL string, got {_describe(value)}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(source, where, f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _number(raw: dict[str, Any], key: str, default: float, source: str, where: str) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(source, f"{where}.{key}", f"expected a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -> ProviderConfig:
+    where = f"providers.{name}"
+    kind = raw.get("kind", name if name in KINDS else None)
+    if kind is None:
+        raise ConfigError(source, where, f"missing 'kind' (one of {', '.join(KINDS)})")
+    if kind not in KINDS:
+        raise ConfigError(source, f"{where}.kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    if "urls" in raw:
+        urls_raw = raw["urls"]
+        if not isinstance(urls_raw, list) or not urls_raw:
+            raise ConfigError(source, f"{where}.urls", "expected a non-empty list of URLs")
+        urls = [_check_url(u, source, f"{where}.urls") for u in urls_raw]
+    elif "url" in raw:
+        urls = [_check_url(raw["url"], source, f"{where}.url")]
+    else:
+        raise ConfigError(source, where, "missing 'url'")
+    priority = raw.get("priority", next_priority)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ConfigError(source, f"{where}.priority", f"expected an integer, got {priority!r}")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(source, f"{where}.enabled", f"expected true or false, got {enabled!r}")
+    key_env = raw.get("key_env")
+    if key_env is not None and (not isinstance(key_env, str) or not key_env):
+        raise ConfigError(source, f"{where}.key_env", f"expected an environment variable name, got {key_env!r}")
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(source, f"{where}.headers", "expected a table of string values")
+    connect, first, idle = KIND_TIMEOUTS[kind]
+    cooldown = raw.get("cooldown")
+    if cooldown is not None:
+        cooldown = _number(raw, "cooldown", 0, source, where)
+    return ProviderConfig(
+        name=name,
+        kind=kind,
+        urls=urls,
+        priority=priority,
+        enabled=enabled,
+        key_env=key_env,
+        connect_timeout=_number(raw, "connect_timeout", connect, source, where),
+        first_token_timeout=_number(raw, "first_token_timeout", first, source, where),
+        idle_timeout=_number(raw, "idle_timeout", idle, source, where),
+        headers=dict(headers),
+        cooldown=cooldown,
+    )
+
+
+def read_file(path: Path) -> dict[str, Any] | None:
+    """The parsed file, or None when it does not exist. Parse errors name the file and line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
+    except PermissionError:
+        raise ConfigError(str(path), "", "permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        # tomllib says "Invalid value (at line 3, column 9)"; put the position first, as the other errors do.
+        if "(at line" in message:
+            problem, _, position = message.rpartition(" (at ")
+            raise ConfigError(str(path), position.rstrip(")"), problem) from None
+        raise ConfigError(str(path), "", message) from None
+
+
+def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | None = None) -> Config:
+    """Merge defaults, the parsed file and the environment into a validated Config."""
+    env = os.environ if env is None else env
+    source = str(path)
+    merged = copy.deepcopy(DEFAULTS)
+    sources: dict[str, str] = {}
+    for key, value in DEFAULTS.items():
+        _record(key, value, sources, "default")
+    unknown: list[str] = []
+    if raw_file:
+        for key in raw_file:
+            if key not in TOP_LEVEL_KEYS:
+                unknown.append(key)
+        for key in ("providers", "models"):
+            if key in raw_file and not isinstance(raw_file[key], dict):
+                raise ConfigError(source, key, "expected a table")
+        for name, table in raw_file.get("providers", {}).items():
+            if not isinstance(table, dict):
+                raise ConfigError(source, f"providers.{name}", "expected a table")
+            unknown.extend(f"providers.{name}.{k}" for k in table if k not in PROVIDER_KEYS)
+            # A file that names `urls` replaces a default's `url` and the reverse, rather than keeping both.
+            default = merged["providers"].get(name)
+            if default is not None and ("url" in table or "urls" in table):
+                default.pop("url", None)
+                default.pop("urls", None)
+        _merge(merged, raw_file, "", sources, "file")
+
+    default_model = merged.get("default_model")
+    if not isinstance(default_model, str) or not default_model.strip():
+        raise ConfigError(source, "default_model", f"expected a model name, got {default_model!r}")
+
+    providers: dict[str, ProviderConfig] = {}
+    next_priority = 0
+    for name, table in merged["providers"].items():
+        provider = _provider(name, table, source, next_priority)
+        providers[name] = provider
+        next_priority = max(next_priority, provider.priority + 1)
+
+    exo_override = env.get(EXO_URL_ENV, "").strip()
+    if exo_override:
+        urls = [
+            _check_url(u.strip(), f"environment {EXO_URL_ENV}", "value") for u in exo_override.split(",") if u.strip()
+        ]
+        for provider in providers.values():
+            if provider.kind == "exo":
+                provider.urls = urls
+                sources[f"providers.{provider.name}.url"] = f"env {EXO_URL_ENV}"
+
+    models: dict[str, dict[str, str]] = {}
+    for logical, table in merged.get("models", {}).items():
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise ConfigError(source, f'models."{logical}"', 'expected a table of provider = "model id"')
+        models[logical] = dict(table)
+
+    return Config(
+        default_model=default_model,
+        providers=providers,
+        models=models,
+        path=path,
+        file_exists=raw_file is not None,
+        sources=sources,
+        unknown_keys=unknown,
+    )
+
+
+def load(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    path = paths.config_path() if path is None else path
+    return build(read_file(path), path, env)

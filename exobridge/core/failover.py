@@ -1,0 +1,215 @@
+"""What went wrong with one attempt, and the three separate decisions it leads to:
+retry the same target, fail over to the next one, or stop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+RETRY_AFTER_LIMIT = 10.0  # seconds we are willing to wait before retrying the same target
+SERVER_RETRY_BACKOFF = 0.3
+
+
+class FailureKind(StrEnum):
+    CONNECT = "connect"  # refused, DNS, connect timeout
+    FIRST_TOKEN_TIMEOUT = "first_token_timeout"
+    IDLE_TIMEOUT = "idle_timeout"
+    STREAM_BROKEN = "stream_broken"  # reset or in-band error
+    AUTH = "auth"  # 401, 403
+    CREDITS = "credits"  # 402
+    MODEL_UNAVAILABLE = "model_unavailable"  # 404, not served, substituted
+    SERVER = "server"  # 408, 5xx
+    RATE_LIMITED = "rate_limited"  # 429
+    CONTEXT_LENGTH = "context_length"
+    BAD_REQUEST = "bad_request"  # other 400, 413, 422: every provider would reject it
+    BAD_RESPONSE = "bad_response"  # invalid JSON, HTML, wrong shape in a 200
+    NO_KEY = "no_key"
+    DISABLED = "disabled"
+
+
+@dataclass
+class Failure(Exception):
+    kind: FailureKind
+    reason: str
+    status: int | None = None
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True)
+class FailoverDecision:
+    retry_same: bool
+    retry_delay: float
+    fail_over: bool
+
+
+def decide(failure: Failure, *, already_retried: bool, printed: bool) -> FailoverDecision:
+    """The failover table of the README, as code."""
+    if printed:
+        return FailoverDecision(False, 0.0, False)
+    kind = failure.kind
+    if kind is FailureKind.BAD_REQUEST:
+        return FailoverDecision(False, 0.0, False)
+    if already_retried:
+        return FailoverDecision(False, 0.0, True)
+    if kind is FailureKind.SERVER:
+        if failure.retry_after is not None:
+            # 503 with estimated_time (a model loading) or Retry-After: wait only within the budget.
+            if failure.retry_after <= RETRY_AFTER_LIMIT:
+                return FailoverDecision(True, failure.retry_after, True)
+            return FailoverDecision(False, 0.0, True)
+        return FailoverDecision(True, SERVER_RETRY_BACKOFF, True)
+    if kind is FailureKind.RATE_LIMITED:
+        if failure.retry_after is not None and failure.retry_after <= RETRY_AFTER_LIMIT:
+            return FailoverDecision(True, failure.retry_after, True)
+        return FailoverDecision(False, 0.0, True)
+    return FailoverDecision(False, 0.0, True)
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    message: str
+    code: str | None = None
+    retry_after: float | None = None
+
+
+def _stringify(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def parse_error_object(error: object) -> ErrorBody:
+    """An `error` value as providers send it: a string, or an object with message/code/metadata."""
+    if isinstance(error, str):
+        return ErrorBody(error.strip())
+    if not isinstance(error, dict):
+        return ErrorBody(_stringify(error))
+    message = str(error.get("message") or error.get("error") or error.get("type") or "unknown error").strip()
+    code = error.get("code")
+    code_text = None if code is None else str(code)
+    metadata = error.get("metadata")
+    if isinstance(metadata, dict):
+        raw = metadata.get("raw")
+        provider_name = metadata.get("provider_name")
+        upstream = _upstream_message(raw)
+        if upstream and upstream not in message:
+            message = f"{message}: {upstream}"
+        if provider_name:
+            message = f"{message} (upstream {provider_name})"
+    if error.get("type") and code_text is None:
+        code_text = str(error["type"])
+    return ErrorBody(message, code_text)
+
+
+def _upstream_message(raw: object) -> str | None:
+    """OpenRouter's `metadata.raw`: plain text, or a JSON string holding the upstream error."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            inner = json.loads(raw)
+        except ValueError:
+            return raw.strip()[:300] or None
+    else:
+        inner = raw
+    if isinstance(inner, dict):
+        err = inner.get("error", inner)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("type") or _stringify(err))[:300]
+        return str(err)[:300]
+    return _stringify(inner)[:300]
+
+
+def parse_error_body(body: bytes, content_type: str = "") -> ErrorBody:
+    """Error text from any body shape: `{"error": "str" or {...}}`, `{"detail": ...}`, text, HTML."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        retry = data.get("estimated_time")
+        retry_after = float(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) else None
+        if "error" in data:
+            parsed = parse_error_object(data["error"])
+            return ErrorBody(parsed.message, parsed.code, retry_after)
+        if "detail" in data:
+            detail = data["detail"]
+            if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+                detail = detail[0].get("msg", detail[0])
+            return ErrorBody(_stringify(detail))
+        if "message" in data:
+            return ErrorBody(_stringify(data["message"]))
+    if text.startswith("<") or "html" in content_type:
+        return ErrorBody("HTML page instead of an API reply")
+    first_line = text.splitlines()[0] if text else "empty body"
+    return ErrorBody(first_line[:300])
+
+
+def _retry_after(header: str | None) -> float | None:
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    import time
+
+    return max(0.0, when.timestamp() - time.time())
+
+
+def classify_http(status: int, error: ErrorBody, retry_after_header: str | None = None) -> Failure:
+    """Map a non-2xx reply to a Failure. The message keeps the provider's own words."""
+    message = error.message
+    lowered = f"{message} {error.code or ''}".lower()
+    reason = f"HTTP {status}: {message}"
+    if status in (401, 403):
+        return Failure(FailureKind.AUTH, reason, status)
+    if status == 402:
+        return Failure(FailureKind.CREDITS, reason, status)
+    if status == 404:
+        return Failure(FailureKind.MODEL_UNAVAILABLE, reason, status)
+    if status == 429:
+        return Failure(FailureKind.RATE_LIMITED, reason, status, _retry_after(retry_after_header))
+    if status == 408 or status >= 500:
+        retry = _retry_after(retry_after_header)
+        if retry is None:
+            retry = error.retry_after
+        return Failure(FailureKind.SERVER, reason, status, retry)
+    if "context_length" in lowered or "context length" in lowered or "maximum context" in lowered:
+        return Failure(FailureKind.CONTEXT_LENGTH, reason, status)
+    if status == 400 and ("unsupported model" in lowered or "model_not_found" in lowered):
+        return Failure(FailureKind.MODEL_UNAVAILABLE, reason, status)
+    if status in (400, 413, 422):
+        return Failure(FailureKind.BAD_REQUEST, reason, status)
+    return Failure(FailureKind.BAD_RESPONSE, reason, status)
+
+
+def classify_inband(error: object, status: int = 200) -> Failure:
+    """An `error` object inside a 200 reply or stream. Its `code` may be a number or a string."""
+    parsed = parse_error_object(error)
+    code = parsed.code
+    numeric = int(code) if code is not None and code.isdigit() else None
+    if numeric is not None and numeric >= 400:
+        failure = classify_http(numeric, parsed)
+        if failure.kind is FailureKind.BAD_REQUEST:
+            # A 400 reported mid-stream (e.g. "Token limit reached") is the provider's trouble, not proof
+            # that the request is wrong everywhere.
+            failure.kind = FailureKind.STREAM_BROKEN
+        failure.reason = f"error in the reply: {failure.reason}"
+        failure.status = status
+        return failure
+    reason = f"error in the reply: {parsed.message}" + (f" ({code})" if code else "")
+    lowered = f"{parsed.message} {code or ''}".lower()
+    if "context_length" in lowered:
+        return Failure(FailureKind.CONTEXT_LENGTH, reason, status)
+    return Failure(FailureKind.STREAM_BROKEN, reason, status)

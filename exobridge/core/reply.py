@@ -1,0 +1,224 @@
+"""Reading one chat reply, streamed or whole, into text pieces, usage and the served model.
+
+Streams are read on a helper thread and handed over through a queue, so the first-token and idle deadlines
+are wall-clock deadlines: keep-alive comments and role-only chunks cannot keep a silent model alive forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exobridge.core.failover import Failure, FailureKind, classify_inband
+
+if TYPE_CHECKING:
+    import httpx
+
+_END = object()
+
+
+@dataclass
+class Reply:
+    text: str
+    served_model: str | None
+    usage: dict[str, Any] | None
+    finish_reason: str | None
+    first_token_at: float | None
+    chunks: int = 0
+
+
+class ReplyBuilder:
+    """Folds chunks (or one whole completion) into a Reply, calling `emit` for each piece of text.
+
+    `check_model` runs on the first `model` field seen, before any text of that chunk is emitted.
+    `keep_text` off keeps memory flat for long streams whose text is only printed.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        check_model: Callable[[str], None] | None = None,
+        keep_text: bool = True,
+    ) -> None:
+        self._emit = emit
+        self._check_model = check_model
+        self._keep_text = keep_text
+        self._parts: list[str] = []
+        self.served_model: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self.first_token_at: float | None = None
+        self.producing = False
+        self.chunks = 0
+        self.text_length = 0
+
+    def _model(self, obj: dict[str, Any]) -> None:
+        model = obj.get("model")
+        if self.served_model is None and isinstance(model, str) and model:
+            self.served_model = model
+            if self._check_model is not None:
+                self._check_model(model)
+
+    def _text(self, content: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        self.producing = True
+        self.text_length += len(content)
+        if self._keep_text:
+            self._parts.append(content)
+        self._emit(content)
+
+    def chunk(self, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            raise Failure(FailureKind.BAD_RESPONSE, "stream chunk is not a JSON object")
+        if obj.get("error"):
+            raise classify_inband(obj["error"])
+        self.chunks += 1
+        self._model(obj)
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            raise Failure(FailureKind.BAD_RESPONSE, "stream chunk has a malformed choice")
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        if delta.get("reasoning") or delta.get("reasoning_content"):
+            self.producing = True
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self._text(content)
+        finish = choice.get("finish_reason")
+        if finish == "error":
+            raise Failure(FailureKind.STREAM_BROKEN, "provider ended the stream with finish_reason: error")
+        if isinstance(finish, str) and finish:
+            self.finish_reason = finish
+
+    def completion(self, obj: Any) -> None:
+        """A whole (non-streamed) chat completion."""
+        if not isinstance(obj, dict):
+            raise Failure(FailureKind.BAD_RESPONSE, "reply is not a JSON object")
+        if obj.get("error"):
+            raise classify_inband(obj["error"])
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise Failure(FailureKind.BAD_RESPONSE, "reply has no choices")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise Failure(FailureKind.BAD_RESPONSE, "reply has no message")
+        self._model(obj)
+        if isinstance(obj.get("usage"), dict):
+            self.usage = obj["usage"]
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            self._text(content)
+        finish = choices[0].get("finish_reason")
+        if isinstance(finish, str):
+            self.finish_reason = finish
+        self.chunks += 1
+
+    def result(self) -> Reply:
+        if self.text_length == 0:
+            detail = f" (finish_reason: {self.finish_reason})" if self.finish_reason else ""
+            raise Failure(FailureKind.BAD_RESPONSE, f"empty reply{detail}")
+        return Reply(
+            text="".join(self._parts),
+            served_model=self.served_model,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            first_token_at=self.first_token_at,
+            chunks=self.chunks,
+        )
+
+
+def _shutdown(response: httpx.Response) -> None:
+    """Wake a reader blocked in recv(): closing the fd alone does not, shutting the socket down does."""
+    stream = response.extensions.get("network_stream")
+    sock = None
+    if stream is not None:
+        try:
+            sock = stream.get_extra_info("socket")
+        except Exception:
+            sock = None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
+
+
+def read_stream(
+    response: httpx.Response,
+    builder: ReplyBuilder,
+    started: float,
+    first_token_timeout: float,
+    idle_timeout: float,
+) -> Reply:
+    """Consume an SSE chat stream with wall-clock deadlines. `[DONE]` is optional (Exo legacy, Cerebras)."""
+    import httpx
+    from httpx_sse import EventSource
+
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def pump() -> None:
+        try:
+            for sse in EventSource(response).iter_sse():
+                events.put(sse.data)
+        except BaseException as exc:
+            events.put(exc)
+        events.put(_END)
+
+    reader = threading.Thread(target=pump, name="exobridge-stream", daemon=True)
+    reader.start()
+    deadline = started + first_token_timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                item = events.get(timeout=max(remaining, 0.0))
+            except queue.Empty:
+                if builder.producing:
+                    raise Failure(FailureKind.IDLE_TIMEOUT, f"stream stalled: nothing for {idle_timeout:g} s") from None
+                raise Failure(
+                    FailureKind.FIRST_TOKEN_TIMEOUT, f"no first token within {first_token_timeout:g} s"
+                ) from None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                if isinstance(item, httpx.TimeoutException):
+                    kind = FailureKind.IDLE_TIMEOUT if builder.producing else FailureKind.FIRST_TOKEN_TIMEOUT
+                    raise Failure(kind, "stream timed out") from None
+                if isinstance(item, httpx.HTTPError):
+                    raise Failure(FailureKind.STREAM_BROKEN, f"connection broke mid-stream ({_short(item)})")
+                raise item
+            data = str(item)
+            if data.strip() == "[DONE]":
+                break
+            if not data.strip():
+                continue
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise Failure(FailureKind.BAD_RESPONSE, f"invalid JSON in the stream: {data[:80]!r}") from None
+            builder.chunk(obj)
+            if builder.producing:
+                deadline = time.monotonic() + idle_timeout
+    finally:
+        _shutdown(response)
+    return builder.result()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:120]

@@ -1,0 +1,249 @@
+"""Routing one chat request: try each target (and each Exo node) in order, retry, fail over or stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from exobridge.core import keys as keys_mod
+from exobridge.core.config import Config
+from exobridge.core.failover import FailoverDecision, Failure, FailureKind, decide
+from exobridge.core.model_map import Target
+
+EXIT_OK = 0
+EXIT_NO_PROVIDER = 3
+EXIT_PARTIAL = 5
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, str]]
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stream: bool = True
+
+
+@dataclass
+class Attempt:
+    provider: str
+    url: str | None
+    model: str | None
+    outcome: str  # ok | failed | skipped
+    reason: str | None = None
+    status: int | None = None
+    ms: int | None = None
+    kind: str | None = None
+    hint: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("kind")
+        data.pop("hint")
+        return data
+
+
+@dataclass
+class ChatResult:
+    requested_model: str
+    text: str = ""
+    provider: str | None = None
+    model: str | None = None
+    url: str | None = None
+    backend: str | None = None
+    usage: dict[str, Any] | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = EXIT_OK
+    printed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "provider": self.provider,
+            "model": self.model,
+            "requested_model": self.requested_model,
+            "url": self.url,
+            "backend": self.backend,
+            "usage": self.usage,
+            "cost": self.cost,
+            "latency_ms": self.latency_ms,
+            "first_token_ms": self.first_token_ms,
+            "attempts": [a.public() for a in self.attempts],
+            "error": self.error,
+        }
+
+
+class RouteObserver:
+    """Hooks for the renderer. The default does nothing, so the core runs headless as a library."""
+
+    def text(self, piece: str) -> None:
+        pass
+
+    def attempt_started(self, target: Target, url: str, model: str) -> None:
+        pass
+
+    def attempt_ended(self, attempt: Attempt, decision: FailoverDecision | None) -> None:
+        pass
+
+
+def hint_for(failure: Failure, target: Target) -> str | None:
+    provider = target.provider
+    if failure.kind is FailureKind.CONNECT and provider.kind == "exo":
+        return "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.exo.url"
+    if failure.kind in (FailureKind.AUTH, FailureKind.CREDITS):
+        env = provider.key_env or "its key"
+        what = "add credits" if failure.kind is FailureKind.CREDITS else "check the key"
+        return f"{what}: {provider.name} uses {env}"
+    if failure.kind is FailureKind.MODEL_UNAVAILABLE:
+        return f"pick another model (exobridge models --provider {provider.name})"
+    return None
+
+
+def _ms(since: float) -> int:
+    return int((time.monotonic() - since) * 1000)
+
+
+class Router:
+    def __init__(
+        self,
+        config: Config,
+        cli_keys: dict[str, str] | None = None,
+        observer: RouteObserver | None = None,
+        keep_text: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.cli_keys = cli_keys or {}
+        self.observer = observer or RouteObserver()
+        self.keep_text = keep_text
+        self.sleep = sleep
+
+    def run(self, request: ChatRequest, targets: list[Target]) -> ChatResult:
+        import httpx
+
+        result = ChatResult(requested_model=request.model)
+        started = time.monotonic()
+
+        def emit(piece: str) -> None:
+            result.printed = True
+            self.observer.text(piece)
+
+        try:
+            with httpx.Client(follow_redirects=False) as http:
+                if self._route(http, request, targets, result, emit, started):
+                    result.latency_ms = _ms(started)
+                    return result
+        except KeyboardInterrupt:
+            result.latency_ms = _ms(started)
+            result.error = "interrupted"
+            result.exit_code = EXIT_INTERRUPTED
+            return result
+        result.latency_ms = _ms(started)
+        result.exit_code = EXIT_NO_PROVIDER
+        if result.error is None:
+            result.error = "no provider could answer"
+        return result
+
+    def _route(
+        self,
+        http: Any,
+        request: ChatRequest,
+        targets: list[Target],
+        result: ChatResult,
+        emit: Callable[[str], None],
+        started: float,
+    ) -> bool:
+        """Walk the targets; True once one answered or the routing must stop."""
+        from exobridge.core.providers import client_for
+
+        stored_keys = keys_mod.read_keys_file()
+        for target in targets:
+            provider = target.provider
+            if target.reason or not provider.enabled:
+                reason = target.reason or f"disabled (exobridge providers enable {provider.name})"
+                kind = FailureKind.DISABLED if not provider.enabled else FailureKind.MODEL_UNAVAILABLE
+                self._skip(result, target, reason, kind)
+                continue
+            key = keys_mod.resolve(provider, self.cli_keys.get(provider.name), stored=stored_keys)
+            if key.source == "missing":
+                env = " or ".join(provider.key_envs)
+                self._skip(result, target, f"no API key (set {env})", FailureKind.NO_KEY)
+                continue
+            client = client_for(provider, key.value, http)
+            for url in provider.urls:
+                if self._try_node(client, target, url, request, result, emit, started) != "next":
+                    return True
+        return False
+
+    def _skip(self, result: ChatResult, target: Target, reason: str, kind: FailureKind) -> None:
+        attempt = Attempt(target.provider.name, target.provider.url, target.model, "skipped", reason, kind=kind.value)
+        if kind is FailureKind.NO_KEY:
+            attempt.hint = f"exobridge keys set {target.provider.name}, or export {target.provider.key_env}"
+        result.attempts.append(attempt)
+        self.observer.attempt_ended(attempt, None)
+
+    def _try_node(
+        self,
+        client: Any,
+        target: Target,
+        url: str,
+        request: ChatRequest,
+        result: ChatResult,
+        emit: Callable[[str], None],
+        started: float,
+    ) -> str:
+        """One node, with at most one retry. Returns "ok", "next" (fail over) or "stop"."""
+        retried = False
+        while True:
+            attempt_started = time.monotonic()
+            model = target.model
+            try:
+                model = client.choose_model(url, target)
+                self.observer.attempt_started(target, url, model)
+                reply, backend = client.chat(url, model, request, emit, keep_text=self.keep_text)
+            except Failure as failure:
+                attempt = Attempt(
+                    target.provider.name,
+                    url,
+                    model,
+                    "failed",
+                    failure.reason,
+                    failure.status,
+                    _ms(attempt_started),
+                    failure.kind.value,
+                    hint_for(failure, target),
+                )
+                result.attempts.append(attempt)
+                decision = decide(failure, already_retried=retried, printed=result.printed)
+                self.observer.attempt_ended(attempt, decision)
+                if decision.retry_same:
+                    retried = True
+                    self.sleep(decision.retry_delay)
+                    continue
+                if decision.fail_over:
+                    return "next"
+                result.provider, result.url, result.model = target.provider.name, url, model
+                result.error = f"{target.provider.name}: {failure.reason}"
+                result.exit_code = EXIT_PARTIAL if result.printed else EXIT_NO_PROVIDER
+                return "stop"
+            attempt = Attempt(target.provider.name, url, model, "ok", None, 200, _ms(attempt_started))
+            result.attempts.append(attempt)
+            self.observer.attempt_ended(attempt, None)
+            result.text = reply.text
+            result.provider = target.provider.name
+            result.model = reply.served_model or model
+            result.url = url
+            result.backend = backend
+            result.usage = reply.usage
+            result.cost = client.cost(reply.usage)
+            if reply.first_token_at is not None:
+                result.first_token_ms = int((reply.first_token_at - started) * 1000)
+            return "ok"
