@@ -39,9 +39,10 @@ def root(
 
 
 def _register() -> None:
-    from exobridge.cli import chat
+    from exobridge.cli import chat, completions, config, doctor, keys, models, providers
 
-    chat.register(app)
+    for module in (chat, providers, models, config, keys, doctor, completions):
+        module.register(app)
 
 
 _register()

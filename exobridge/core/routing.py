@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from exobridge.core import keys as keys_mod
-from exobridge.core.config import Config
+from exobridge.core.config import Config, ProviderConfig
 from exobridge.core.failover import FailoverDecision, Failure, FailureKind, decide
 from exobridge.core.model_map import Target
 
@@ -91,6 +91,20 @@ class RouteObserver:
         pass
 
     def attempt_ended(self, attempt: Attempt, decision: FailoverDecision | None) -> None:
+        pass
+
+
+class RouteState:
+    """Routing memory that outlives one run (cooldowns). The default remembers nothing."""
+
+    def blocked(self, provider: ProviderConfig, url: str) -> str | None:
+        """A reason to skip this node now (e.g. "cooling down after connect failure, 23 s left"), or None."""
+        return None
+
+    def failed(self, provider: ProviderConfig, url: str, failure: Failure) -> None:
+        pass
+
+    def succeeded(self, provider: ProviderConfig, url: str) -> None:
         pass
 
 
