@@ -10,6 +10,7 @@ import sys
 import typer
 
 from exobridge import __version__
+from exobridge.cli import exits
 
 app = typer.Typer(
     name="exobridge",
@@ -48,15 +49,6 @@ def _register() -> None:
 _register()
 
 
-def _quiet_broken_pipe() -> None:
-    """stdout went away (`| head -1`): stop quietly, and keep Python from complaining at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 def main() -> None:
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
@@ -65,7 +57,7 @@ def main() -> None:
     try:
         app(prog_name="exobridge")
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        exits.silence_stdout()
         sys.exit(0)
     except KeyboardInterrupt:
         sys.stderr.write("exobridge: interrupted\n")

@@ -123,9 +123,13 @@ def chat(
     )
 
     router = Router(config, cli_keys=cli_keys, observer=view, keep_text=json_out)
-    result = router.run(request, targets)
-    kind = config.providers[result.provider].kind if result.provider in config.providers else None
-    view.finish(result, kind)
+    try:
+        result = router.run(request, targets)
+        kind = config.providers[result.provider].kind if result.provider in config.providers else None
+        view.finish(result, kind)
+    except BrokenPipeError:
+        exits.silence_stdout()
+        raise typer.Exit(exits.OK) from None
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -30,3 +31,12 @@ def load_config():
         return load()
     except ConfigError as exc:
         fail(f"config: {exc}", CONFIG)
+
+
+def silence_stdout() -> None:
+    """stdout went away (`| head -1`): send the rest nowhere, so Python does not complain at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,345 @@
+"""`exobridge chat` as a user runs it: the installed command in a subprocess, against loopback servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+
+from tests.conftest import exobridge_command, local_config
+from tests.loopback import Exchange, chunk, closed_port, exo_models, stream_words
+
+ANSI = "\x1b["
+
+
+def echo_server(server, words=("Hello", " there")):
+    """A local OpenAI-compatible server that also records what it was sent."""
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words(list(words), model="served-model"))
+    return srv
+
+
+def only_local(write_config, url: str, extra: str = "") -> None:
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{url}/v1"\npriority = 0\n' + extra))
+
+
+def test_streams_text_to_stdout_and_nothing_else(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "-m", "anything", "Hi")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hello there\n"
+    assert ANSI not in proc.stdout + proc.stderr
+    assert srv.requests[0].json()["messages"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_stdin_is_joined_before_the_prompt_and_one_newline_stripped(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "-m", "x", "summarise", input="line one\nline two\n")
+    assert proc.returncode == 0, proc.stderr
+    assert srv.requests[0].json()["messages"][-1]["content"] == "line one\nline two\n\nsummarise"
+
+
+def test_dash_or_no_prompt_means_stdin_alone(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    assert run_cli("chat", "-m", "x", "-", input="from stdin\n\n").returncode == 0
+    assert run_cli("chat", "-m", "x", input="only stdin\n").returncode == 0
+    sent = [r.json()["messages"][-1]["content"] for r in srv.requests]
+    assert sent == ["from stdin\n", "only stdin"]
+
+
+def test_system_prompt_and_sampling_options_are_sent(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli(
+        "chat", "-m", "x", "-s", "Be brief", "--temperature", "0.2", "--max-tokens", "7", "--top-p", "0.9", "Hi"
+    )
+    assert proc.returncode == 0, proc.stderr
+    body = srv.requests[0].json()
+    assert body["messages"][0] == {"role": "system", "content": "Be brief"}
+    assert (body["temperature"], body["max_tokens"], body["top_p"]) == (0.2, 7, 0.9)
+
+
+def test_non_utf8_stdin_is_replaced_with_one_warning(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "-m", "x", input=b"caf\xe9 \xff ok\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("not valid UTF-8") == 1
+    assert srv.requests[0].json()["messages"][-1]["content"] == "caf\ufffd \ufffd ok"
+
+
+def test_empty_input_is_a_usage_error(write_config, run_cli):
+    write_config(local_config())
+    proc = run_cli("chat", input="\n")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "exobridge: error: empty prompt"
+
+
+def test_unknown_provider_is_a_usage_error(write_config, run_cli):
+    write_config(local_config())
+    proc = run_cli("chat", "-p", "nope", "Hi")
+    assert proc.returncode == 2
+    assert "unknown provider 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_invalid_config_is_one_line_and_exit_4(write_config, run_cli):
+    path = write_config('[providers.exo]\npriority = "high"\n')
+    proc = run_cli("chat", "Hi")
+    assert proc.returncode == 4
+    assert proc.stderr.count("\n") == 1
+    assert str(path) in proc.stderr and "providers.exo.priority" in proc.stderr
+
+
+def test_unparsable_config_names_the_line(write_config, run_cli):
+    write_config('default_model = "x"\n[providers.exo\n')
+    proc = run_cli("chat", "Hi")
+    assert proc.returncode == 4
+    assert "line 2" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_nothing_answers_exit_3_with_one_line_per_attempt(write_config, run_cli):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    proc = run_cli("chat", "-m", "llama-3.2-3b", "Hi")
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == "exobridge: error: no provider could answer"
+    assert "exo: failed, connection refused" in lines[1]
+    assert "start Exo" in lines[1]
+
+
+def test_missing_key_is_named_with_its_variable(run_cli, write_config):
+    write_config(local_config(openrouter=f"http://127.0.0.1:{closed_port()}/v1"))
+    proc = run_cli("chat", "-p", "openrouter", "Hi")
+    assert proc.returncode == 3
+    assert "no API key (set OPENROUTER_API_KEY)" in proc.stderr
+
+
+def test_json_on_success_is_one_object_with_the_schema(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "--json", "-m", "asked", "Hi")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) >= {
+        "text",
+        "provider",
+        "model",
+        "requested_model",
+        "url",
+        "usage",
+        "cost",
+        "latency_ms",
+        "first_token_ms",
+        "attempts",
+        "error",
+    }
+    assert data["text"] == "Hello there"
+    assert (data["provider"], data["model"], data["requested_model"]) == ("local", "served-model", "asked")
+    assert data["url"] == f"{srv.url}/v1"
+    assert data["error"] is None
+    assert data["attempts"][0]["outcome"] == "ok"
+    assert set(data["attempts"][0]) == {"provider", "url", "model", "outcome", "reason", "status", "ms"}
+    assert isinstance(data["latency_ms"], int) and data["first_token_ms"] <= data["latency_ms"]
+
+
+def test_json_on_failure_is_still_one_object(write_config, run_cli):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    proc = run_cli("chat", "--json", "-m", "llama-3.2-3b", "Hi")
+    assert proc.returncode == 3
+    data = json.loads(proc.stdout)
+    assert data["error"] == "no provider could answer"
+    assert data["text"] == ""
+    assert data["attempts"][0]["outcome"] == "failed"
+
+
+def test_failover_notice_and_summary_with_verbose_when_piped(server, write_config, run_cli):
+    srv = echo_server(server)
+    write_config(
+        local_config(
+            exo=f"http://127.0.0.1:{closed_port()}",
+            extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n'
+            '[models."llama-3.2-3b"]\nlocal = "llama-local"\n',
+        )
+    )
+    proc = run_cli("chat", "-v", "Hi")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Hello there\n"
+    assert "exo" in proc.stderr and "connection refused" in proc.stderr and "failing over" in proc.stderr
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith("local (") and "served-model" in summary
+    assert ANSI not in proc.stderr
+    assert srv.requests[0].json()["model"] == "llama-local"
+
+
+def test_quiet_piped_run_prints_no_notices(server, write_config, run_cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "-m", "x", "Hi")
+    assert proc.stderr == ""
+
+
+def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, run_cli):
+    srv = server()
+
+    @srv.route("POST", "/v1/chat/completions")
+    def half(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Half an "))
+        ex.event(chunk("answer"))
+        ex.reset()
+
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "-m", "x", "Hi")
+    assert proc.returncode == 5
+    assert proc.stdout.startswith("Half an answer")
+    assert "broke after partial output" in proc.stderr
+
+
+def test_broken_pipe_exits_quietly(server, write_config):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words([f"line {i}\n" for i in range(20000)]))
+    only_local(write_config, srv.url)
+    cmd = " ".join(exobridge_command()) + " chat -m x Hi | head -1"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout == "line 0\n"
+    assert proc.stderr == ""
+    assert proc.returncode == 0
+
+
+def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
+    srv = server()
+    first_token_sent = threading.Event()
+
+    @srv.route("POST", "/v1/chat/completions")
+    def slow(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Partial"))
+        first_token_sent.set()
+        ex.stall()
+
+    only_local(write_config, srv.url)
+    proc = subprocess.Popen(
+        [*exobridge_command(), "chat", "-m", "x", "Hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.read(len("Partial")) == b"Partial"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert out == b"\n"
+    assert b"Traceback" not in err
+    assert b"interrupted" in err
+
+
+def test_keys_go_only_to_their_own_provider(server, write_config, run_cli):
+    openrouter, huggingface = server(), server()
+
+    @openrouter.route("POST", "/api/v1/chat/completions")
+    def refuse(ex: Exchange) -> None:
+        ex.reply(401, {"error": {"code": 401, "message": "User not found."}})
+
+    huggingface.route("POST", "/v1/chat/completions")(stream_words(["hf"], model="meta-llama/Llama-3.2-3B-Instruct"))
+    exo = server()
+    exo.route("GET", "/v1/models")(exo_models("llama-3.1-8b"))
+    write_config(local_config(exo=exo.url, openrouter=f"{openrouter.url}/api/v1", huggingface=f"{huggingface.url}/v1"))
+    proc = run_cli(
+        "chat",
+        "--json",
+        "-m",
+        "llama-3.2-3b",
+        "Hi",
+        env={"OPENROUTER_API_KEY": "sk-or-v1-CANARYOPENROUTER", "HF_TOKEN": "hf_CANARYHUGGINGFACE"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["provider"] == "huggingface"
+    seen = {
+        name: [r.headers.get("authorization") for r in srv.requests]
+        for name, srv in (("exo", exo), ("openrouter", openrouter), ("huggingface", huggingface))
+    }
+    assert seen == {
+        "exo": [None],
+        "openrouter": ["Bearer sk-or-v1-CANARYOPENROUTER"],
+        "huggingface": ["Bearer hf_CANARYHUGGINGFACE"],
+    }
+    assert "CANARY" not in proc.stdout + proc.stderr
+    or_headers = openrouter.requests[0].headers
+    assert or_headers["x-title"] == "exobridge" and or_headers["http-referer"].startswith("https://")
+
+
+def test_hugging_face_token_falls_back_to_the_hub_variable(server, write_config, run_cli):
+    hf = server()
+    hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
+    write_config(local_config(huggingface=f"{hf.url}/v1"))
+    proc = run_cli("chat", "-m", "some/model", "Hi", env={"HUGGING_FACE_HUB_TOKEN": "hf_FALLBACK"})
+    assert proc.returncode == 0, proc.stderr
+    assert hf.requests[0].headers["authorization"] == "Bearer hf_FALLBACK"
+
+
+def test_cli_key_beats_env_and_needs_one_provider(server, write_config, run_cli):
+    hf = server()
+    hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
+    write_config(local_config(huggingface=f"{hf.url}/v1"))
+    env = {"HF_TOKEN": "hf_FROMENV"}
+    assert run_cli("chat", "-m", "huggingface:some/model", "--key", "hf_FROMFLAG", "Hi", env=env).returncode == 0
+    assert hf.requests[0].headers["authorization"] == "Bearer hf_FROMFLAG"
+    proc = run_cli("chat", "-m", "some/model", "--key", "hf_X", "Hi", env=env)
+    assert proc.returncode == 2 and "--key needs one provider" in proc.stderr
+
+
+def test_no_fallback_stops_after_the_first_provider(server, write_config, run_cli):
+    srv = echo_server(server)
+    write_config(
+        local_config(
+            exo=f"http://127.0.0.1:{closed_port()}",
+            extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n',
+        )
+    )
+    proc = run_cli("chat", "--no-fallback", "-m", "plain-name", "Hi")
+    assert proc.returncode == 3
+    assert srv.requests == []
+
+
+def test_provider_filter_restricts_candidates(server, write_config, run_cli):
+    srv = echo_server(server)
+    exo = server()
+    write_config(
+        local_config(exo=exo.url, extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n')
+    )
+    proc = run_cli("chat", "-p", "local", "-m", "plain-name", "Hi")
+    assert proc.returncode == 0, proc.stderr
+    assert exo.requests == []
+
+
+def test_no_prompt_on_a_terminal_is_a_usage_error(write_config):
+    import pty
+
+    write_config(local_config())
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdin/stdout/stderr are the pseudo-terminal
+        os.execv(exobridge_command()[0], [*exobridge_command(), "chat"])
+    output = b""
+    while True:
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            break
+        if not data:
+            break
+        output += data
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2
+    assert b"no prompt" in output
