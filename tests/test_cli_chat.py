@@ -343,3 +343,10 @@ def test_no_prompt_on_a_terminal_is_a_usage_error(write_config):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 2
     assert b"no prompt" in output
+
+
+def test_bad_option_is_one_line_exit_2(run_cli):
+    proc = run_cli("chat", "--temperature", "5", "Hi")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("exobridge: error: Invalid value for '--temperature'")

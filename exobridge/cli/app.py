@@ -49,25 +49,40 @@ def _register() -> None:
 _register()
 
 
+def _usage_error(exc: Exception) -> int:
+    """Typer/click's usage errors as one line, with where to get help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    sys.stderr.write(f"exobridge: error: {exc.format_message()}{hint}\n")  # type: ignore[attr-defined]
+    return int(exc.exit_code)  # type: ignore[attr-defined]
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"exobridge {__version__}\n")
         return
     try:
-        app(prog_name="exobridge")
+        code = app(prog_name="exobridge", standalone_mode=False)
     except BrokenPipeError:
         exits.silence_stdout()
         sys.exit(0)
     except KeyboardInterrupt:
         sys.stderr.write("exobridge: interrupted\n")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # the last line of defence: one line, never a traceback
+    except Exception as exc:
+        if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
+            sys.exit(_usage_error(exc))
+        if type(exc).__name__ == "Abort":
+            sys.stderr.write("exobridge: aborted\n")
+            sys.exit(1)
         if os.environ.get("EXOBRIDGE_DEBUG"):
             raise
         sys.stderr.write(
             f"exobridge: internal error: {type(exc).__name__}: {exc} (set EXOBRIDGE_DEBUG=1 for the traceback)\n"
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
