@@ -224,6 +224,9 @@ class Router:
                 self.observer.attempt_started(target, url, model)
                 reply, backend = client.chat(url, model, request, emit, keep_text=self.keep_text)
             except Failure as failure:
+                if client.key and client.key in failure.reason:
+                    # Some providers echo the credential back in their error text.
+                    failure.reason = failure.reason.replace(client.key, keys_mod.mask(client.key))
                 attempt = Attempt(
                     target.provider.name,
                     url,
