@@ -133,7 +133,7 @@ def parse_error_body(body: bytes, content_type: str = "") -> ErrorBody:
     if isinstance(data, dict):
         retry = data.get("estimated_time")
         retry_after = float(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) else None
-        if "error" in data:
+        if data.get("error") is not None:  # `"error": null` next to a `message` is not the error
             parsed = parse_error_object(data["error"])
             return ErrorBody(parsed.message, parsed.code, retry_after)
         if "detail" in data:
@@ -143,6 +143,8 @@ def parse_error_body(body: bytes, content_type: str = "") -> ErrorBody:
             return ErrorBody(_stringify(detail))
         if "message" in data:
             return ErrorBody(_stringify(data["message"]))
+    if isinstance(data, str) and data.strip():  # a bare JSON string: its text, without the quotes
+        return ErrorBody(data.strip()[:300])
     if text.startswith("<") or "html" in content_type:
         return ErrorBody("HTML page instead of an API reply")
     first_line = text.splitlines()[0] if text else "empty body"
@@ -194,18 +196,30 @@ def classify_http(status: int, error: ErrorBody, retry_after_header: str | None 
     return Failure(FailureKind.BAD_RESPONSE, reason, status)
 
 
+def _status_code(code: str | None) -> int | None:
+    """An HTTP-like status written in an error body: 429, "429" or 429.0."""
+    if code is None:
+        return None
+    try:
+        value = float(code)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and 100 <= value <= 599 else None
+
+
 def classify_inband(error: object, status: int = 200) -> Failure:
     """An `error` object inside a 200 reply or stream. Its `code` may be a number or a string."""
     parsed = parse_error_object(error)
     code = parsed.code
-    numeric = int(code) if code is not None and code.isdigit() else None
+    numeric = _status_code(code)
     if numeric is not None and numeric >= 400:
         failure = classify_http(numeric, parsed)
         if failure.kind is FailureKind.BAD_REQUEST:
             # A 400 reported mid-stream (e.g. "Token limit reached") is the provider's trouble, not proof
             # that the request is wrong everywhere.
             failure.kind = FailureKind.STREAM_BROKEN
-        failure.reason = f"error in the reply: {failure.reason}"
+        # The HTTP status was `status` (a 200): the code is only the one written in the body.
+        failure.reason = f"error in the reply (code {numeric}): {parsed.message}"
         failure.status = status
         return failure
     reason = f"error in the reply: {parsed.message}" + (f" ({code})" if code else "")
