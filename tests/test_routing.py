@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -516,3 +517,13 @@ def test_a_key_echoed_in_an_error_is_masked(server, backup):
     assert result.provider == "second"
     assert "SECRET" not in result.attempts[0].reason
     assert "sk-first-…CRET" in result.attempts[0].reason
+
+
+def test_a_stream_labelled_json_is_still_read_as_a_stream(server):
+    exo = server()
+    exo.route("GET", "/v1/models")(exo_models("llama-3.2-3b"))
+    body = "".join(f"data: {json.dumps(chunk(w, model='llama-3.2-3b'))}\n\n" for w in ("early", " exo"))
+    exo.route("POST", "/v1/chat/completions")(lambda ex: ex.reply(200, body, "application/json"))
+    result, rec = route(exo_config(exo.url), model="llama-3.2-3b")
+    assert result.exit_code == 0
+    assert rec.pieces == ["early", " exo"]

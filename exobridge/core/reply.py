@@ -142,6 +142,29 @@ class ReplyBuilder:
         )
 
 
+def feed_event(builder: ReplyBuilder, data: str) -> bool:
+    """One SSE `data` payload into the builder. True at `[DONE]`."""
+    stripped = data.strip()
+    if stripped == "[DONE]":
+        return True
+    if not stripped:
+        return False
+    try:
+        obj = json.loads(stripped)
+    except ValueError:
+        raise Failure(FailureKind.BAD_RESPONSE, f"invalid JSON in the stream: {data[:80]!r}") from None
+    builder.chunk(obj)
+    return False
+
+
+def read_sse_body(body: bytes, builder: ReplyBuilder) -> Reply:
+    """A whole SSE body that arrived under another content type (early Exo builds label streams JSON)."""
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("data:") and feed_event(builder, line[5:]):
+            break
+    return builder.result()
+
+
 def _shutdown(response: httpx.Response) -> None:
     """Wake a reader blocked in recv(): closing the fd alone does not, shutting the socket down does."""
     stream = response.extensions.get("network_stream")
@@ -202,16 +225,8 @@ def read_stream(
                 if isinstance(item, httpx.HTTPError):
                     raise Failure(FailureKind.STREAM_BROKEN, f"connection broke mid-stream ({_short(item)})")
                 raise item
-            data = str(item)
-            if data.strip() == "[DONE]":
+            if feed_event(builder, str(item)):
                 break
-            if not data.strip():
-                continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise Failure(FailureKind.BAD_RESPONSE, f"invalid JSON in the stream: {data[:80]!r}") from None
-            builder.chunk(obj)
             if builder.producing:
                 deadline = time.monotonic() + idle_timeout
     finally:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from exobridge import __version__
 from exobridge.core.config import ProviderConfig
 from exobridge.core.failover import Failure, FailureKind, classify_http, parse_error_body
-from exobridge.core.reply import Reply, ReplyBuilder, read_stream
+from exobridge.core.reply import Reply, ReplyBuilder, read_sse_body, read_stream
 
 if TYPE_CHECKING:
     import httpx
@@ -161,6 +161,8 @@ class OpenAICompatible:
             raise Failure(FailureKind.STREAM_BROKEN, f"connection broke while reading the reply ({exc})") from None
         finally:
             response.close()
+        if request.stream and body.lstrip().startswith(b"data:"):
+            return read_sse_body(body, builder), backend
         try:
             data = json.loads(body)
         except ValueError:
