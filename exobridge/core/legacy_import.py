@@ -288,7 +288,8 @@ class Change:
     def line(self) -> str:
         if self.action == "set":
             return f"+ {self.dotted} = {_toml_value(self.value)}"
-        return f"= kept {self.dotted} = {_toml_value(self.value)} (the legacy file says {_toml_value(self.legacy_value)})"
+        legacy = _toml_value(self.legacy_value)
+        return f"= kept {self.dotted} = {_toml_value(self.value)} (the legacy file says {legacy})"
 
 
 def _toml_value(value: Any) -> str:
