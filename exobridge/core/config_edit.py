@@ -12,7 +12,8 @@ Stable API (used by `config`, `providers add|remove|…`, `keys` and `config imp
     locked(path)                 context manager holding the exclusive lock of `path`
     read_document(path)          the tomlkit document of `path` (empty when missing); ConfigError on bad TOML
     validate_text(text, path)    the Config built from `text` alone (environment ignored), or ConfigError
-    replace_config(text, path)   validate `text`, then write it under the lock (used by `config edit`)
+    replace_config(text, path, previous=…)  validate `text`, then write it under the lock (`config edit`);
+                                 with `previous`, only if the file still holds it (else ChangedMeanwhile)
 
 tomlkit is imported inside the functions that need it, so importing this module stays cheap.
 """
@@ -133,11 +134,28 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
     return path
 
 
-def replace_config(text: str, path: Path | None = None) -> Path:
-    """Write `text` as the whole config file, under the lock, only if it is a valid config."""
+class ChangedMeanwhile(Exception):
+    """The file changed between reading it and replacing it (another command wrote it meanwhile)."""
+
+
+def file_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def replace_config(text: str, path: Path | None = None, *, previous: bytes | bool | None = True) -> Path:
+    """Write `text` as the whole config file, under the lock, only if it is a valid config.
+
+    `previous` (bytes, or None for "no file") makes the write conditional: ChangedMeanwhile is raised when
+    the file no longer holds it. The default (True) replaces whatever is there.
+    """
     path = paths.config_path() if path is None else path
     validate_text(text, path)
     with locked(path):
+        if previous is not True and file_bytes(path) != previous:
+            raise ChangedMeanwhile(str(path))
         files.write_atomic(path, text)
     return path
 
@@ -399,7 +417,11 @@ def set_in_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...], value: An
     if len(parts) == 3 and parts[0] == "providers" and last in ("url", "urls"):
         other = "urls" if last == "url" else "url"
         if other in container:
-            del container[other]
+            try:  # in place, keeping its position and trailing comment
+                container.value._replace(other, last, value)
+                return
+            except Exception:
+                del container[other]
     container[last] = value
 
 
