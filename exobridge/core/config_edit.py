@@ -618,6 +618,21 @@ def add_provider(
     return priority
 
 
+def planned_provider(
+    name: str,
+    kind: str,
+    urls: list[str],
+    key_env: str | None = None,
+    priority: int | None = None,
+    path: Path | None = None,
+) -> ProviderConfig:
+    """The provider `add_provider` would add to the file, checked but not written (for `add --check`)."""
+    path = paths.config_path() if path is None else path
+    doc = read_document(path)
+    add_provider(doc, document_config(doc, path), name, kind, urls, key_env, priority)
+    return document_config(doc, path).providers[name]
+
+
 def is_builtin_provider(name: str) -> bool:
     return name in DEFAULTS["providers"]
 
