@@ -336,6 +336,8 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
                 continue
             if existing is not None and _effective(existing, key) == value:
                 continue
+            if existing is None and key == "enabled" and value is True:
+                continue  # a new provider is enabled unless it says otherwise
             if explicit is None:
                 explicit = tomlkit.table()
                 providers[provider.name] = explicit
