@@ -65,7 +65,9 @@ def show(json_out: JsonOption = False) -> None:
 
 @app.command("get")
 def get(
-    key: Annotated[str, typer.Argument(help='Dotted key: providers.exo.url, models."llama-3.2-3b".openrouter')],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help='Dotted key: providers.exo.url, models."llama-3.2-3b".openrouter')
+    ],
     json_out: JsonOption = False,
 ) -> None:
     """Print one effective value, raw (for scripts). Lists and tables print as JSON."""
@@ -89,10 +91,12 @@ def get(
         view.write_line(view.raw_value(value))
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_command(
-    key: Annotated[str, typer.Argument(help="Dotted key, e.g. providers.exo.url or default_model.")],
-    value: Annotated[str, typer.Argument(help='The value; lists as \'["http://a:52415","http://b:52415"]\' or a,b.')],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Dotted key, e.g. providers.exo.url or default_model.")],
+    value: Annotated[
+        str, typer.Argument(metavar="VALUE", help='The value; lists as \'["http://a:52415","http://b:52415"]\' or a,b.')
+    ],
     force: Annotated[bool, typer.Option("--force", help="Write a key exobridge does not know.")] = False,
 ) -> None:
     """Set one key in the config file, typed and checked first."""
@@ -121,7 +125,9 @@ def set_command(
 
 @app.command("unset")
 def unset(
-    key: Annotated[str, typer.Argument(help="Dotted key to remove from the file (the default applies again).")],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="Dotted key to remove from the file (the default applies again).")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Remove a key exobridge does not know.")] = False,
 ) -> None:
     """Remove one key from the config file."""

@@ -426,12 +426,12 @@ def set_in_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...], value: An
 
 
 def _empty(table: Any) -> bool:
-    from tomlkit.items import Whitespace
+    from tomlkit.items import Null, Whitespace
 
     if len(table) != 0:
         return False
     body = getattr(getattr(table, "value", None), "body", [])
-    return all(isinstance(item, Whitespace) for _, item in body)
+    return all(isinstance(item, Whitespace | Null) for _, item in body)
 
 
 def remove_from_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...]) -> bool:
