@@ -410,9 +410,15 @@ def _child_table(container: Any, name: str, depth: int) -> Any:
 
 def set_in_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...], value: Any) -> None:
     """Set `parts` = `value`, creating the tables on the way. `url` and `urls` replace each other."""
+    import tomlkit
+
     container: Any = doc
+    created: Any = None
     for depth, name in enumerate(parts[:-1]):
+        existed = name in container
         container = _child_table(container, name, depth)
+        if depth == 1 and not existed:
+            created = container
     last = parts[-1]
     if len(parts) == 3 and parts[0] == "providers" and last in ("url", "urls"):
         other = "urls" if last == "url" else "url"
@@ -423,6 +429,8 @@ def set_in_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...], value: An
             except Exception:
                 del container[other]
     container[last] = value
+    if created is not None:  # a blank line before whatever table follows
+        created.add(tomlkit.nl())
 
 
 def _empty(table: Any) -> bool:
@@ -614,6 +622,7 @@ def add_provider(
     if key_env:
         table["key_env"] = key_env
     table["priority"] = priority
+    table.add(tomlkit.nl())
     _child_table(doc, "providers", 0)[name] = table
     return priority
 
