@@ -185,6 +185,9 @@ WRITER = """
 import sys
 from exobridge.core.config_edit import edit_config
 worker = sys.argv[1]
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+sys.stdin.read(1)  # the start line: both writers run their read-modify-write loops at the same moment
 for i in range(10):
     def mutate(doc, i=i):
         models = doc.setdefault("models", {})
@@ -194,11 +197,24 @@ for i in range(10):
 
 
 def test_concurrent_writers_lose_nothing(write_config) -> None:
+    """Without the lock, two writers released together lose about half of each other's changes."""
     path = write_config(USER_FILE)
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, worker], env=dict(os.environ), stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, worker],
+            env=dict(os.environ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for worker in ("a", "b")
     ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"g")
+        proc.stdin.flush()
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
