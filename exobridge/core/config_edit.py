@@ -15,6 +15,14 @@ Stable API (used by `config`, `providers add|remove|…`, `keys` and `config imp
     replace_config(text, path, previous=…)  validate `text`, then write it under the lock (`config edit`);
                                  with `previous`, only if the file still holds it (else ChangedMeanwhile)
 
+Also here, for the `config` and `providers` commands (all raise EditError, a one-line usage error, exit 2):
+    split_key / resolve_key / format_key   dotted keys (`models."llama-3.2-3b".openrouter`) ↔ file paths
+    coerce(key, raw)                       a command-line string typed and checked for its key
+    set_in_document / remove_from_document / document_value / document_config
+    settings(config), effective_value(key, config)   effective values with their sources
+    add_provider / remove_provider / set_enabled / move_provider / planned_provider / probe_models
+    STARTER, write_starter(path, force)
+
 tomlkit is imported inside the functions that need it, so importing this module stays cheap.
 """
 
