@@ -447,3 +447,19 @@ def test_split_and_resolve_keys() -> None:
     assert config_edit.format_key(("models", "llama-3.2-3b", "exo")) == 'models."llama-3.2-3b".exo'
     with pytest.raises(config_edit.EditError, match="unclosed quote"):
         config_edit.split_key('models."x')
+
+
+def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config, run_cli) -> None:
+    """Dotted keys at the top level: a key added after a new table would land inside it. Such an edit must be
+    refused (exit 4, file unchanged), never written with a different meaning."""
+    path = write_config('# dotted\nproviders.exo.url = "http://127.0.0.1:1"\n')
+    assert run_cli("config", "set", "providers.exo.priority", "4").returncode == 0
+    before = path.read_text()
+    result = run_cli("config", "set", "providers.openrouter.enabled", "false")
+    if result.returncode == 0:
+        data = tomllib.loads(path.read_text())
+        assert data["providers"]["exo"] == {"url": "http://127.0.0.1:1", "priority": 4}
+        assert data["providers"]["openrouter"] == {"enabled": False}
+    else:
+        assert result.returncode == 4 and "config edit" in result.stderr
+        assert path.read_text() == before

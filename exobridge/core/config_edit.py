@@ -138,6 +138,9 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
         mutate(doc)
         text = tomlkit.dumps(doc)
         validate_text(text, path)
+        if tomllib.loads(text) != doc.unwrap():
+            # tomlkit can misplace a new key in unusual layouts (dotted keys after tables): never write that.
+            raise ConfigError(str(path), "", "cannot change this file's layout safely; use `exobridge config edit`")
         files.write_atomic(path, text)
     return path
 
