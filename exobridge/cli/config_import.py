@@ -1,0 +1,113 @@
+"""`exobridge config import-legacy [PATH]`: bring the old token manager's providers and keys over."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from exobridge.cli import exits
+
+
+def _say(line: str = "") -> None:
+    sys.stderr.write(line + "\n")
+
+
+def import_legacy(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="The old token manager's JSON config (default: ~/.token_manager_config.json)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print the resulting config on stdout; write nothing.")
+    ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="Fernet key of encrypted legacy keys (default: ~/.token_manager_key)."),
+    ] = None,
+) -> None:
+    """Merge the old token manager's providers into the config and its keys into the keys file.
+
+    Values your config already sets are kept; keys go to the keys file (0600), never to the config.
+    The report goes to stderr; with --dry-run the resulting config TOML goes to stdout.
+    """
+    from exobridge.core import config_edit, keys, keystore, legacy_import, paths
+    from exobridge.core.config import ConfigError
+
+    source = (path or legacy_import.default_path()).expanduser()
+    try:
+        plan = legacy_import.read_legacy(source, key_file.expanduser() if key_file else None)
+    except legacy_import.LegacyImportError as exc:
+        exits.fail(str(exc), exits.CONFIG)
+
+    config_path = paths.config_path()
+    changes: list[legacy_import.Change] = []
+
+    def mutate(doc: object) -> None:
+        changes.clear()
+        changes.extend(legacy_import.apply(plan, doc, config_path))  # type: ignore[arg-type]
+
+    try:
+        if dry_run:
+            import tomlkit
+
+            doc = config_edit.read_document(config_path)
+            mutate(doc)
+            text = tomlkit.dumps(doc)
+            config_edit.validate_text(text, config_path)
+        else:
+            config_edit.edit_config(mutate, config_path)
+    except ConfigError as exc:
+        exits.fail(f"config: {exc}", exits.CONFIG)
+
+    stored = keys.read_keys_file()
+    new_keys: dict[str, str] = {}
+    verb = "would import" if dry_run else "importing"
+    _say(f"exobridge: {verb} {source} into {config_path}")
+    for provider in plan.providers:
+        _say(f"  {provider.legacy_name} → {provider.name} (kind {provider.kind}, {provider.url})")
+        for note in provider.notes:
+            _say(f"    note: {note}")
+        if provider.key:
+            if stored.get(provider.name) and stored[provider.name] != provider.key:
+                _say(
+                    f"    key: kept the key already stored ({keys.mask(stored[provider.name])}); "
+                    f"the legacy {provider.key_origin} key {provider.masked_key} was not imported"
+                )
+            elif stored.get(provider.name):
+                _say(f"    key: {provider.masked_key} is already in the keys file")
+            else:
+                new_keys[provider.name] = provider.key
+                action = "would store" if dry_run else "stored"
+                _say(f"    key: {action} the {provider.key_origin} key {provider.masked_key} in the keys file")
+        elif provider.key_problem:
+            _say(f"    key: not imported: {provider.key_problem}; run: exobridge keys set {provider.name}")
+        if provider.not_imported:
+            _say(f"    not imported: {', '.join(provider.not_imported)}")
+    for skipped in plan.skipped:
+        _say(f"  skipped {skipped}")
+    if plan.not_imported:
+        _say(f"  not imported (no exobridge equivalent): {', '.join(plan.not_imported)}")
+    if changes:
+        _say("changes:" if not dry_run else "changes (not written):")
+        for change in changes:
+            _say(f"  {change.line()}")
+    else:
+        _say("the config already has all of it; nothing to change")
+
+    if new_keys and not dry_run:
+        try:
+            keys_path = keystore.set_keys(new_keys)
+        except keystore.KeystoreError as exc:
+            exits.fail(f"{exc} (the config was written; the keys were not)", exits.CONFIG)
+        _say(f"exobridge: {len(new_keys)} key(s) stored in {keys_path} (mode 0600)")
+    if dry_run:
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        sys.stdout.flush()
+
+
+def register_import(group: typer.Typer) -> None:
+    """Add `import-legacy` to the `config` group."""
+    group.command("import-legacy")(import_legacy)

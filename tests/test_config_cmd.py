@@ -1,0 +1,465 @@
+"""`exobridge config …`: edits keep what the user wrote, are atomic, locked, validated and keep file modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from exobridge.core import config as config_mod
+from exobridge.core import config_edit
+from tests.conftest import local_config
+
+CANARY_OR = "sk-or-v1-CANARYc0ffee0123456789abcdefWXYZ"
+CANARY_HF = "hf_CANARYtokenABCDEFGHIJKLMNOPQRSTUV1234"
+
+USER_FILE = """\
+# my exobridge config — hand written
+default_model = "llama-3.2-3b"  # the usual
+
+[providers.exo]
+# my cluster
+url = "http://127.0.0.1:52415"  # head node
+connect_timeout = 2
+
+[providers.openrouter]
+enabled = false
+
+[providers.huggingface]
+enabled = false
+
+[my_notes]  # not exobridge's: must survive
+owner = "me"
+list = [1, 2, 3]
+"""
+
+
+def config_file() -> Path:
+    return Path(os.environ["EXOBRIDGE_CONFIG"])
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- set / unset / get ------------------------------------------------------------------------------------------
+
+
+def test_set_keeps_comments_order_and_unknown_tables(write_config, run_cli) -> None:
+    path = write_config(USER_FILE)
+    result = run_cli("config", "set", "providers.exo.url", "http://127.0.0.1:9999/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    text = path.read_text()
+    assert text == USER_FILE.replace("http://127.0.0.1:52415", "http://127.0.0.1:9999")
+
+    result = run_cli("config", "set", "models.llama-3.1-8b.openrouter", "meta-llama/llama-3.1-8b-instruct")
+    assert result.returncode == 0, result.stderr
+    data = tomllib.loads(path.read_text())
+    assert data["models"]["llama-3.1-8b"] == {"openrouter": "meta-llama/llama-3.1-8b-instruct"}
+    assert data["my_notes"] == {"owner": "me", "list": [1, 2, 3]}
+    assert path.read_text().startswith(USER_FILE.replace("52415", "9999")[:200])
+    assert "# my cluster" in path.read_text() and "# not exobridge's: must survive" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        (
+            "providers.exo.urls",
+            '["http://127.0.0.1:1","http://127.0.0.1:2/"]',
+            ["http://127.0.0.1:1", "http://127.0.0.1:2"],
+        ),
+        ("providers.exo.urls", "http://127.0.0.1:1, http://127.0.0.1:2", ["http://127.0.0.1:1", "http://127.0.0.1:2"]),
+        ("providers.exo.enabled", "no", False),
+        ("providers.exo.priority", "7", 7),
+        ("providers.exo.connect_timeout", "0.5", 0.5),
+        ("providers.exo.headers", '{ "X-Title" = "me" }', {"X-Title": "me"}),
+        ('models."llama-3.2-3b".exo', "my-llama", "my-llama"),
+    ],
+)
+def test_set_types_values(write_config, key: str, value: str, expected: object) -> None:
+    from typer.testing import CliRunner
+
+    from exobridge.cli.app import app
+
+    path = write_config(USER_FILE)
+    result = CliRunner().invoke(app, ["config", "set", key, value])
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(path.read_text())
+    parts = config_edit.split_key(key)
+    for part in parts:
+        data = data[part]
+    assert data == expected
+    if key.endswith(".urls"):  # `urls` replaced `url` in place, with its comment
+        assert 'url = "' not in path.read_text()
+        assert "]  # head node" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["providers.exo.priority", "high"], "expected an integer"),
+        (["providers.exo.url", "localhost:52415"], "not an http(s) URL"),
+        (["providers.exo.urls", "[1, 2]"], "list of URL strings"),
+        (["providers.exo.enabled", "maybe"], "expected true or false"),
+        (["providers.exo.idle_timeout", "-1"], "positive number"),
+        (["providers.exo.kind", "ollama"], "unknown kind"),
+        (["providers.exo.ulr", "http://127.0.0.1:1"], "did you mean providers.exo.url"),
+        (["providers.nope.url", "http://127.0.0.1:1"], "no provider 'nope'"),
+        (["default_modle", "x"], "did you mean default_model"),
+        (["providers.exo", "x"], "is a table"),
+    ],
+)
+def test_set_refuses_bad_keys_and_values_with_exit_2(write_config, run_cli, args: list[str], message: str) -> None:
+    path = write_config(USER_FILE)
+    result = run_cli("config", "set", *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.startswith("exobridge: error: ") and result.stderr.count("\n") == 1
+    assert path.read_text() == USER_FILE
+
+
+def test_set_force_writes_unknown_key_and_invalid_result_exits_4(write_config, run_cli) -> None:
+    path = write_config(USER_FILE)
+    assert run_cli("config", "set", "--force", "my_notes.owner", "you").returncode == 0
+    assert tomllib.loads(path.read_text())["my_notes"]["owner"] == "you"
+
+    assert run_cli("providers", "add", "local", "--kind", "openai", "--url", "http://127.0.0.1:8080/v1").returncode == 0
+    before = path.read_text()
+    result = run_cli("config", "unset", "providers.local.kind")
+    assert result.returncode == 4
+    assert "providers.local" in result.stderr and "missing 'kind'" in result.stderr
+    assert path.read_text() == before
+
+
+def test_unset_restores_default_and_prunes_empty_tables(write_config, run_cli) -> None:
+    path = write_config(USER_FILE)
+    assert run_cli("config", "unset", "providers.openrouter.enabled").returncode == 0
+    text = path.read_text()
+    assert "[providers.openrouter]" not in text and "[providers.huggingface]" in text
+    result = run_cli("config", "unset", "providers.openrouter.enabled")
+    assert result.returncode == 0 and "nothing to remove" in result.stderr
+    assert run_cli("config", "unset", "providers.exo.url").returncode == 0
+    assert "# my cluster" in path.read_text()  # the table keeps its comment and other keys
+    assert run_cli("config", "get", "providers.exo.url").stdout == "http://localhost:52415\n"
+
+
+def test_get_prints_raw_values_and_suggests_on_unknown(write_config, run_cli) -> None:
+    write_config(USER_FILE)
+    assert run_cli("config", "get", "providers.exo.url").stdout == "http://127.0.0.1:52415\n"
+    assert run_cli("config", "get", "providers.openrouter.enabled").stdout == "false\n"
+    assert run_cli("config", "get", "providers.exo.connect_timeout").stdout == "2.0\n"
+    assert run_cli("config", "get", "providers.exo.urls").stdout == '["http://127.0.0.1:52415"]\n'
+    builtin = "meta-llama/llama-3.2-3b-instruct\n"
+    assert run_cli("config", "get", 'models."llama-3.2-3b".openrouter').stdout == builtin
+    assert run_cli("config", "get", "models.llama-3.2-3b.openrouter").stdout == builtin
+    as_json = json.loads(run_cli("config", "get", "--json", "default_model").stdout)
+    assert as_json == {"key": "default_model", "value": "llama-3.2-3b", "source": "file"}
+
+    result = run_cli("config", "get", "providers.exo.ulr")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "did you mean providers.exo.url" in result.stderr
+    assert run_cli("config", "get", "default_modl").returncode == 2
+
+
+def test_bad_existing_file_is_a_config_error(write_config, run_cli) -> None:
+    write_config("[providers.exo\n")
+    result = run_cli("config", "get", "default_model")
+    assert result.returncode == 4 and "line 1" in result.stderr
+    result = run_cli("config", "set", "default_model", "x")
+    assert result.returncode == 4
+
+
+# --- concurrency, atomicity, modes -----------------------------------------------------------------------------
+
+WRITER = """
+import sys
+from exobridge.core.config_edit import edit_config
+worker = sys.argv[1]
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+sys.stdin.read(1)  # the start line: both writers run their read-modify-write loops at the same moment
+for i in range(10):
+    def mutate(doc, i=i):
+        models = doc.setdefault("models", {})
+        models[f"m-{worker}-{i}"] = {"exo": f"id-{worker}-{i}"}
+    edit_config(mutate)
+"""
+
+
+def test_concurrent_writers_lose_nothing(write_config) -> None:
+    """Without the lock, two writers released together lose about half of each other's changes."""
+    path = write_config(USER_FILE)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, worker],
+            env=dict(os.environ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for worker in ("a", "b")
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"g")
+        proc.stdin.flush()
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    models = tomllib.loads(path.read_text())["models"]
+    assert len(models) == 20
+    assert all(models[f"m-{w}-{i}"] == {"exo": f"id-{w}-{i}"} for w in "ab" for i in range(10))
+    assert "# my cluster" in path.read_text()
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_concurrent_cli_sets_lose_nothing(write_config, run_cli) -> None:
+    path = write_config(USER_FILE)
+    env = dict(os.environ)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "exobridge", "config", "set", f"providers.exo.{key}", value],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for key, value in (("priority", "4"), ("idle_timeout", "9"), ("first_token_timeout", "8"))
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    exo = tomllib.loads(path.read_text())["providers"]["exo"]
+    assert (exo["priority"], exo["idle_timeout"], exo["first_token_timeout"]) == (4, 9, 8)
+
+
+def test_modes_new_file_0600_existing_0640_kept(write_config, run_cli) -> None:
+    path = config_file()
+    assert run_cli("config", "set", "default_model", "qwen-2.5-7b").returncode == 0
+    assert mode(path) == 0o600
+    path.chmod(0o640)
+    assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
+    assert mode(path) == 0o640
+    assert run_cli("providers", "disable", "huggingface").returncode == 0
+    assert mode(path) == 0o640
+
+
+# --- edit -------------------------------------------------------------------------------------------------------
+
+EDITOR_SCRIPT = """
+import os, sys
+from pathlib import Path
+target = Path(sys.argv[1])
+count = Path(os.environ["EDIT_COUNT"])
+count.write_text(str(int(count.read_text() or 0) + 1) if count.exists() else "1")
+if os.environ.get("EDIT_ALSO_WRITE"):
+    Path(os.environ["EXOBRIDGE_CONFIG"]).write_text(os.environ["EDIT_ALSO_WRITE"])
+if "EDIT_APPEND" in os.environ:
+    target.write_text(target.read_text() + os.environ["EDIT_APPEND"])
+else:
+    target.write_text(os.environ["EDIT_CONTENT"])
+"""
+
+
+@pytest.fixture
+def editor(tmp_path: Path) -> dict[str, str]:
+    script = tmp_path / "fake editor.py"
+    script.write_text(EDITOR_SCRIPT)
+    return {
+        "EDITOR": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}",
+        "EDIT_COUNT": str(tmp_path / "edit-count"),
+    }
+
+
+def test_edit_valid_result_replaces_file_keeping_mode(write_config, run_cli, editor) -> None:
+    path = write_config(USER_FILE)
+    path.chmod(0o640)
+    new = USER_FILE.replace("connect_timeout = 2", "connect_timeout = 3  # slower")
+    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": new})
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == new
+    assert mode(path) == 0o640
+
+
+def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, run_cli, editor, tmp_path) -> None:
+    path = write_config(USER_FILE)
+    bad = USER_FILE.replace('url = "http://127.0.0.1:52415"', 'url = "not a url"')
+    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": bad})
+    assert result.returncode == 4
+    assert "not an http(s) URL" in result.stderr and "unchanged" in result.stderr
+    assert path.read_text() == USER_FILE
+    assert (tmp_path / "edit-count").read_text() == "1"
+
+    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": "default_model = [\n"})
+    assert result.returncode == 4 and path.read_text() == USER_FILE
+
+
+def test_edit_missing_file_starts_from_the_starter_and_is_0600(run_cli, editor) -> None:
+    path = config_file()
+    result = run_cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == config_edit.STARTER + '\n[models."x"]\nexo = "y"\n'
+    assert mode(path) == 0o600
+
+
+def test_edit_does_not_overwrite_a_concurrent_change(write_config, run_cli, editor) -> None:
+    path = write_config(USER_FILE)
+    other = 'default_model = "written-meanwhile"\n'
+    env = {**editor, "EDIT_APPEND": "\n# mine\n", "EDIT_ALSO_WRITE": other}
+    result = run_cli("config", "edit", env=env)
+    assert result.returncode == 4 and "changed while you were editing" in result.stderr
+    assert path.read_text() == other
+    kept = Path(result.stderr.rsplit(" in ", 1)[1].strip())
+    assert kept.read_text().endswith("# mine\n")
+    kept.unlink()
+
+
+def test_edit_interactive_reopens_after_an_invalid_result(write_config, editor, tmp_path) -> None:
+    """A real pseudo-terminal on stdin: the first save is invalid, `r` re-opens, the second save is valid."""
+    import pty
+
+    path = write_config(USER_FILE)
+    script = tmp_path / "two-step.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from pathlib import Path
+            target = Path(sys.argv[1])
+            if target.read_text().startswith("default_model = 5"):
+                target.write_text('default_model = "fixed"\\n')
+            else:
+                target.write_text("default_model = 5\\n")
+            """
+        )
+    )
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, EDITOR=f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exobridge", "config", "edit"],
+        stdin=secondary,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    os.close(secondary)
+    os.write(primary, b"r\n")
+    _, err = proc.communicate(timeout=60)
+    os.close(primary)
+    assert proc.returncode == 0, err.decode()
+    assert b"Re-open the editor" in err and b"expected a model name" in err
+    assert path.read_text() == 'default_model = "fixed"\n'
+
+
+# --- show / path: sources, and keys only masked ----------------------------------------------------------------
+
+
+def test_show_sources_and_masked_keys_never_leak(write_config, run_cli, tmp_path) -> None:
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9/v1", huggingface=None))
+    Path(os.environ["EXOBRIDGE_KEYS_FILE"]).write_text(f'huggingface = "{CANARY_HF}"\n')
+    env = {"OPENROUTER_API_KEY": CANARY_OR, "EXOBRIDGE_EXO_URL": "http://127.0.0.1:7"}
+    outputs = []
+    for args in (("config", "show"), ("config", "show", "--json"), ("config", "path"), ("config", "path", "--json")):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    for args in (("config", "get", "providers.openrouter"), ("config", "get", "providers")):
+        outputs.append(run_cli(*args, env=env).stdout)
+    for text in outputs:
+        assert "CANARY" not in text
+    assert "sk-or-…WXYZ" in outputs[0] and "hf_…1234" in outputs[0]
+
+    data = json.loads(run_cli("config", "show", "--json", env=env).stdout)
+    values = data["values"]
+    assert values["default_model"]["source"] == "file"
+    assert values["providers.exo.url"] == {"value": "http://127.0.0.1:7", "source": "env EXOBRIDGE_EXO_URL"}
+    assert values["providers.exo.idle_timeout"]["source"] == "default"
+    assert values["providers.huggingface.enabled"] == {"value": False, "source": "file"}
+    assert data["keys"]["openrouter"] == {"source": "env OPENROUTER_API_KEY", "masked": "sk-or-…WXYZ"}
+    assert data["keys"]["huggingface"] == {"source": "keys file", "masked": "hf_…1234"}
+    assert data["file_exists"] is True
+
+
+def test_show_without_file_is_all_defaults_and_path_says_missing(run_cli) -> None:
+    data = json.loads(run_cli("config", "show", "--json").stdout)
+    assert data["file_exists"] is False
+    assert {v["source"] for v in data["values"].values()} == {"default"}
+    paths = json.loads(run_cli("config", "path", "--json").stdout)
+    assert paths["config"] == {"path": os.environ["EXOBRIDGE_CONFIG"], "exists": False}
+    assert set(paths) == {"config", "keys", "cache", "data"}
+    plain = run_cli("config", "path").stdout
+    assert "\x1b[" not in plain and os.environ["EXOBRIDGE_CONFIG"] in plain
+
+
+def test_show_warns_about_unknown_keys(write_config, run_cli) -> None:
+    write_config(USER_FILE)
+    result = run_cli("config", "show")
+    assert result.returncode == 0
+    assert "unknown key 'my_notes'" in result.stderr
+
+
+# --- init -------------------------------------------------------------------------------------------------------
+
+
+def test_starter_builds_to_the_defaults() -> None:
+    starter = config_edit.validate_text(config_edit.STARTER, Path("x.toml"))
+    defaults = config_mod.build(None, Path("x.toml"), env={})
+    assert starter.providers == defaults.providers
+    assert (starter.default_model, starter.models, starter.unknown_keys) == (defaults.default_model, {}, [])
+    for needle in ("# urls = [", "key_env", "# [providers.ollama]", '# [models."llama-3.2-3b"]'):
+        assert needle in config_edit.STARTER
+
+
+def test_init_writes_starter_0600_and_refuses_overwrite(run_cli) -> None:
+    path = config_file()
+    assert run_cli("config", "init").returncode == 0
+    assert path.read_text() == config_edit.STARTER and mode(path) == 0o600
+    path.write_text(USER_FILE)
+    result = run_cli("config", "init")
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert path.read_text() == USER_FILE
+    assert run_cli("config", "init", "--force").returncode == 0
+    assert path.read_text() == config_edit.STARTER
+
+
+# --- key paths (pure) -------------------------------------------------------------------------------------------
+
+
+def test_split_and_resolve_keys() -> None:
+    config = config_mod.build(None, Path("x.toml"), env={})
+    assert config_edit.split_key('models."llama-3.2-3b".openrouter') == ["models", "llama-3.2-3b", "openrouter"]
+    assert config_edit.resolve_key("models.llama-3.2-3b.openrouter", config).parts == (
+        "models",
+        "llama-3.2-3b",
+        "openrouter",
+    )
+    assert config_edit.resolve_key("models.llama-3.2-3b", config).parts == ("models", "llama-3.2-3b")
+    assert config_edit.format_key(("models", "llama-3.2-3b", "exo")) == 'models."llama-3.2-3b".exo'
+    with pytest.raises(config_edit.EditError, match="unclosed quote"):
+        config_edit.split_key('models."x')
+
+
+def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config, run_cli) -> None:
+    """Dotted keys at the top level: a key added after a new table would land inside it. Such an edit must be
+    refused (exit 4, file unchanged), never written with a different meaning."""
+    path = write_config('# dotted\nproviders.exo.url = "http://127.0.0.1:1"\n')
+    assert run_cli("config", "set", "providers.exo.priority", "4").returncode == 0
+    before = path.read_text()
+    result = run_cli("config", "set", "providers.openrouter.enabled", "false")
+    if result.returncode == 0:
+        data = tomllib.loads(path.read_text())
+        assert data["providers"]["exo"] == {"url": "http://127.0.0.1:1", "priority": 4}
+        assert data["providers"]["openrouter"] == {"enabled": False}
+    else:
+        assert result.returncode == 4 and "config edit" in result.stderr
+        assert path.read_text() == before

@@ -1,0 +1,200 @@
+"""`exobridge keys …` as a user runs it (subprocesses), and where keys may and may not go."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import exobridge_command, local_config
+from tests.loopback import Exchange, stream_words
+
+CANARY = "sk-or-v1-canary0123456789abcdefWXYZ"
+
+
+def keys_file() -> Path:
+    return Path(os.environ["EXOBRIDGE_KEYS_FILE"])
+
+
+def stored() -> dict[str, str]:
+    return tomllib.loads(keys_file().read_text(encoding="utf-8"))
+
+
+def test_set_from_piped_stdin_stores_0600_and_confirms_masked(run_cli):
+    proc = run_cli("keys", "set", "openrouter", input=CANARY + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert stored() == {"openrouter": CANARY}
+    assert keys_file().stat().st_mode & 0o777 == 0o600
+    assert "sk-or-…WXYZ" in proc.stderr
+    assert CANARY not in proc.stdout + proc.stderr
+    # No temp file is left beside it (the write is a rename).
+    assert sorted(p.name for p in keys_file().parent.glob(".keys.toml.*") if p.suffix == ".tmp") == []
+
+
+def test_set_replaces_one_key_keeps_the_others_and_forces_0600(run_cli):
+    keys_file().write_text('# my keys\nhuggingface = "hf_old0000"\nopenrouter = "sk-or-v1-old1111"\n')
+    keys_file().chmod(0o644)
+    assert run_cli("keys", "set", "openrouter", input="sk-or-v1-new2222").returncode == 0
+    assert stored() == {"huggingface": "hf_old0000", "openrouter": "sk-or-v1-new2222"}
+    assert keys_file().read_text().startswith("# my keys")
+    assert keys_file().stat().st_mode & 0o777 == 0o600
+
+
+def test_concurrent_sets_from_separate_processes_all_land(write_config):
+    names = [f"p{i}" for i in range(6)]
+    write_config(
+        "\n".join(f'[providers.{n}]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\nenabled = false\n' for n in names)
+    )
+    procs = [
+        subprocess.Popen(
+            [*exobridge_command(), "keys", "set", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in names
+    ]
+    # Every process is started (and waiting on stdin) before any is fed, so they all write at about once.
+    for name, proc in zip(names, procs, strict=True):
+        proc.stdin.write(f"key-{name}-secret0000\n".encode())
+        proc.stdin.close()
+    for proc in procs:
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert stored() == {name: f"key-{name}-secret0000" for name in names}
+
+
+def test_set_refuses_unknown_provider_with_nearest_names(run_cli):
+    proc = run_cli("keys", "set", "opnrouter", input=CANARY)
+    assert proc.returncode == 2
+    assert "did you mean openrouter" in proc.stderr
+    assert not keys_file().exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n", "   \n"])
+def test_set_refuses_an_empty_key(run_cli, text):
+    proc = run_cli("keys", "set", "openrouter", input=text)
+    assert proc.returncode == 2
+    assert "empty key" in proc.stderr
+    assert not keys_file().exists()
+
+
+def test_set_never_takes_the_key_from_argv(run_cli):
+    proc = run_cli("keys", "set", "openrouter", CANARY, input="")
+    assert proc.returncode == 2
+    assert not keys_file().exists()
+
+
+def test_set_refuses_a_multi_line_key(run_cli):
+    proc = run_cli("keys", "set", "openrouter", input="line one\nline two\n")
+    assert proc.returncode == 2
+    assert not keys_file().exists()
+
+
+def test_list_get_remove_path(run_cli):
+    run_cli("keys", "set", "openrouter", input=CANARY)
+    listing = run_cli("keys", "list")
+    assert listing.returncode == 0
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
+    assert "keys file" in rows["openrouter"] and "sk-or-…WXYZ" in rows["openrouter"]
+    assert "missing" in rows["huggingface"]
+    assert "not needed" in rows["exo"]
+
+    data = json.loads(run_cli("keys", "list", "--json").stdout)
+    by_name = {row["provider"]: row for row in data["providers"]}
+    assert by_name["openrouter"]["source"] == "keys file"
+    assert by_name["openrouter"]["masked"] == "sk-or-…WXYZ"
+    assert by_name["huggingface"]["source"] == "missing"
+    assert data["keys_file"] == str(keys_file())
+
+    got = run_cli("keys", "get", "openrouter")
+    assert (got.returncode, got.stdout) == (0, CANARY + "\n")
+    missing = run_cli("keys", "get", "huggingface")
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert "exobridge keys set huggingface" in missing.stderr
+
+    assert run_cli("keys", "path").stdout == f"{keys_file()}\n"
+
+    removed = run_cli("keys", "remove", "openrouter")
+    assert removed.returncode == 0
+    assert "openrouter" not in stored()
+    again = run_cli("keys", "remove", "openrouter")
+    assert again.returncode == 0 and "nothing removed" in again.stderr
+    assert run_cli("keys", "remove", "nosuch").returncode == 2
+
+
+def test_environment_beats_the_keys_file(run_cli):
+    run_cli("keys", "set", "openrouter", input="sk-or-v1-fromfile1111")
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-fromenv2222"}
+    data = json.loads(run_cli("keys", "list", "--json", env=env).stdout)
+    row = next(r for r in data["providers"] if r["provider"] == "openrouter")
+    assert row["source"] == "env OPENROUTER_API_KEY"
+    assert row["masked"] == "sk-or-…2222"
+    assert "shadowed" in row["note"]
+    assert run_cli("keys", "get", "openrouter", env=env).stdout == "sk-or-v1-fromenv2222\n"
+    # Setting a key while the variable is set says which one wins.
+    proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-newfile3333", env=env)
+    assert "OPENROUTER_API_KEY is set and takes precedence" in proc.stderr
+
+
+def test_canary_key_appears_only_in_keys_get(run_cli, write_config, server):
+    refusing = server()
+    refusing.route("POST", "/v1/chat/completions")(
+        lambda ex: ex.reply(401, {"error": {"message": "No auth credentials found", "code": 401}})
+    )
+    write_config(local_config(openrouter=f"{refusing.url}/v1"))
+    run_cli("keys", "set", "openrouter", input=CANARY)
+    outputs = [
+        run_cli("keys", "list"),
+        run_cli("keys", "list", "--json"),
+        run_cli("chat", "--json", "-p", "openrouter", "Hi"),
+        run_cli("chat", "-v", "-p", "openrouter", "Hi"),
+    ]
+    shown = run_cli("config", "show")
+    if shown.returncode != 2:  # `config show` exists once the config group lands
+        outputs.append(shown)
+    for proc in outputs:
+        assert CANARY not in proc.stdout + proc.stderr, proc.args
+    assert outputs[2].returncode == 3
+    assert refusing.requests[0].headers["authorization"] == f"Bearer {CANARY}"
+    assert run_cli("keys", "get", "openrouter").stdout.strip() == CANARY
+
+
+@pytest.mark.parametrize("redirecting", ["openrouter", "huggingface"])
+def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(run_cli, write_config, server, redirecting):
+    """Two loopback 'clouds'. The first answers 307 to the other's host; chat fails over instead of following."""
+    hosts = {"openrouter": server(), "huggingface": server()}
+    other = "huggingface" if redirecting == "openrouter" else "openrouter"
+    secret = {"openrouter": "sk-or-v1-onlyforopenrouter1111", "huggingface": "hf_onlyforhuggingface2222"}
+
+    def redirect(ex: Exchange) -> None:
+        ex.reply(307, "", headers={"Location": f"{hosts[other].url}/redirected/chat/completions"})
+
+    hosts[redirecting].route("POST", "/v1/chat/completions")(redirect)
+    hosts[other].route("POST", "/v1/chat/completions")(stream_words(["fine"]))
+    hosts[other].route("POST", "/redirected/chat/completions")(stream_words(["followed"]))
+    priority = {redirecting: 0, other: 5}
+    write_config(
+        "[providers.exo]\nenabled = false\n"
+        + "".join(f'[providers.{n}]\nurl = "{h.url}/v1"\npriority = {priority[n]}\n' for n, h in hosts.items())
+    )
+    run_cli("keys", "set", "openrouter", input=secret["openrouter"])  # from the keys file
+    env = {"HF_TOKEN": secret["huggingface"]}  # from the environment
+
+    proc = run_cli("chat", "-p", redirecting, "-p", other, "Hi", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "fine"
+    for name, host in hosts.items():
+        assert host.requests, name
+        seen = [r.headers.get("authorization") for r in host.requests]
+        assert seen == [f"Bearer {secret[name]}"] * len(host.requests), name
+        wrong = secret[other if name == redirecting else redirecting]
+        assert all(wrong not in value for r in host.requests for value in r.headers.values())
+    # The redirect target was never asked, with or without a key.
+    assert all(not r.path.startswith("/redirected") for r in hosts[other].requests)

@@ -1,0 +1,278 @@
+"""`exobridge config import-legacy`: the old token manager's JSON file into our config and keys file.
+
+Encrypted fixtures are made at test time with a fresh Fernet key (nothing secret is committed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+fernet = pytest.importorskip("cryptography.fernet")
+
+OR_KEY = "sk-or-v1-legacyplain0000aaaa1111"
+HF_KEY = "hf_legacyencrypted2222bbbb3333"
+TOGETHER_KEY = "tgp-legacytogether4444cccc5555"
+
+
+def home() -> Path:
+    return Path(os.environ["HOME"])
+
+
+def config_file() -> Path:
+    return Path(os.environ["EXOBRIDGE_CONFIG"])
+
+
+def keys_file() -> Path:
+    return Path(os.environ["EXOBRIDGE_KEYS_FILE"])
+
+
+def encrypt(secret: str, with_key_file: bool = True) -> str:
+    """The legacy form: base64 of a Fernet token; the Fernet key in ~/.token_manager_key."""
+    key_path = home() / ".token_manager_key"
+    if not key_path.exists():
+        key_path.write_bytes(fernet.Fernet.generate_key())
+    token = fernet.Fernet(key_path.read_bytes()).encrypt(secret.encode())
+    if not with_key_file:
+        key_path.unlink()
+    return base64.b64encode(token).decode()
+
+
+def write_legacy(providers: list[dict[str, Any]], path: Path | None = None, **top: Any) -> Path:
+    path = path or home() / ".token_manager_config.json"
+    path.write_text(json.dumps({"providers": providers, "current_provider_index": 0, **top}), encoding="utf-8")
+    return path
+
+
+def exo_local(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Exo Local",
+        "type": "local",
+        "base_url": "http://localhost:8000",
+        "chat_endpoint": "/v1/chat/completions",
+        "status": "active",
+        **extra,
+    }
+
+
+def openrouter(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "OpenRouter",
+        "base_url": "https://openrouter.ai/api/v1",
+        "chat_endpoint": "/chat/completions",
+        "models_endpoint": "/models",
+        "status": "ProviderStatus.ACTIVE",
+        "rate_limit": 200,
+        **extra,
+    }
+
+
+def hugging_face(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Hugging Face",
+        "base_url": "https://api-inference.huggingface.co",
+        "chat_endpoint": "/models/{model}",
+        "status": "active",
+        "token_limit": 10000,
+        **extra,
+    }
+
+
+def together(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Together AI",
+        "base_url": "https://api.together.xyz",
+        "chat_endpoint": "/v1/chat/completions",
+        "status": "ProviderStatus.DISABLED",
+        "capabilities": ["chat"],
+        **extra,
+    }
+
+
+def config() -> dict[str, Any]:
+    return tomllib.loads(config_file().read_text(encoding="utf-8"))
+
+
+def stored_keys() -> dict[str, str]:
+    return tomllib.loads(keys_file().read_text(encoding="utf-8"))
+
+
+def effective(run_cli) -> dict[str, dict[str, Any]]:
+    """Provider rows as `keys list --json` sees them after the import (the config must load)."""
+    proc = run_cli("keys", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return {row["provider"]: row for row in json.loads(proc.stdout)["providers"]}
+
+
+def test_full_import_maps_every_provider_and_stores_keys(run_cli):
+    write_legacy(
+        [
+            openrouter(priority=2, api_key=OR_KEY),
+            exo_local(priority=1),
+            hugging_face(priority=3, api_key_encrypted=encrypt(HF_KEY)),
+            together(priority=4, api_key=TOGETHER_KEY),
+        ],
+        billing_protection={"enabled": True, "max_daily_cost": 1.0},
+        free_models_only=False,
+    )
+    proc = run_cli("config", "import-legacy")
+    assert proc.returncode == 0, proc.stderr
+    providers = config()["providers"]
+    assert providers["exo"] == {"url": "http://localhost:8000"}
+    assert "52415" in proc.stderr
+    assert "openrouter" not in providers  # same url and order as the defaults: nothing to write
+    assert "huggingface" not in providers  # the router url and rank 2 are what the defaults already give
+    assert "router.huggingface.co/v1" in proc.stderr
+    assert providers["together-ai"] == {
+        "kind": "openai",
+        "url": "https://api.together.xyz/v1",
+        "priority": 3,
+        "enabled": False,
+        "key_env": "TOGETHER_AI_API_KEY",
+    }
+    assert stored_keys() == {"openrouter": OR_KEY, "huggingface": HF_KEY, "together-ai": TOGETHER_KEY}
+    assert keys_file().stat().st_mode & 0o777 == 0o600
+    for field in ("billing_protection", "free_models_only", "rate_limit", "token_limit", "capabilities"):
+        assert field in proc.stderr
+    rows = effective(run_cli)
+    assert {name: rows[name]["source"] for name in ("openrouter", "huggingface", "together-ai")} == {
+        "openrouter": "keys file",
+        "huggingface": "keys file",
+        "together-ai": "keys file",
+    }
+    assert rows["together-ai"]["enabled"] is False
+    # Keys are shown masked, never raw; the ciphertext is never shown either.
+    assert "sk-or-…1111" in proc.stderr
+    for secret in (OR_KEY, HF_KEY, TOGETHER_KEY, "gAAAA"):
+        assert secret not in proc.stdout + proc.stderr
+
+
+def test_missing_priority_keeps_list_order_with_exo_first(run_cli):
+    write_legacy([together(status="active"), openrouter(), exo_local()])
+    assert run_cli("config", "import-legacy").returncode == 0
+    providers = config()["providers"]
+    # exo 0 (the default already), together-ai 1, openrouter 2.
+    assert "priority" not in providers["exo"]
+    assert providers["together-ai"]["priority"] == 1
+    assert providers["openrouter"]["priority"] == 2
+    assert "enabled" not in providers["together-ai"]
+
+
+def test_old_status_form_disables(run_cli):
+    write_legacy([exo_local(status="ProviderStatus.DISABLED"), openrouter(status="disabled")])
+    assert run_cli("config", "import-legacy").returncode == 0
+    providers = config()["providers"]
+    assert providers["exo"]["enabled"] is False
+    assert providers["openrouter"]["enabled"] is False
+
+
+def test_encrypted_key_without_key_file_is_imported_without_key(run_cli):
+    write_legacy([openrouter(api_key_encrypted=encrypt(OR_KEY, with_key_file=False))])
+    proc = run_cli("config", "import-legacy")
+    assert proc.returncode == 0, proc.stderr
+    assert "exobridge keys set openrouter" in proc.stderr
+    assert ".token_manager_key" in proc.stderr
+    assert not keys_file().exists()
+
+
+def test_encrypted_key_without_cryptography_says_what_to_run(run_cli, tmp_path):
+    blocker = tmp_path / "no-cryptography" / "cryptography"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    write_legacy([hugging_face(api_key_encrypted=encrypt(HF_KEY))])
+    proc = run_cli("config", "import-legacy", env={"PYTHONPATH": str(blocker.parent)})
+    assert proc.returncode == 0, proc.stderr
+    assert "'cryptography' package is not installed" in proc.stderr
+    assert "exobridge keys set huggingface" in proc.stderr
+    assert not keys_file().exists()
+
+
+def test_wrong_key_file_does_not_decrypt(run_cli):
+    write_legacy([openrouter(api_key_encrypted=encrypt(OR_KEY))])
+    (home() / ".token_manager_key").write_bytes(fernet.Fernet.generate_key())
+    proc = run_cli("config", "import-legacy")
+    assert proc.returncode == 0
+    assert "does not decrypt" in proc.stderr and "exobridge keys set openrouter" in proc.stderr
+    assert not keys_file().exists()
+
+
+def test_dry_run_prints_the_result_and_writes_nothing(run_cli):
+    config_file().write_text('default_model = "mine"\n')
+    before = config_file().read_bytes()
+    write_legacy([together(api_key=TOGETHER_KEY)])
+    proc = run_cli("config", "import-legacy", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    result = tomllib.loads(proc.stdout)
+    assert result["default_model"] == "mine"
+    assert result["providers"]["together-ai"]["kind"] == "openai"
+    assert "would store" in proc.stderr
+    assert config_file().read_bytes() == before
+    assert not keys_file().exists()
+    assert TOGETHER_KEY not in proc.stdout + proc.stderr
+
+
+def test_merge_keeps_comments_existing_providers_and_stored_keys(run_cli):
+    original = (
+        "# my settings\n"
+        'default_model = "llama-3.2-3b"  # the one I like\n'
+        "\n"
+        "[providers.openrouter]\n"
+        "priority = 9  # keep my order\n"
+        "\n"
+        "[providers.mine]\n"
+        'kind = "openai"\n'
+        'url = "http://127.0.0.1:9/v1"\n'
+    )
+    config_file().write_text(original)
+    keys_file().write_text('openrouter = "sk-or-v1-alreadystored9999"\n')
+    write_legacy([exo_local(), openrouter(api_key=OR_KEY)])
+    proc = run_cli("config", "import-legacy")
+    assert proc.returncode == 0, proc.stderr
+    text = config_file().read_text()
+    assert text.startswith(original.rstrip("\n"))  # everything the user wrote, untouched, new tables after
+    assert config()["providers"]["openrouter"] == {"priority": 9}
+    assert "kept providers.openrouter.priority = 9" in proc.stderr
+    assert config()["providers"]["exo"] == {"url": "http://localhost:8000"}
+    assert stored_keys() == {"openrouter": "sk-or-v1-alreadystored9999"}
+    assert "kept the key already stored" in proc.stderr
+    # A second run changes nothing.
+    assert run_cli("config", "import-legacy").returncode == 0
+    assert config_file().read_text() == text
+
+
+def test_explicit_path_argument(run_cli, tmp_path):
+    path = write_legacy([openrouter(api_key=OR_KEY)], path=tmp_path / "old.json")
+    assert run_cli("config", "import-legacy", str(path)).returncode == 0
+    assert stored_keys() == {"openrouter": OR_KEY}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON (line 1"),
+        ("[1, 2]", "not a token manager config"),
+        ('{"providers": {"a": 1}}', "not a token manager config"),
+        ('{"providers": [{"base_url": "https://x"}]}', 'providers[0]: expected an object with a "name"'),
+    ],
+)
+def test_bad_legacy_file_is_one_line_exit_4(run_cli, tmp_path, content, expected):
+    path = tmp_path / "legacy.json"
+    path.write_text(content)
+    proc = run_cli("config", "import-legacy", str(path))
+    assert proc.returncode == 4
+    assert proc.stderr.count("\n") == 1
+    assert str(path) in proc.stderr and expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not config_file().exists()
+
+
+def test_missing_legacy_file_exit_4(run_cli):
+    proc = run_cli("config", "import-legacy")
+    assert proc.returncode == 4
+    assert ".token_manager_config.json: no such file" in proc.stderr
