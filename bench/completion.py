@@ -55,7 +55,9 @@ def seed(home: Path) -> dict[str, str]:
     ]
     cache = {"openrouter": {"at": time.time(), "value": entries}, "exo": {"at": time.time(), "value": entries[:20]}}
     (cache_dir / "models.json").write_text(json.dumps(cache), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXOBRIDGE_") and not k.startswith("_EXOBRIDGE")}
+    # As installed: bytecode cached (PYTHONDONTWRITEBYTECODE would recompile every module on every run).
+    skip = ("EXOBRIDGE_", "_EXOBRIDGE", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
