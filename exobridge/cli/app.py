@@ -61,6 +61,11 @@ def _usage_error(exc: Exception) -> int:
 
 
 def main() -> None:
+    if os.environ.get("_EXOBRIDGE_COMPLETE"):
+        from exobridge.cli import completions
+
+        if completions.respond(app):
+            return
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"exobridge {__version__}\n")

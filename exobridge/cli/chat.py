@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 
 def read_stdin(stream: object = None) -> tuple[str | None, bool]:
@@ -57,10 +57,19 @@ def _cli_keys(values: list[str], providers: list[str], pinned: str | None, names
 
 def chat(
     prompt: Annotated[str | None, typer.Argument(help="The prompt. '-' or none: read stdin.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name, or provider:model.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name, or provider:model.", autocompletion=completions.complete_model),
+    ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
     provider: Annotated[
-        list[str] | None, typer.Option("--provider", "-p", help="Only these providers (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="Only these providers (repeatable).",
+            autocompletion=completions.complete_provider,
+        ),
     ] = None,
     no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Try only the first provider.")] = False,
     temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,

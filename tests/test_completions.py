@@ -1,0 +1,322 @@
+"""Shell completion: the values (unit), the protocol (subprocess), and the committed scripts in real shells.
+
+The shell tests source `completions/*` in real bash, zsh and fish processes and ask for completions the way
+each shell does; they skip when a shell is not installed (CI installs all three via .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exobridge.cli import completions
+from exobridge.core import completion_values as values
+from exobridge.core.cache import JsonCache
+from exobridge.core.config import load
+from tests.conftest import exobridge_command
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "completions"
+
+CONFIG = """\
+default_model = "llama-3.2-3b"
+
+[providers.exo]
+url = "http://127.0.0.1:9"
+
+[providers.openrouter]
+url = "http://127.0.0.1:9/api/v1"
+
+[providers.huggingface]
+enabled = false
+
+[providers.lab]
+kind = "openai"
+url = "http://127.0.0.1:9/v1"
+priority = 5
+
+[models.house-model]
+lab = "org/house-model"
+"""
+
+OPENROUTER_IDS = ["meta-llama/llama-3.3-70b-instruct", "openai/gpt-4o", "qwen/qwen3-32b:free"]
+
+
+@pytest.fixture
+def configured(write_config) -> Path:
+    """The test config, and a model-list cache seeded as `exobridge models` writes it."""
+    write_config(CONFIG)
+    cache = JsonCache("models")
+    cache.put("openrouter", [{"id": model_id, "name": model_id.upper()} for model_id in OPENROUTER_IDS])
+    cache.put("exo", [{"id": "mlx-community/Llama-3.2-1B-Instruct-4bit"}, {"name": "no id"}, "junk"])
+    cache.put("gone", [{"id": "not/configured"}])
+    return cache.path
+
+
+def names(candidates: list[tuple[str, str]]) -> list[str]:
+    return [value for value, _ in candidates]
+
+
+# --- values (pure core) ------------------------------------------------------------------------------------
+
+
+def test_provider_names_follow_priority_and_prefix(configured: Path) -> None:
+    assert names(values.provider_names()) == ["exo", "openrouter", "huggingface", "lab"]
+    assert names(values.provider_names("o")) == ["openrouter"]
+    assert dict(values.provider_names())["huggingface"] == "huggingface provider, disabled"
+
+
+def test_model_names_without_prefix_offer_table_and_provider_prefixes(configured: Path) -> None:
+    offered = names(values.model_names(""))
+    assert "llama-3.2-3b" in offered and "house-model" in offered  # built-in and [models] of the config
+    assert {"exo:", "openrouter:", "huggingface:", "lab:"} <= set(offered)
+    assert "openai/gpt-4o" not in offered  # cached ids wait for a first character
+    assert names(values.model_names("open")) == ["openrouter:", "openai/gpt-4o"]
+    assert names(values.model_names("mlx-")) == ["mlx-community/Llama-3.2-1B-Instruct-4bit"]
+    assert "not/configured" not in names(values.model_names("n"))
+
+
+def test_model_names_with_provider_prefix(configured: Path) -> None:
+    offered = names(values.model_names("openrouter:"))
+    assert {f"openrouter:{model_id}" for model_id in OPENROUTER_IDS} <= set(offered)
+    assert "openrouter:llama-3.2-3b" in offered
+    assert "openrouter:qwen-2.5-1.5b" not in offered  # the table has no OpenRouter id for it
+    assert names(values.model_names("openrouter:qwen/")) == ["openrouter:qwen/qwen3-32b:free"]
+    assert names(values.model_names("lab:")) == ["lab:house-model"]
+    assert names(values.model_names("nowhere:")) == []
+
+
+def test_config_keys(configured: Path) -> None:
+    keys = names(values.config_keys())
+    assert keys[0] == "default_model"
+    assert "providers.lab.url" in keys and "providers.exo.priority" in keys
+    assert names(values.config_keys("providers.lab.k")) == ["providers.lab.key_env", "providers.lab.kind"]
+
+
+def test_broken_config_gives_nothing(write_config) -> None:
+    write_config("[providers.exo\nurl = ")
+    assert values.provider_names() == []
+    assert values.model_names("") == []
+    assert values.model_names("openrouter:") == []
+    assert values.config_keys() == []
+
+
+def test_unreadable_cache_still_offers_the_table(configured: Path) -> None:
+    configured.write_text("{not json", encoding="utf-8")
+    assert "llama-3.2-3b" in names(values.model_names("llama"))
+    assert values.cached_model_ids(load()) == {}
+    configured.unlink()
+    configured.mkdir()
+    assert names(values.model_names("openrouter:meta-llama/")) == []
+
+
+def test_split_line_and_option_prefix() -> None:
+    assert completions.split_line("exobridge chat -m open") == (["chat", "-m"], "open")
+    assert completions.split_line("exobridge chat -m ") == (["chat", "-m"], "")
+    assert completions.split_line('exobridge chat "half') == (["chat"], "half")
+    assert completions.option_prefix("--model=ll") == "--model="
+    assert completions.option_prefix("open") == ""
+
+
+# --- committed scripts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_committed_script_matches_generator(shell: str, run_cli) -> None:
+    committed = (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
+    assert committed == completions.script(shell), "run: python -m exobridge.cli.completions --write"
+    printed = run_cli("completions", shell)
+    assert printed.returncode == 0 and printed.stdout == committed
+    shown = run_cli("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert shown.stdout == committed
+
+
+def test_install_completion_still_works(run_cli, isolated: Path) -> None:
+    done = run_cli("--install-completion", "bash", env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert done.returncode == 0, done.stderr
+    installed = isolated / "home" / ".bash_completions" / "exobridge.sh"
+    assert installed.read_text(encoding="utf-8") == completions.script("bash").strip()
+    assert f"source '{installed}'" in (isolated / "home" / ".bashrc").read_text(encoding="utf-8")
+
+
+def test_completions_rejects_unknown_shell(run_cli) -> None:
+    result = run_cli("completions", "tcsh")
+    assert result.returncode == 2 and "tcsh" in result.stderr
+
+
+# --- the protocol, as a subprocess ---------------------------------------------------------------------------
+
+
+def shell_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def protocol(shell: str, line: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = dict(shell_env(), _EXOBRIDGE_COMPLETE=f"complete_{shell}", _TYPER_COMPLETE_ARGS=line, **extra)
+    return subprocess.run(exobridge_command(), env=env, capture_output=True, text=True, timeout=10)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_broken_config_answers_nothing_and_prints_nothing(shell: str, write_config) -> None:
+    write_config("default_model = [\n")
+    for line in ("exobridge chat -p ", "exobridge chat -m ", "exobridge chat -m openrouter:"):
+        answer = protocol(shell, line)
+        assert (answer.returncode, answer.stdout, answer.stderr) == (0, "", ""), line
+
+
+def test_completion_imports_no_network_or_rich_code(configured: Path) -> None:
+    env = dict(shell_env(), _EXOBRIDGE_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="exobridge chat -m openrouter:")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "exobridge"], env=env, capture_output=True, text=True, timeout=10
+    )
+    assert "openrouter:openai/gpt-4o" in proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in {"httpx", "rich", "pydantic", "httpcore", "ssl"}}
+
+
+# --- real shells -----------------------------------------------------------------------------------------------
+
+
+def need(shell: str) -> str:
+    found = shutil.which(shell)
+    if not found:
+        pytest.skip(f"{shell} is not installed (CI installs bash, zsh and fish in .ci/run)")
+    return found
+
+
+def run_shell(argv: list[str], script: str, cwd: Path) -> str:
+    start = time.monotonic()
+    proc = subprocess.run([*argv, script], env=shell_env(), capture_output=True, text=True, timeout=10, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert time.monotonic() - start < 5
+    return proc.stdout
+
+
+def sh_quote(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def bash_words(line: str) -> list[str]:
+    """COMP_WORDS as readline makes them: words at blanks, and runs of `:` / `=` as words of their own."""
+    words = [part for chunk in line.split() for part in re.findall(r"[=:]+|[^=:]+", chunk)]
+    if not line or line[-1].isspace():
+        words.append("")
+    return words
+
+
+def bash_complete(line: str, cwd: Path) -> list[str]:
+    """The words bash would put on the line: the text before the current word + each COMPREPLY entry."""
+    bash = need("bash")
+    words = bash_words(line)
+    script = "\n".join(
+        [
+            f"source {sh_quote(str(SCRIPTS / 'exobridge.bash'))}",
+            f"COMP_WORDS=({' '.join(sh_quote(w) for w in words)})",
+            f"COMP_CWORD={len(words) - 1}",
+            f"COMP_LINE={sh_quote(line)}",
+            "COMP_POINT=${#COMP_LINE}",
+            "_exobridge_completion exobridge",
+            'printf "%s\\n" "${COMPREPLY[@]}"',
+        ]
+    )
+    out = run_shell([bash, "--norc", "--noprofile", "-c"], script, cwd)
+    head = line[: len(line) - len(words[-1])]
+    return [(head + reply).split()[-1] for reply in out.splitlines() if reply]
+
+
+def fish_complete(line: str, cwd: Path) -> list[str]:
+    fish = need("fish")
+    script = f"source {sh_quote(str(SCRIPTS / 'exobridge.fish'))}; complete -C {sh_quote(line)}"
+    out = run_shell([fish, "--no-config", "-c"], script, cwd)
+    return [entry.split("\t")[0] for entry in out.splitlines() if entry]
+
+
+ZSH_HARNESS = r"""
+compdef() { : }
+compadd() { print -rl -- "${(@P)${@[-1]}}" }
+_describe() { local item; for item in "${(@P)3}"; do print -r -- "described:$item"; done }
+_path_files() { print -r -- "<files>" }
+source %s
+words=(%s)
+CURRENT=${#words}
+_exobridge_completion
+"""
+
+
+def zsh_complete(line: str, cwd: Path) -> list[str]:
+    """Drive `_exobridge_completion` with zsh's `words`/`CURRENT`; capture what it hands compadd/_describe."""
+    zsh = need("zsh")
+    words = line.split() + ([""] if line[-1].isspace() else [])
+    script = ZSH_HARNESS % (sh_quote(str(SCRIPTS / "_exobridge")), " ".join(sh_quote(w) for w in words))
+    result = []
+    for entry in run_shell([zsh, "-f", "-c"], script, cwd).splitlines():
+        if entry.startswith("described:"):  # `value:help`, colons in the value escaped as `\:`
+            entry = re.split(r"(?<!\\):", entry.removeprefix("described:"), maxsplit=1)[0].replace("\\:", ":")
+        if entry:
+            result.append(entry)
+    return result
+
+
+COMPLETERS = {"bash": bash_complete, "zsh": zsh_complete, "fish": fish_complete}
+
+
+@pytest.fixture(params=["bash", "zsh", "fish"])
+def complete(request, configured: Path, tmp_path: Path):
+    completer = COMPLETERS[request.param]
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    (workdir / "a-file.txt").write_text("x", encoding="utf-8")  # file fallback would show it
+    return lambda line: completer(line, workdir)
+
+
+def test_shell_completes_subcommands(complete) -> None:
+    assert {"chat", "completions", "providers"} <= set(complete("exobridge "))
+    assert complete("exobridge ch") == ["chat"]
+
+
+def test_shell_completes_options(complete) -> None:
+    offered = complete("exobridge chat --")
+    assert {"--model", "--provider", "--no-fallback", "--json"} <= set(offered)
+    assert complete("exobridge chat --mo") == ["--model"]
+
+
+def test_shell_completes_provider_names(complete) -> None:
+    assert sorted(complete("exobridge chat -p ")) == ["exo", "huggingface", "lab", "openrouter"]
+    assert complete("exobridge chat -p op") == ["openrouter"]
+    assert complete("exobridge chat -p lab --provider e") == ["exo"]
+
+
+def test_shell_completes_model_names_from_table_and_cache(complete) -> None:
+    assert "llama-3.3-70b" in complete("exobridge chat -m llama-3.3")
+    assert complete("exobridge chat -m house") == ["house-model"]
+    assert set(complete("exobridge chat -m open")) == {"openrouter:", "openai/gpt-4o"}
+    assert complete("exobridge chat --model meta-llama/") == ["meta-llama/llama-3.3-70b-instruct"]
+
+
+def test_shell_completes_provider_prefixes(complete) -> None:
+    offered = set(complete("exobridge chat -m openrouter:"))
+    assert {f"openrouter:{model_id}" for model_id in OPENROUTER_IDS} <= offered
+    assert "openrouter:llama-3.2-3b" in offered
+    assert complete("exobridge chat -m openrouter:qwen/") == ["openrouter:qwen/qwen3-32b:free"]
+    assert complete("exobridge chat -m openrouter:openai") == ["openrouter:openai/gpt-4o"]
+
+
+def test_shell_completes_values_after_equals(complete) -> None:
+    assert complete("exobridge chat --model=house") == ["--model=house-model"]
+
+
+def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:
+    write_config("[providers\n")
+    assert complete("exobridge chat -p ") == []
+    assert complete("exobridge chat -m openrouter:") == []
+    assert complete("exobridge chat --") != []  # options come from the command tree, not the config
