@@ -320,3 +320,10 @@ def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:
     assert complete("exobridge chat -p ") == []
     assert complete("exobridge chat -m openrouter:") == []
     assert complete("exobridge chat --") != []  # options come from the command tree, not the config
+
+
+def test_shell_completes_config_keys_and_key_providers(complete) -> None:
+    assert complete("exobridge config get providers.lab.ur") == ["providers.lab.url", "providers.lab.urls"]
+    assert "default_model" in complete("exobridge config set def")
+    assert complete("exobridge keys set open") == ["openrouter"]
+    assert complete("exobridge keys remove la") == ["lab"]

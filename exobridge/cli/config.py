@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 app = typer.Typer(
     help="See and change the config file (comments, order and unknown tables are kept).",
@@ -66,7 +66,12 @@ def show(json_out: JsonOption = False) -> None:
 @app.command("get")
 def get(
     key: Annotated[
-        str, typer.Argument(metavar="KEY", help='Dotted key: providers.exo.url, models."llama-3.2-3b".openrouter')
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help='Dotted key: providers.exo.url, models."llama-3.2-3b".openrouter',
+            autocompletion=completions.complete_config_key,
+        ),
     ],
     json_out: JsonOption = False,
 ) -> None:
@@ -93,7 +98,14 @@ def get(
 
 @app.command("set", context_settings={"ignore_unknown_options": True})
 def set_command(
-    key: Annotated[str, typer.Argument(metavar="KEY", help="Dotted key, e.g. providers.exo.url or default_model.")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help="Dotted key, e.g. providers.exo.url or default_model.",
+            autocompletion=completions.complete_config_key,
+        ),
+    ],
     value: Annotated[
         str, typer.Argument(metavar="VALUE", help='The value; lists as \'["http://a:52415","http://b:52415"]\' or a,b.')
     ],
@@ -126,7 +138,12 @@ def set_command(
 @app.command("unset")
 def unset(
     key: Annotated[
-        str, typer.Argument(metavar="KEY", help="Dotted key to remove from the file (the default applies again).")
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help="Dotted key to remove from the file (the default applies again).",
+            autocompletion=completions.complete_config_key,
+        ),
     ],
     force: Annotated[bool, typer.Option("--force", help="Remove a key exobridge does not know.")] = False,
 ) -> None:

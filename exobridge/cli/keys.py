@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 app = typer.Typer(
     help="Store API keys in the keys file (0600) and see which key each provider uses.",
@@ -48,7 +48,12 @@ def _read_secret(prompt: str) -> str:
 
 
 def set_key(
-    provider: Annotated[str, typer.Argument(help="A configured provider (exobridge providers list).")],
+    provider: Annotated[
+        str,
+        typer.Argument(
+            help="A configured provider (exobridge providers list).", autocompletion=completions.complete_provider
+        ),
+    ],
 ) -> None:
     """Store PROVIDER's key: typed at a hidden prompt, or piped on stdin (printf %s "$KEY" | …)."""
     from exobridge.core import keys, keystore
@@ -116,7 +121,9 @@ def list_keys(
 
 
 def get_key(
-    provider: Annotated[str, typer.Argument(help="A configured provider.")],
+    provider: Annotated[
+        str, typer.Argument(help="A configured provider.", autocompletion=completions.complete_provider)
+    ],
 ) -> None:
     """Print PROVIDER's raw key on stdout (for export X=$(exobridge keys get NAME)). The only unmasked output."""
     from exobridge.core import keys
@@ -128,7 +135,10 @@ def get_key(
 
 
 def remove_key(
-    provider: Annotated[str, typer.Argument(help="The provider whose stored key to delete.")],
+    provider: Annotated[
+        str,
+        typer.Argument(help="The provider whose stored key to delete.", autocompletion=completions.complete_provider),
+    ],
 ) -> None:
     """Delete PROVIDER's key from the keys file (environment variables are left alone)."""
     from exobridge.core import keys, keystore
