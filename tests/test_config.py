@@ -176,3 +176,34 @@ def test_key_precedence(tmp_path):
     assert keys.resolve(provider, None, {}, {}).source == "missing"
     exo = build(None).providers["exo"]
     assert keys.resolve(exo, None, {}, {}).source == "not needed"
+
+
+def test_parsed_config_is_reused_only_for_identical_bytes(write_config):
+    path = write_config('default_model = "first"\n')
+    assert config_mod.load(path, env={}).default_model == "first"
+    assert config_mod._parsed_cache().exists()
+    path.write_text('default_model = "second"\n')
+    assert config_mod.load(path, env={}).default_model == "second"
+    path.write_text('default_model = "second"\n[providers.exo\n')
+    with pytest.raises(config_mod.ConfigError):
+        config_mod.load(path, env={})
+
+
+def test_a_corrupt_parsed_cache_is_ignored(write_config):
+    path = write_config('default_model = "kept"\n')
+    config_mod.load(path, env={})
+    config_mod._parsed_cache().write_bytes(b"\x00garbage")
+    assert config_mod.load(path, env={}).default_model == "kept"
+
+
+def test_an_unchanged_config_is_not_parsed_again(write_config):
+    import subprocess
+    import sys
+
+    write_config('default_model = "cached"\n[providers.exo]\nurl = "http://127.0.0.1:9"\n')
+    code = "from exobridge.core import config; print(config.load().default_model)"
+    runs = [subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                           timeout=30) for _ in range(2)]
+    assert [r.stdout for r in runs] == ["cached\n", "cached\n"]
+    assert " tomllib" in runs[0].stderr
+    assert " tomllib" not in runs[1].stderr

@@ -6,9 +6,9 @@ it names, `enabled = false` turns a default off, and new names add providers.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,20 +203,61 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
     )
 
 
+PARSED_CACHE_VERSION = 1
+
+
+def _parsed_cache() -> Path:
+    return paths.cache_dir() / "config-parsed.marshal"
+
+
+def _cached_parse(path: Path, raw: bytes) -> dict[str, Any] | None:
+    """The parse of exactly these bytes, if an earlier run stored it. Saves importing tomllib (whose
+    regexes cost milliseconds) on every run and every TAB while the file is unchanged."""
+    import marshal
+
+    try:
+        version, source, cached_raw, data = marshal.loads(_parsed_cache().read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if version == PARSED_CACHE_VERSION and source == str(path) and cached_raw == raw and isinstance(data, dict):
+        return data
+    return None
+
+
+def _store_parse(path: Path, raw: bytes, data: dict[str, Any]) -> None:
+    import marshal
+
+    from exobridge.core.files import write_atomic
+
+    try:
+        blob = marshal.dumps((PARSED_CACHE_VERSION, str(path), raw, data))
+    except ValueError:  # TOML dates and times are not marshallable: just parse next time
+        return
+    with contextlib.suppress(OSError):
+        write_atomic(_parsed_cache(), blob, mode=0o600)
+
+
 def read_file(path: Path) -> dict[str, Any] | None:
     """The parsed file, or None when it does not exist. Parse errors name the file and line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
+    cached = _cached_parse(path, raw)
+    if cached is not None:
+        return cached
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+    import tomllib
+
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         # tomllib says "Invalid value (at line 3, column 9)"; put the position first, as the other errors do.
@@ -224,6 +265,8 @@ def read_file(path: Path) -> dict[str, Any] | None:
             problem, _, position = message.rpartition(" (at ")
             raise ConfigError(str(path), position.rstrip(")"), problem) from None
         raise ConfigError(str(path), "", message) from None
+    _store_parse(path, raw, data)
+    return data
 
 
 def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | None = None) -> Config:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -21,6 +20,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None
         except FileNotFoundError:
             mode = 0o600
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

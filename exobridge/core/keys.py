@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +39,14 @@ def read_keys_file(path: Path | None = None) -> dict[str, str]:
     """Keys stored by `exobridge keys set`: a TOML file of `provider = "key"`. Unreadable → no keys."""
     path = paths.keys_path() if path is None else path
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return {}
     return {name: value for name, value in data.items() if isinstance(value, str) and value}
 
