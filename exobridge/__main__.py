@@ -1,3 +1,3 @@
-from exobridge.cli.app import main
+from exobridge.cli import main
 
 main()

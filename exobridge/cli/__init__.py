@@ -1,1 +1,17 @@
 """Command-line layer: parse, call the core, hand results to the renderer."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """The console script. `--version` answers before Typer and the command groups are imported."""
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from exobridge import __version__
+
+        sys.stdout.write(f"exobridge {__version__}\n")
+        return
+    from exobridge.cli.app import main as run
+
+    run()

@@ -66,10 +66,6 @@ def main() -> None:
 
         if completions.respond(app):
             return
-    args = sys.argv[1:]
-    if args in (["--version"], ["-V"]):
-        sys.stdout.write(f"exobridge {__version__}\n")
-        return
     try:
         code = app(prog_name="exobridge", standalone_mode=False)
     except BrokenPipeError:

@@ -6,13 +6,14 @@ are wall-clock deadlines: keep-alive comments and role-only chunks cannot keep a
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +182,89 @@ def _shutdown(response: httpx.Response) -> None:
         response.close()
 
 
+class QueuedBody:
+    """The part of a response that httpx-sse's EventSource reads (`headers`, `iter_text`), fed by a reader
+    thread through a bounded queue.
+
+    The reader thread only does socket reads, so the consumer can give up at a wall-clock deadline even
+    while the socket is silent; the bound (at most MAX_CHUNKS network reads waiting) keeps memory flat when
+    the server is faster than the terminal, by letting TCP flow control slow the server down.
+    """
+
+    MAX_CHUNKS = 64
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        builder: ReplyBuilder,
+        deadline: float,
+        first_token_timeout: float,
+        idle_timeout: float,
+    ) -> None:
+        self.response = response
+        self.headers = response.headers
+        self.builder = builder
+        self.deadline = deadline
+        self.first_token_timeout = first_token_timeout
+        self.idle_timeout = idle_timeout
+        self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._pump, name="exobridge-stream", daemon=True)
+        self._reader.start()
+
+    def _put(self, item: object) -> None:
+        while not self._closed.is_set():
+            try:
+                self._chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _pump(self) -> None:
+        try:
+            for chunk in self.response.iter_bytes():
+                if self._closed.is_set():
+                    return
+                self._put(chunk)
+        except BaseException as exc:
+            self._put(exc)
+        self._put(_END)
+
+    def _timed_out(self) -> Failure:
+        if self.builder.producing:
+            return Failure(FailureKind.IDLE_TIMEOUT, f"stream stalled: nothing for {self.idle_timeout:g} s")
+        return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, f"no first token within {self.first_token_timeout:g} s")
+
+    def iter_text(self) -> Iterator[str]:
+        import httpx
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            try:
+                item = self._chunks.get(timeout=max(self.deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                raise self._timed_out() from None
+            if item is _END:
+                break
+            if isinstance(item, httpx.TimeoutException):
+                raise self._timed_out() from None
+            if isinstance(item, httpx.HTTPError):
+                raise Failure(FailureKind.STREAM_BROKEN, f"connection broke mid-stream ({_short(item)})")
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            text = decoder.decode(item)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def close(self) -> None:
+        self._closed.set()
+        _shutdown(self.response)
+
+
 def read_stream(
     response: httpx.Response,
     builder: ReplyBuilder,
@@ -189,48 +273,17 @@ def read_stream(
     idle_timeout: float,
 ) -> Reply:
     """Consume an SSE chat stream with wall-clock deadlines. `[DONE]` is optional (Exo legacy, Cerebras)."""
-    import httpx
     from httpx_sse import EventSource
 
-    events: queue.SimpleQueue[object] = queue.SimpleQueue()
-
-    def pump() -> None:
-        try:
-            for sse in EventSource(response).iter_sse():
-                events.put(sse.data)
-        except BaseException as exc:
-            events.put(exc)
-        events.put(_END)
-
-    reader = threading.Thread(target=pump, name="exobridge-stream", daemon=True)
-    reader.start()
-    deadline = started + first_token_timeout
+    body = QueuedBody(response, builder, started + first_token_timeout, first_token_timeout, idle_timeout)
     try:
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                item = events.get(timeout=max(remaining, 0.0))
-            except queue.Empty:
-                if builder.producing:
-                    raise Failure(FailureKind.IDLE_TIMEOUT, f"stream stalled: nothing for {idle_timeout:g} s") from None
-                raise Failure(
-                    FailureKind.FIRST_TOKEN_TIMEOUT, f"no first token within {first_token_timeout:g} s"
-                ) from None
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                if isinstance(item, httpx.TimeoutException):
-                    kind = FailureKind.IDLE_TIMEOUT if builder.producing else FailureKind.FIRST_TOKEN_TIMEOUT
-                    raise Failure(kind, "stream timed out") from None
-                if isinstance(item, httpx.HTTPError):
-                    raise Failure(FailureKind.STREAM_BROKEN, f"connection broke mid-stream ({_short(item)})")
-                raise item
-            if feed_event(builder, str(item)):
+        for sse in EventSource(body).iter_sse():  # type: ignore[arg-type]  # duck-typed response
+            if feed_event(builder, sse.data):
                 break
             if builder.producing:
-                deadline = time.monotonic() + idle_timeout
+                body.deadline = time.monotonic() + idle_timeout
     finally:
-        _shutdown(response)
+        body.close()
     return builder.result()
 
 

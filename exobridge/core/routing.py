@@ -144,14 +144,15 @@ class Router:
         import httpx
 
         result = ChatResult(requested_model=request.model)
-        started = time.monotonic()
+        http = httpx.Client(follow_redirects=False)
+        started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
 
         def emit(piece: str) -> None:
             result.printed = True
             self.observer.text(piece)
 
         try:
-            with httpx.Client(follow_redirects=False) as http:
+            with http:
                 if self._route(http, request, targets, result, emit, started):
                     result.latency_ms = _ms(started)
                     return result
