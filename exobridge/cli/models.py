@@ -27,7 +27,7 @@ def models(
     if unknown:
         exits.fail(f"unknown provider {unknown[0]!r} (configured: {', '.join(config.providers)})", exits.USAGE)
     lists = models_catalog.provider_lists(config, only=only, refresh=refresh)
-    table = models_catalog.model_table(config, lists, only=only, free_only=free)
+    table = models_catalog.model_table(config, lists, free_only=free)
     if free:
         lists = models_catalog.filter_free(lists, config)
     ModelsView(json_mode=json_out).show(lists, table, config)

@@ -177,29 +177,37 @@ def check_paths() -> list[CheckResult]:
 
 
 def file_mode_check(check_id: str, label: str, path: Path, holds_keys: bool) -> CheckResult:
-    """Group/other-readable files: a failure for the keys file, a warning for the config."""
+    """A file holding keys that group/others can read is a failure; any other file is fine either way."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return CheckResult(check_id, "Environment", OK, f"{label}: no file")
     except OSError as exc:
-        return CheckResult(check_id, "Environment", WARN, f"{label} {path}: cannot stat ({exc.strerror})")
-    if mode & 0o077:
-        status = FAIL if holds_keys else WARN
-        what = "holds API keys and " if holds_keys else ""
         return CheckResult(
             check_id,
             "Environment",
-            status,
-            f"{label} {path} {what}is readable by group/others (mode {mode:04o})",
-            f"chmod 600 {path}",
+            WARN,
+            f"{label} {path}: cannot stat ({exc.strerror})",
+            f"ls -ld {path.parent}; fix its owner or mode",
         )
-    return CheckResult(check_id, "Environment", OK, f"{label} {path} is private (mode {mode:04o})")
+    if not mode & 0o077:
+        return CheckResult(check_id, "Environment", OK, f"{label} {path} is private (mode {mode:04o})")
+    if not holds_keys:
+        return CheckResult(check_id, "Environment", OK, f"{label} {path} (mode {mode:04o}, holds no keys)")
+    return CheckResult(
+        check_id,
+        "Environment",
+        FAIL,
+        f"{label} {path} holds secrets and is readable by group/others (mode {mode:04o})",
+        f"chmod 600 {path}",
+    )
 
 
-def check_permissions() -> list[CheckResult]:
+def check_permissions(loaded: Config | ConfigError) -> list[CheckResult]:
+    """The keys file always holds keys; the config does when a provider has `headers` (e.g. Authorization)."""
+    config_holds_keys = isinstance(loaded, Config) and any(p.headers for p in loaded.providers.values())
     return [
-        file_mode_check("env.config_mode", "config", paths.config_path(), holds_keys=False),
+        file_mode_check("env.config_mode", "config", paths.config_path(), holds_keys=config_holds_keys),
         file_mode_check("env.keys_mode", "keys file", paths.keys_path(), holds_keys=True),
     ]
 
@@ -655,6 +663,7 @@ def diagnose(
     env: dict[str, str] | None = None,
     extra_jobs: list[Job] | None = None,
     load: Callable[[], Config] | None = None,
+    read_timeout: float = PROBE_READ_TIMEOUT,
 ) -> Report:
     """Every check, concurrently; the report in a fixed order (Environment, Config, each Provider, Network)."""
     from exobridge.core import config as config_mod
@@ -668,13 +677,13 @@ def diagnose(
         Job("env.python", "Environment", check_python),
         Job("env.version", "Environment", check_version),
         Job("env.paths", "Environment", check_paths),
-        Job("env.permissions", "Environment", check_permissions),
+        Job("env.permissions", "Environment", lambda: check_permissions(loaded)),
         Job("config.parse", "Config", lambda: check_parse(loaded)),
     ]
     doctor: Doctor | None = None
     if isinstance(loaded, Config):
         config = loaded
-        doctor = Doctor(config, env)
+        doctor = Doctor(config, env, read_timeout)
         jobs += [
             Job("config.unknown_keys", "Config", lambda: check_unknown_keys(config)),
             Job("config.providers", "Config", lambda: check_providers_enabled(config)),
@@ -690,7 +699,7 @@ def diagnose(
                 jobs.append(Job(f"provider.{provider.name}.reach", section, _bind(doctor.check_cloud, provider, key)))
         jobs.append(Job("network.proxy", "Network", lambda: check_proxy(config, env)))
     jobs += extra_jobs or []
-    deadline = _deadline(loaded)
+    deadline = _deadline(loaded, read_timeout)
     results = run_jobs(jobs, deadline)
     if doctor is not None:
         results += run_jobs([Job("config.default_model", "Config", doctor.check_default_model)], deadline)
@@ -702,9 +711,9 @@ def _bind(function: Callable[..., list[CheckResult]], *args: Any) -> Callable[[]
     return lambda: function(*args)
 
 
-def _deadline(loaded: Config | ConfigError) -> float:
+def _deadline(loaded: Config | ConfigError, read_timeout: float) -> float:
     """Long enough for the slowest probe (connect + a few short reads), never the sum of all of them."""
     connect = (
         max((p.connect_timeout for p in loaded.providers.values()), default=5.0) if isinstance(loaded, Config) else 5.0
     )
-    return connect + 3 * PROBE_READ_TIMEOUT + 2.0
+    return connect + 3 * read_timeout + 2.0

@@ -311,16 +311,15 @@ def _find(models: list[dict[str, Any]], ids: tuple[str, ...]) -> dict[str, Any] 
     return None
 
 
-def model_table(
-    config: Config, lists: list[ProviderModels], only: list[str] | None = None, free_only: bool = False
-) -> list[TableEntry]:
+def model_table(config: Config, lists: list[ProviderModels], free_only: bool = False) -> list[TableEntry]:
     """The logical names (built-in table + the user's `[models]`) and which providers serve each.
 
     `available` is True when the provider's list has the id (Exo v1: when an instance is placed), False when
-    the list was read and lacks it, None when the list is unknown (unreachable, disabled, not asked).
+    the list was read and lacks it, None when the list is unknown (unreachable). Only the providers in `lists`
+    that are not disabled get a column.
     """
     by_name = {item.name: item for item in lists}
-    names = only if only else list(config.providers)
+    names = [item.name for item in lists if item.status != "disabled"]
     entries: list[TableEntry] = []
     for logical in sorted(model_map.table(config)):
         columns: dict[str, dict[str, Any]] = {}

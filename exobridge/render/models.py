@@ -75,7 +75,7 @@ class ModelsView:
             elif item.note:
                 self.err.write(f"exobridge: {item.name}: {item.note}", "dim")
         lines = {item.name: item.line for item in lists}
-        names = [item.name for item in lists]
+        names = [item.name for item in lists if item.status != "disabled"]
         if self.rich:
             self._rich(lists, table, names, lines)
         else:
