@@ -64,7 +64,12 @@ def test_exo_v1_marks_placed_models_and_writes_the_shared_cache(server, write_co
     assert entry["default"] is True
     assert entry["providers"]["exo"]["available"] is True
     small = next(e for e in data["table"] if e["name"] == "llama-3.2-1b")
-    assert small["providers"]["exo"]["available"] is False
+    assert small["providers"]["exo"]["available"] is False and small["providers"]["exo"]["listed"] is True
+    proc = run_cli("models")
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line}
+    assert rows["llama-3.2-3b*"] == ["placed"]
+    assert rows["llama-3.2-1b"] == ["not", "placed"]
+    assert rows["deepseek-r1"] == ["missing"]
 
     cache = json.loads((Path(os.environ["EXOBRIDGE_CACHE_DIR"]) / "models.json").read_text())
     assert [m["id"] for m in cache["exo"]["value"]] == ["llama-3.2-3b", "llama-3.2-1b"]

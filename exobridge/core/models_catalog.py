@@ -296,7 +296,7 @@ class TableEntry:
 
     name: str
     default: bool
-    providers: dict[str, dict[str, Any]]  # name -> {"id", "available": True/False/None, "free": bool}
+    providers: dict[str, dict[str, Any]]  # name -> {"id", "available": True/False/None, "listed", "free"}
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "default": self.default, "providers": self.providers}
@@ -340,7 +340,7 @@ def model_table(config: Config, lists: list[ProviderModels], free_only: bool = F
             if free_only and not free:
                 continue
             sent = str(found["id"]) if found is not None else target.model
-            columns[provider.name] = {"id": sent, "available": available, "free": free}
+            columns[provider.name] = {"id": sent, "available": available, "listed": found is not None, "free": free}
         if columns or not free_only:
             entries.append(TableEntry(logical, logical == config.default_model, columns))
     return entries

@@ -30,7 +30,7 @@ def availability(cell: dict[str, Any] | None, line: str | None) -> str:
         return "?"
     if cell["available"]:
         return "placed" if line == "v1" else "listed"
-    return "not placed" if line == "v1" else "missing"
+    return "not placed" if line == "v1" and cell.get("listed") else "missing"
 
 
 def plain_columns(rows: list[list[str]]) -> str:
