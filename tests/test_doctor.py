@@ -85,6 +85,9 @@ def test_exo_answering_on_the_other_port_suggests_the_url(server, write_config, 
     reach = checks["provider.exo.reach"]
     assert reach["status"] == FAIL and f"answers at {exo.url}" in reach["detail"]
     assert reach["fix"] == f"exobridge config set providers.exo.url {exo.url}"
+    env = {doctor_mod.EXO_PORTS_ENV: str(exo.port), "EXOBRIDGE_EXO_URL": f"http://127.0.0.1:{closed_port()}"}
+    _, checks, _ = doctor_json(run_cli, env=env)
+    assert checks["provider.exo.reach"]["fix"] == f"export EXOBRIDGE_EXO_URL={exo.url}"
 
 
 def test_default_exo_ports_are_derived_from_the_configured_one():

@@ -454,7 +454,7 @@ class Doctor:
                         section,
                         FAIL,
                         f"nothing usable at {url} ({result.problem}), but Exo {moved.api_line} answers at {moved.url}",
-                        f"exobridge config set providers.{provider.name}.url {moved.url}",
+                        self._url_fix(provider, moved.url),
                     )
                 )
                 continue
@@ -465,6 +465,12 @@ class Doctor:
             results.append(CheckResult(f"provider.{provider.name}.reach", section, FAIL, f"{url}: {reason}", fix))
         model = self._exo_model(provider, answering, section)
         return [*results, model] if model is not None else results
+
+    def _url_fix(self, provider: ProviderConfig, url: str) -> str:
+        """Set the url where it comes from: the environment override wins over the config file."""
+        if self.config.sources.get(f"providers.{provider.name}.url", "").startswith("env "):
+            return f"export EXOBRIDGE_EXO_URL={url}"
+        return f"exobridge config set providers.{provider.name}.url {url}"
 
     def _exo_model(self, provider: ProviderConfig, answering: list[Any], section: str) -> CheckResult | None:
         """Whether the default model can run on Exo. None when Exo is down (the reach check said so)."""
