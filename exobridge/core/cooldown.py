@@ -101,7 +101,10 @@ class NodeState:
 
     def describe(self) -> str:
         """The last failure, e.g. "connect failure: connection refused"."""
-        return f"{self.label()}: {self.reason}" if self.reason else self.label()
+        label = self.label()
+        if not self.reason or self.reason.startswith(label):
+            return self.reason or label
+        return f"{label}: {self.reason}"
 
     def blocked_reason(self, now: float | None = None) -> str:
         return f"cooling down after {self.label()}, {format_left(self.left(now))} left"
