@@ -209,7 +209,7 @@ class Router:
                 assert kind is not None
                 self._skip(result, target, reason, kind)
                 continue
-            client = client_for(target.provider, key.value, http)
+            client = None
             for url in target.provider.urls:
                 blocked = nodes[position][2]
                 position += 1
@@ -218,6 +218,7 @@ class Router:
                     result.attempts.append(attempt)
                     self.observer.attempt_ended(attempt, None)
                     continue
+                client = client or client_for(target.provider, key.value, http)
                 if self._try_node(client, target, url, request, result, emit, started) != "next":
                     return True
         return False
