@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,7 +15,7 @@ from exobridge.core import keys as keys_mod
 from exobridge.core import probes
 from exobridge.core.cooldown import CooldownStore
 from exobridge.core.failover import Failure, FailureKind
-from tests.conftest import local_config
+from tests.conftest import exobridge_command, local_config
 from tests.loopback import BlackHole, Exchange, closed_port, exo_models
 from tests.test_routing import make_config
 
@@ -241,3 +244,25 @@ def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated
     for raw in ("sk-or-v1-abcdefgh9f2c", "hf_storedkey1234"):
         assert raw not in proc.stdout + plain.stdout + plain.stderr
     assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
+
+
+def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
+    exo = exo_legacy(server)
+    write_config(local_config(exo=exo.url))
+    proc = subprocess.Popen(
+        [*exobridge_command(), "providers", "status", "--watch", "0.5"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert proc.stdout is not None
+    frames = 0
+    for line in proc.stdout:
+        frames += line.startswith(b"NAME")
+        if frames == 2:  # a second frame: it refreshed
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
