@@ -202,8 +202,10 @@ def test_an_unchanged_config_is_not_parsed_again(write_config):
 
     write_config('default_model = "cached"\n[providers.exo]\nurl = "http://127.0.0.1:9"\n')
     code = "from exobridge.core import config; print(config.load().default_model)"
-    runs = [subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
-                           timeout=30) for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, timeout=30)
+        for _ in range(2)
+    ]
     assert [r.stdout for r in runs] == ["cached\n", "cached\n"]
     assert " tomllib" in runs[0].stderr
     assert " tomllib" not in runs[1].stderr

@@ -511,7 +511,8 @@ def test_cloud_dated_model_id_is_not_failed_over(server):
 def test_a_key_echoed_in_an_error_is_masked(server, backup):
     echo = server()
     echo.route("POST", "/chat/completions")(
-        lambda ex: ex.reply(401, {"error": f"Invalid key {ex.request.headers['authorization'][7:]}"}))
+        lambda ex: ex.reply(401, {"error": f"Invalid key {ex.request.headers['authorization'][7:]}"})
+    )
     cfg = two_providers(echo.url, backup.url, key_env="FIRST_KEY")
     result, _ = route(cfg, keys={"first": "sk-first-0123456789SECRET"})
     assert result.provider == "second"

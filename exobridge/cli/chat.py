@@ -131,9 +131,19 @@ def chat(
         stream=not no_stream,
     )
 
-    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=json_out)
+    from exobridge.core.cooldown import FileRouteState
+
+    state = FileRouteState()
+    state.store.load()
+    shown = list(state.warnings)
+    for warning in shown:
+        view.warn(warning)
+    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=json_out, state=state)
     try:
         result = router.run(request, targets)
+        for warning in state.warnings:
+            if warning not in shown:
+                view.warn(warning)
         kind = config.providers[result.provider].kind if result.provider in config.providers else None
         view.finish(result, kind)
     except BrokenPipeError:

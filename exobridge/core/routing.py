@@ -133,8 +133,10 @@ class Router:
         observer: RouteObserver | None = None,
         keep_text: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        state: RouteState | None = None,
     ) -> None:
         self.config = config
+        self.state = state or RouteState()
         self.cli_keys = cli_keys or {}
         self.observer = observer or RouteObserver()
         self.keep_text = keep_text
@@ -180,20 +182,44 @@ class Router:
         from exobridge.core.providers import client_for
 
         stored_keys = keys_mod.read_keys_file()
+        # First what can be asked at all, then which nodes are cooling down: a node in cooldown is skipped
+        # only while some later node is still usable, so the last candidates are always tried.
+        plan: list[tuple[Target, Any, str | None, FailureKind | None]] = []
         for target in targets:
             provider = target.provider
             if target.reason or not provider.enabled:
                 reason = target.reason or f"disabled (exobridge providers enable {provider.name})"
                 kind = FailureKind.DISABLED if not provider.enabled else FailureKind.MODEL_UNAVAILABLE
-                self._skip(result, target, reason, kind)
+                plan.append((target, None, reason, kind))
                 continue
             key = keys_mod.resolve(provider, self.cli_keys.get(provider.name), stored=stored_keys)
             if key.source == "missing":
                 env = " or ".join(provider.key_envs)
-                self._skip(result, target, f"no API key (set {env})", FailureKind.NO_KEY)
+                plan.append((target, None, f"no API key (set {env})", FailureKind.NO_KEY))
                 continue
-            client = client_for(provider, key.value, http)
-            for url in provider.urls:
+            plan.append((target, key, None, None))
+        nodes = [
+            (target, url, self.state.blocked(target.provider, url))
+            for target, _key, reason, _kind in plan
+            if reason is None
+            for url in target.provider.urls
+        ]
+        position = 0
+        for target, key, reason, kind in plan:
+            if reason is not None:
+                assert kind is not None
+                self._skip(result, target, reason, kind)
+                continue
+            client = None
+            for url in target.provider.urls:
+                blocked = nodes[position][2]
+                position += 1
+                if blocked and any(later is None for _t, _u, later in nodes[position:]):
+                    attempt = Attempt(target.provider.name, url, target.model, "skipped", blocked, kind="cooldown")
+                    result.attempts.append(attempt)
+                    self.observer.attempt_ended(attempt, None)
+                    continue
+                client = client or client_for(target.provider, key.value, http)
                 if self._try_node(client, target, url, request, result, emit, started) != "next":
                     return True
         return False
@@ -228,6 +254,7 @@ class Router:
                 if client.key and client.key in failure.reason:
                     # Some providers echo the credential back in their error text.
                     failure.reason = failure.reason.replace(client.key, keys_mod.mask(client.key))
+                self.state.failed(target.provider, url, failure)
                 attempt = Attempt(
                     target.provider.name,
                     url,
@@ -252,6 +279,7 @@ class Router:
                 result.error = f"{target.provider.name}: {failure.reason}"
                 result.exit_code = EXIT_PARTIAL if result.printed else EXIT_NO_PROVIDER
                 return "stop"
+            self.state.succeeded(target.provider, url)
             attempt = Attempt(target.provider.name, url, model, "ok", None, 200, _ms(attempt_started))
             result.attempts.append(attempt)
             self.observer.attempt_ended(attempt, None)

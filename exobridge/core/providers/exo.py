@@ -53,10 +53,12 @@ class Exo(OpenAICompatible):
         cached = cache.get(node, MODEL_LIST_TTL)
         if isinstance(cached, list):
             return [str(i) for i in cached]
+        # A black-holed node must cost no more than the first-token timeout the user configured.
+        read = min(MODEL_LIST_READ_TIMEOUT, self.config.first_token_timeout)
         timeout = httpx.Timeout(
             connect=self.config.connect_timeout,
-            read=MODEL_LIST_READ_TIMEOUT,
-            write=MODEL_LIST_READ_TIMEOUT,
+            read=read,
+            write=read,
             pool=self.config.connect_timeout,
         )
         response = self.open("GET", self.models_url(node), timeout=timeout)

@@ -1,0 +1,255 @@
+"""Remembered cooldowns: what puts a node in cooldown, the skip rule, clearing, and the shared state file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exobridge.core import model_map
+from exobridge.core.cooldown import CooldownStore, FileRouteState
+from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.routing import ChatRequest, Router
+from tests.conftest import exobridge_command, local_config
+from tests.loopback import BlackHole, closed_port, stream_words
+from tests.test_routing import make_config
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def store(state_dir: Path, clock: Clock) -> CooldownStore:
+    """A fresh store per run, as each CLI run reads the file anew."""
+    return CooldownStore(state_dir, clock=clock)
+
+
+def run(cfg: Any, state_dir: Path, clock: Clock) -> Any:
+    router = Router(cfg, state=FileRouteState(store(state_dir, clock)), sleep=lambda s: None)
+    request = ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m")
+    return router.run(request, model_map.targets("m", cfg))
+
+
+def outcomes(result: Any) -> list[tuple[str, str]]:
+    return [(a.provider, a.outcome) for a in result.attempts]
+
+
+def pair(first_url: str, second_url: str, **first: Any) -> Any:
+    return make_config(
+        {
+            "first": {"kind": "openai", "url": first_url, "priority": 0, **first},
+            "second": {"kind": "openai", "url": second_url, "priority": 1},
+        }
+    )
+
+
+@pytest.fixture
+def backup(server):
+    srv = server()
+    srv.route("POST", "/chat/completions")(stream_words(["from ", "backup"]))
+    return srv
+
+
+def test_connect_failure_cools_down_and_next_run_skips_it(backup, state_dir, clock):
+    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url)
+    first = run(cfg, state_dir, clock)
+    assert outcomes(first) == [("first", "failed"), ("second", "ok")]
+
+    clock.now += 7
+    second = run(cfg, state_dir, clock)
+    assert outcomes(second) == [("first", "skipped"), ("second", "ok")]
+    assert second.attempts[0].reason == "cooling down after connect failure, 23 s left"
+    assert second.text == "from backup"
+
+    clock.now += 24  # the cooldown is over: the node is tried again
+    third = run(cfg, state_dir, clock)
+    assert outcomes(third)[0] == ("first", "failed")
+
+
+def test_black_hole_timeout_is_paid_once(backup, state_dir, clock):
+    with BlackHole() as hole:
+        cfg = pair(hole.url, backup.url, first_token_timeout=0.3)
+        started = time.monotonic()
+        run(cfg, state_dir, clock)
+        paid = time.monotonic() - started
+        started = time.monotonic()
+        result = run(cfg, state_dir, clock)
+        skipped = time.monotonic() - started
+    assert paid >= 0.3
+    assert skipped < 0.25
+    assert result.attempts[0].reason.startswith("cooling down after first-token timeout")
+
+
+def test_only_candidate_left_is_tried_and_success_clears_it(server, state_dir, clock):
+    flaky = server()
+    flaky.route("POST", "/chat/completions")(stream_words(["back"]))
+    cfg = make_config({"only": {"kind": "openai", "url": flaky.url}})
+    st = store(state_dir, clock)
+    st.record_failure(cfg.providers["only"], flaky.url, Failure(FailureKind.SERVER, "HTTP 503: overloaded", 503))
+    assert store(state_dir, clock).active("only", flaky.url) is not None
+
+    result = run(cfg, state_dir, clock)
+    assert outcomes(result) == [("only", "ok")]
+    assert store(state_dir, clock).get("only", flaky.url) is None
+
+
+def test_all_cooling_down_are_still_tried_in_order(server, backup, state_dir, clock):
+    dead = f"http://127.0.0.1:{closed_port()}"
+    cfg = pair(dead, backup.url)
+    st = store(state_dir, clock)
+    for name, url in (("first", dead), ("second", backup.url)):
+        st.record_failure(cfg.providers[name], url, Failure(FailureKind.CONNECT, "connection refused"))
+    result = run(cfg, state_dir, clock)
+    # "first" has a later candidate, but that one is cooling down too, so nothing is usable: both are tried.
+    assert outcomes(result) == [("first", "failed"), ("second", "ok")]
+    assert store(state_dir, clock).get("second", backup.url) is None
+
+
+def test_cooling_exo_node_is_skipped_for_a_later_node(server, state_dir, clock):
+    node = server()
+    node.route("POST", "/v1/chat/completions")(stream_words(["hi"], model="m"))
+    dead = f"http://127.0.0.1:{closed_port()}"
+    cfg = make_config({"exo": {"enabled": True, "urls": [dead, node.url]}}, models={"m": {"exo": "m"}})
+    store(state_dir, clock).record_failure(cfg.providers["exo"], dead, Failure(FailureKind.CONNECT, "refused"))
+    result = run(cfg, state_dir, clock)
+    assert [(a.url, a.outcome) for a in result.attempts] == [(dead, "skipped"), (node.url, "ok")]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (429, {"Retry-After": "120"}, 120),
+        (429, {}, 60),
+        (401, {}, 600),
+        (402, {}, 600),
+        (403, {}, 600),
+        (503, {}, 30),
+    ],
+)
+def test_cooldown_length_by_failure(server, backup, state_dir, clock, status, headers, expected):
+    bad = server()
+    bad.route("POST", "/chat/completions")(lambda ex: ex.reply(status, {"error": {"message": "no"}}, headers=headers))
+    cfg = pair(bad.url, backup.url)
+    run(cfg, state_dir, clock)
+    entry = store(state_dir, clock).get("first", bad.url)
+    assert entry is not None and entry.status == status
+    assert entry.until - clock.now == pytest.approx(expected)
+
+
+def test_provider_cooldown_setting_overrides_the_default(server, backup, state_dir, clock):
+    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=5)
+    run(cfg, state_dir, clock)
+    entry = store(state_dir, clock).get("first", cfg.providers["first"].url)
+    assert entry is not None and entry.until - clock.now == pytest.approx(5)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"message": "messages: field required"}}),  # bad_request: the request's fault
+        (404, {"error": {"message": "model not found"}}),  # model not available there
+    ],
+)
+def test_request_faults_and_missing_models_do_not_cool_down(server, backup, state_dir, clock, status, body):
+    bad = server()
+    bad.route("POST", "/chat/completions")(lambda ex: ex.reply(status, body))
+    run(pair(bad.url, backup.url), state_dir, clock)
+    assert store(state_dir, clock).entries() == []
+
+
+def test_corrupt_state_file_is_ignored_with_one_warning(backup, state_dir, clock):
+    state_dir.mkdir(parents=True)
+    (state_dir / "state.json").write_text("{not json", encoding="utf-8")
+    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url)
+    state = FileRouteState(store(state_dir, clock))
+    result = Router(cfg, state=state).run(
+        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_map.targets("m", cfg)
+    )
+    assert result.exit_code == 0
+    assert len(state.warnings) == 1 and "corrupt state file" in state.warnings[0]
+    data = json.loads((state_dir / "state.json").read_text(encoding="utf-8"))
+    assert list(data["nodes"]) == [f"first {cfg.providers['first'].url}"]
+
+
+# --- the CLI, as users run it ---------------------------------------------------------------------
+
+
+def test_cli_corrupt_state_file_warns_once_and_chat_still_answers(backup, write_config, run_cli, isolated):
+    write_config(local_config(exo=None, openrouter=backup.url, extra='[models."llama-3.2-3b"]\nopenrouter = "m"\n'))
+    (isolated / "cache").mkdir()
+    (isolated / "cache" / "state.json").write_bytes(b"\x00\xff garbage")
+    proc = run_cli("chat", "Hi", env={"OPENROUTER_API_KEY": "test-key"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from backup\n"
+    assert proc.stderr.count("warning:") == 1 and "state file" in proc.stderr
+
+
+def test_cli_concurrent_runs_keep_every_entry(backup, write_config, isolated):
+    names = [f"dead{i}" for i in range(4)]
+    extra = "".join(
+        f'[providers.{n}]\nkind = "openai"\nurl = "http://127.0.0.1:{closed_port()}"\npriority = 5\n\n' for n in names
+    )
+    extra += f'[providers.good]\nkind = "openai"\nurl = "{backup.url}"\npriority = 9\n'
+    write_config(local_config(extra=extra))
+    procs = [
+        subprocess.Popen(
+            [*exobridge_command(), "chat", "-m", "m", "-p", name, "-p", "good", "Hi"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        for name in names
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out == b"from backup\n"
+    data = json.loads((isolated / "cache" / "state.json").read_text(encoding="utf-8"))
+    assert sorted(entry["provider"] for entry in data["nodes"].values()) == names
+    assert not list((isolated / "cache").glob("*.tmp"))
+
+
+def test_cli_second_run_skips_the_dead_node_and_reset_clears(backup, write_config, run_cli, isolated):
+    dead = f"http://127.0.0.1:{closed_port()}"
+    extra = (
+        f'[providers.dead]\nkind = "openai"\nurl = "{dead}"\npriority = 0\n\n'
+        f'[providers.good]\nkind = "openai"\nurl = "{backup.url}"\npriority = 1\n'
+    )
+    write_config(local_config(extra=extra))
+    assert run_cli("chat", "-m", "m", "Hi").returncode == 0
+    proc = run_cli("chat", "-m", "m", "--json", "Hi")
+    attempts = json.loads(proc.stdout)["attempts"]
+    assert attempts[0]["outcome"] == "skipped"
+    assert attempts[0]["reason"].startswith("cooling down after connect failure, ")
+
+    listed = json.loads(run_cli("providers", "list", "--json").stdout)
+    dead_row = next(p for p in listed["providers"] if p["name"] == "dead")
+    assert dead_row["cooldowns"][0]["url"] == dead
+
+    assert run_cli("providers", "reset", "nosuch").returncode == 2
+    proc = run_cli("providers", "reset", "dead")
+    assert proc.returncode == 0 and "cleared 1" in proc.stdout
+    attempts = json.loads(run_cli("chat", "-m", "m", "--json", "Hi").stdout)["attempts"]
+    assert attempts[0]["outcome"] == "failed"
+    assert "cleared 1" in run_cli("providers", "reset").stdout
+    assert json.loads((isolated / "cache" / "state.json").read_text())["nodes"] == {}

@@ -1,0 +1,268 @@
+"""`exobridge providers list|status` and the probes behind them, against real loopback servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from exobridge.core import keys as keys_mod
+from exobridge.core import probes
+from exobridge.core.cooldown import CooldownStore
+from exobridge.core.failover import Failure, FailureKind
+from tests.conftest import exobridge_command, local_config
+from tests.loopback import BlackHole, Exchange, closed_port, exo_models
+from tests.test_routing import make_config
+
+V1_STATE = {
+    "topology": {"nodes": ["n1", "n2", "n3"], "connections": []},
+    "instances": {
+        "i1": {"MlxRingInstance": {"instanceId": "i1", "shardAssignments": {"modelId": "mlx-community/Llama-3.2-3B"}}},
+        "i2": {"MlxJacclInstance": {"instanceId": "i2", "shardAssignments": {"modelId": "mlx-community/Qwen3-8B"}}},
+    },
+    "runners": {},
+}
+
+
+def exo_v1(server: Any, state: dict[str, Any] = V1_STATE) -> Any:
+    srv = server()
+    srv.route("GET", "/node_id")(lambda ex: ex.reply(200, '"12D3KooWabc"'))
+    srv.route("GET", "/state")(lambda ex: ex.reply(200, state))
+    return srv
+
+
+def exo_legacy(server: Any) -> Any:
+    srv = server()
+    srv.route("GET", "/healthcheck")(lambda ex: ex.reply(200, {"status": "ok"}))
+    srv.route("GET", "/topology")(lambda ex: ex.reply(200, {"nodes": {"a": {}, "b": {}}, "peer_graph": {}}))
+    srv.route("GET", "/v1/models")(exo_models("llama-3.2-1b", "llama-3.2-3b", "qwen-2.5-7b"))
+    return srv
+
+
+def openrouter(server: Any, path: str = "/key", limit_remaining: float | None = 7.5) -> Any:
+    srv = server()
+    data = {"label": "sk-or-v1-abc...", "limit": 10, "limit_remaining": limit_remaining, "usage": 2.5}
+    srv.route("GET", path)(lambda ex: ex.reply(200, {"data": {**data, "is_free_tier": False}}))
+    return srv
+
+
+def key(value: str | None, source: str) -> keys_mod.ResolvedKey:
+    return keys_mod.ResolvedKey(value, source)
+
+
+def one(provider: dict[str, Any], key_value: keys_mod.ResolvedKey | None = None, **kw: Any) -> probes.ProbeResult:
+    cfg = make_config({"p": provider})
+    keys = {"p": key_value} if key_value else None
+    [result] = probes.probe_all(cfg, keys, **kw)
+    return result
+
+
+# --- probe shapes ---------------------------------------------------------------------------------
+
+
+def test_exo_v1_line_nodes_and_placed_models(server):
+    srv = exo_v1(server)
+    r = one({"kind": "exo", "url": srv.url})
+    assert (r.reachable, r.can_answer, r.api_line, r.node_id) == (True, True, "v1", "12D3KooWabc")
+    assert r.nodes == 3
+    assert r.models == ["mlx-community/Llama-3.2-3B", "mlx-community/Qwen3-8B"]
+    assert r.models_ready == 2 and r.models_ready_note is None
+
+
+def test_exo_v1_without_placed_model_cannot_answer(server):
+    srv = exo_v1(server, {"topology": {"nodes": ["n1"]}, "instances": {}})
+    r = one({"kind": "exo", "url": srv.url})
+    assert r.reachable and not r.can_answer
+    assert r.models_ready == 0 and "no model is placed" in (r.problem or "")
+
+
+def test_exo_legacy_line_counts_cards_and_says_so(server):
+    srv = exo_legacy(server)
+    r = one({"kind": "exo", "url": srv.url})
+    assert (r.api_line, r.nodes, r.models_ready, r.can_answer) == ("legacy", 2, 3, True)
+    assert r.models_ready_note == probes.LEGACY_MODELS_NOTE
+    assert all(not p.startswith("POST") for p in srv.paths())
+
+
+def test_exo_legacy_topology_falls_back_to_v1_path(server):
+    srv = server()
+    srv.route("GET", "/healthcheck")(lambda ex: ex.reply(200, {"status": "ok"}))
+    srv.route("GET", "/v1/topology")(lambda ex: ex.reply(200, {"nodes": {"a": {}}}))
+    srv.route("GET", "/v1/models")(exo_models("x"))
+    assert one({"kind": "exo", "url": srv.url}).nodes == 1
+
+
+def test_not_an_exo_server(server):
+    srv = server()
+    r = one({"kind": "exo", "url": srv.url})
+    assert r.reachable and not r.can_answer and "not an Exo API" in (r.problem or "")
+
+
+def test_openrouter_key_info_and_key_sent_only_there(server):
+    srv = openrouter(server)
+    exo = exo_legacy(server)
+    cfg = make_config(
+        {
+            "exo": {"enabled": True, "url": exo.url},
+            "openrouter": {"enabled": True, "url": srv.url},
+        }
+    )
+    results = probes.probe_all(cfg, {"openrouter": key("sk-or-v1-secret9f2c", "env OPENROUTER_API_KEY")})
+    r = next(x for x in results if x.provider == "openrouter")
+    assert (r.key_valid, r.can_answer, r.credits_limit, r.credits_remaining, r.credits_usage) == (
+        True,
+        True,
+        10.0,
+        7.5,
+        2.5,
+    )
+    assert r.key_masked == "sk-or-…9f2c"
+    assert srv.requests[0].headers["authorization"] == "Bearer sk-or-v1-secret9f2c"
+    assert all("authorization" not in req.headers for req in exo.requests)
+
+
+def test_openrouter_falls_back_to_auth_key_on_404(server):
+    srv = openrouter(server, path="/auth/key")
+    r = one({"kind": "openrouter", "url": srv.url}, key("k-123456789", "keys file"))
+    assert r.can_answer and srv.paths() == ["GET /key", "GET /auth/key"]
+
+
+def test_openrouter_used_up_credits_cannot_answer(server):
+    srv = openrouter(server, limit_remaining=0)
+    r = one({"kind": "openrouter", "url": srv.url}, key("k-123456789", "keys file"))
+    assert r.key_valid and not r.can_answer and "credit" in (r.problem or "")
+
+
+def test_huggingface_rejected_key(server):
+    srv = server()
+    srv.route("GET", "/models")(lambda ex: ex.reply(401, {"error": "Invalid credentials in Authorization header"}))
+    r = one({"kind": "huggingface", "url": srv.url}, key("hf_abcdefgh1234", "env HF_TOKEN"))
+    assert (r.reachable, r.key_valid, r.can_answer, r.status) == (True, False, False, 401)
+    assert "Invalid credentials" in (r.problem or "")
+    assert srv.paths() == ["GET /models"]
+
+
+def test_openai_models_list(server):
+    srv = server()
+    srv.route("GET", "/models")(exo_models("a", "b"))
+    r = one({"kind": "openai", "url": srv.url})
+    assert (r.can_answer, r.models_ready, r.key_source) == (True, 2, "not needed")
+
+
+def test_missing_key_is_not_probed(server):
+    srv = server()
+    r = one({"kind": "openrouter", "url": srv.url, "key_env": "NO_SUCH_KEY_VAR"})
+    assert r.reachable is None and not r.can_answer and "no API key" in (r.problem or "")
+    assert srv.requests == []
+
+
+def test_black_hole_and_refused_are_unreachable():
+    with BlackHole() as hole:
+        r = one({"kind": "exo", "url": hole.url}, read_timeout=0.3)
+    assert (r.reachable, r.can_answer, r.problem) == (False, False, "no reply within 0.3 s")
+    r = one({"kind": "openai", "url": f"http://127.0.0.1:{closed_port()}"})
+    assert (r.reachable, r.problem) == (False, "connection refused")
+
+
+def test_probes_run_concurrently(server):
+    release = threading.Event()
+    slow = []
+    for _ in range(4):
+        srv = server()
+
+        def hold(ex: Exchange) -> None:
+            release.wait(0.6)  # never set: each reply takes 0.6 s
+            ex.reply(200, {"data": [{"id": "m"}]})
+
+        srv.route("GET", "/models")(hold)
+        slow.append(srv)
+    cfg = make_config({f"p{i}": {"kind": "openai", "url": s.url, "priority": i} for i, s in enumerate(slow)})
+    started = time.monotonic()
+    results = probes.probe_all(cfg)
+    took = time.monotonic() - started
+    assert [r.provider for r in results] == ["p0", "p1", "p2", "p3"]
+    assert all(r.can_answer for r in results)
+    assert took < 4 * 0.6 / 2  # about the slowest one, far below the sum
+
+
+def test_cooldowns_are_annotated(server, tmp_path: Path):
+    srv = server()
+    srv.route("GET", "/models")(exo_models("a"))
+    cfg = make_config({"p": {"kind": "openai", "url": srv.url}})
+    store = CooldownStore(tmp_path / "state")
+    store.record_failure(cfg.providers["p"], srv.url, Failure(FailureKind.SERVER, "HTTP 502: bad gateway", 502))
+    [r] = probes.probe_all(cfg, cooldowns=CooldownStore(tmp_path / "state"))
+    assert r.cooldown is not None and r.cooldown.startswith("cooling down after HTTP 502, ")
+    assert r.last_failure == "HTTP 502: bad gateway"
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+def test_status_json_and_exit_codes(server, write_config, run_cli):
+    exo = exo_v1(server)
+    orr = openrouter(server)
+    write_config(local_config(exo=exo.url, openrouter=orr.url))
+    proc = run_cli("providers", "status", "--json", env={"OPENROUTER_API_KEY": "sk-or-v1-testkey0001"})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["can_answer"] == ["exo", "openrouter"]
+    assert [n["provider"] for n in data["nodes"]] == ["exo", "openrouter"]
+    assert "sk-or-v1-testkey0001" not in proc.stdout
+    assert all(not p.startswith("POST") for p in exo.paths() + orr.paths())
+
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    proc = run_cli("providers", "status")
+    assert proc.returncode == 3
+    assert proc.stdout.splitlines()[0].split() == ["NAME", "URL", "REACHABLE", "DETAILS", "KEY", "COOLDOWN", "PROBLEM"]
+    assert "\x1b[" not in proc.stdout
+    assert "connection refused" in proc.stdout
+    assert "no provider can answer" in proc.stderr
+
+
+def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated):
+    write_config(
+        local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9", huggingface="http://127.0.0.1:9")
+        + '[providers.local]\nkind = "openai"\nurl = "http://127.0.0.1:9"\nkey_env = "LOCAL_KEY"\nenabled = false\n'
+    )
+    (isolated / "keys.toml").write_text('huggingface = "hf_storedkey1234"\n', encoding="utf-8")
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-abcdefgh9f2c"}
+    proc = run_cli("providers", "list", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {p["name"]: p for p in json.loads(proc.stdout)["providers"]}
+    assert list(rows) == ["exo", "openrouter", "huggingface", "local"]
+    assert rows["exo"]["key"] == {"source": "not needed", "masked": None}
+    assert rows["openrouter"]["key"] == {"source": "env OPENROUTER_API_KEY", "masked": "sk-or-…9f2c"}
+    assert rows["huggingface"]["key"] == {"source": "keys file", "masked": "hf_…1234"}
+    assert rows["local"]["key"]["source"] == "missing" and rows["local"]["enabled"] is False
+    plain = run_cli("providers", "list", env=env)
+    for raw in ("sk-or-v1-abcdefgh9f2c", "hf_storedkey1234"):
+        assert raw not in proc.stdout + plain.stdout + plain.stderr
+    assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
+
+
+def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
+    exo = exo_legacy(server)
+    write_config(local_config(exo=exo.url))
+    proc = subprocess.Popen(
+        [*exobridge_command(), "providers", "status", "--watch", "0.5"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert proc.stdout is not None
+    frames = 0
+    for line in proc.stdout:
+        frames += line.startswith(b"NAME")
+        if frames == 2:  # a second frame: it refreshed
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
