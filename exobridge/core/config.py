@@ -237,23 +237,34 @@ def _store_parse(path: Path, raw: bytes, data: dict[str, Any]) -> None:
         write_atomic(_parsed_cache(), blob, mode=0o600)
 
 
-def read_file(path: Path) -> dict[str, Any] | None:
-    """The parsed file, or None when it does not exist. Parse errors name the file and line."""
+def read_bytes(path: Path) -> bytes | None:
+    """The config file's bytes, or None when it does not exist; unreadable files are ConfigErrors."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
+
+
+def decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+
+
+def read_file(path: Path) -> dict[str, Any] | None:
+    """The parsed file, or None when it does not exist. Parse errors name the file and line."""
+    raw = read_bytes(path)
+    if raw is None:
+        return None
     cached = _cached_parse(path, raw)
     if cached is not None:
         return cached
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+    text = decode(raw, path)
     import tomllib
 
     try:

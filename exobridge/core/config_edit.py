@@ -50,6 +50,8 @@ from exobridge.core.config import (
     ConfigError,
     ProviderConfig,
     build,
+    decode,
+    read_bytes,
 )
 
 if TYPE_CHECKING:
@@ -73,16 +75,8 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def _decode(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
-    except PermissionError:
-        raise ConfigError(str(path), "", "permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+    raw = read_bytes(path)
+    return None if raw is None else decode(raw, path)
 
 
 def parse_document(text: str, source: str) -> tomlkit.TOMLDocument:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
-from exobridge.core import model_map
+from exobridge.core import model_map, probes
 from exobridge.core.cache import JsonCache
 from exobridge.core.config import Config, ProviderConfig
 from exobridge.core.failover import Failure
@@ -98,28 +98,6 @@ def parse_list(data: Any, kind: str) -> list[dict[str, Any]] | None:
     return models
 
 
-def placed_models(state: Any) -> set[str]:
-    """Model ids with an instance in Exo v1's `GET /state` (instances are tagged one-key dicts)."""
-    found: set[str] = set()
-    instances = state.get("instances") if isinstance(state, dict) else None
-    if not isinstance(instances, dict):
-        return found
-    for wrapped in instances.values():
-        if not isinstance(wrapped, dict) or not wrapped:
-            continue
-        inner = next(iter(wrapped.values()))
-        if isinstance(inner, dict) and "shardAssignments" not in inner and "shard_assignments" not in inner:
-            inner = wrapped  # an untagged instance
-        if not isinstance(inner, dict):
-            continue
-        shards = inner.get("shardAssignments") or inner.get("shard_assignments")
-        if isinstance(shards, dict):
-            model = shards.get("modelId") or shards.get("model_id")
-            if isinstance(model, str):
-                found.add(model)
-    return found
-
-
 def _timeout(provider: ProviderConfig, read: float = READ_TIMEOUT) -> httpx.Timeout:
     import httpx
 
@@ -163,7 +141,7 @@ def _read_exo(client: Any, provider: ProviderConfig, node: str) -> ProviderModel
     result = ProviderModels(provider.name, provider.kind, node, "ok", listed)
     if isinstance(state, dict) and "instances" in state:
         result.line = "v1"
-        placed = placed_models(state)
+        placed = set(probes.state_placed_models(state))
         seen: set[str] = set()
         for entry in listed:
             names = {entry["id"], entry.get("hugging_face_id")}

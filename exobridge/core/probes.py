@@ -179,18 +179,26 @@ def state_node_count(state: dict[str, Any]) -> int | None:
     return len(nodes) if isinstance(nodes, list | dict) else None
 
 
-def state_placed_models(state: dict[str, Any]) -> list[str]:
-    """Model ids of the placed instances: `instances.<id>.<Tag>.shardAssignments.modelId`."""
+def state_placed_models(state: Any) -> list[str]:
+    """Model ids of the placed instances: `instances.<id>.<Tag>.shardAssignments.modelId`.
+
+    Instances are one-key dicts tagged with their class; an untagged instance and snake_case keys (older
+    builds) are read too.
+    """
     found: list[str] = []
-    instances = state.get("instances")
+    instances = state.get("instances") if isinstance(state, dict) else None
     if not isinstance(instances, dict):
         return found
     for wrapped in instances.values():
         if not isinstance(wrapped, dict) or not wrapped:
             continue
         inner = next(iter(wrapped.values()))
-        assignments = inner.get("shardAssignments") if isinstance(inner, dict) else None
-        model = assignments.get("modelId") if isinstance(assignments, dict) else None
+        if isinstance(inner, dict) and "shardAssignments" not in inner and "shard_assignments" not in inner:
+            inner = wrapped
+        if not isinstance(inner, dict):
+            continue
+        assignments = inner.get("shardAssignments") or inner.get("shard_assignments")
+        model = (assignments.get("modelId") or assignments.get("model_id")) if isinstance(assignments, dict) else None
         if isinstance(model, str) and model not in found:
             found.append(model)
     return found
