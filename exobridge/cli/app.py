@@ -49,6 +49,34 @@ def _register() -> None:
 _register()
 
 
+def only_the_subcommand(app: typer.Typer, args: list[str]) -> typer.Typer:
+    """The app with just the command or group that `args` starts with, when it starts with one.
+
+    Typer builds its whole command tree (every parameter of some thirty commands) before running any of
+    them; below the first word the others cannot matter, and building them cost more than all of
+    exobridge's own start-up. Anything else (`--help`, a typo, an option first) gets the whole app.
+    """
+    if not args or args[0].startswith("-"):
+        return app
+    import copy
+
+    from typer.main import get_command_name
+
+    first = args[0]
+    commands = [
+        info
+        for info in app.registered_commands
+        if (info.name or (info.callback and get_command_name(info.callback.__name__))) == first
+    ]
+    groups = [info for info in app.registered_groups if info.name == first]
+    if not commands and not groups:
+        return app
+    pruned = copy.copy(app)
+    pruned.registered_commands = commands
+    pruned.registered_groups = groups
+    return pruned
+
+
 def _usage_error(exc: Exception) -> int:
     """Typer/click's usage errors as one line, with where to get help."""
     if type(exc).__name__ == "NoArgsIsHelpError":
@@ -67,7 +95,8 @@ def main() -> None:
         if completions.respond(app):
             return
     try:
-        code = app(prog_name="exobridge", standalone_mode=False)
+        args = sys.argv[1:]
+        code = only_the_subcommand(app, args)(args=args, prog_name="exobridge", standalone_mode=False)
     except BrokenPipeError:
         exits.silence_stdout()
         sys.exit(0)

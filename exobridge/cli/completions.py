@@ -229,33 +229,6 @@ def _answer_classes() -> dict[str, type]:
     return {"bash": BashAnswer, "zsh": ZshAnswer, "fish": FishAnswer}
 
 
-def _only_the_subcommand(app: typer.Typer, args: list[str]) -> typer.Typer:
-    """The app with just the command or group named by the first word, when there is one.
-
-    Building Typer's whole command tree costs more than the rest of a TAB; below the first word, the other
-    commands cannot matter. Completing the first word itself still needs them all.
-    """
-    import copy
-
-    from typer.main import get_command_name
-
-    first = next((word for word in args if not word.startswith("-")), None)
-    if first is None:
-        return app
-    commands = [
-        info
-        for info in app.registered_commands
-        if (info.name or (info.callback and get_command_name(info.callback.__name__))) == first
-    ]
-    groups = [info for info in app.registered_groups if info.name == first]
-    if not commands and not groups:
-        return app
-    pruned = copy.copy(app)
-    pruned.registered_commands = commands
-    pruned.registered_groups = groups
-    return pruned
-
-
 def _skip_coercion() -> None:
     """Keep the values click parses while finding the completion context as the strings they are.
 
@@ -291,7 +264,9 @@ def respond(app: typer.Typer) -> bool:
 
                 _skip_coercion()
                 args, _ = split_line(os.environ.get("_TYPER_COMPLETE_ARGS", ""))
-                tree = get_command(_only_the_subcommand(app, args))
+                from exobridge.cli.app import only_the_subcommand
+
+                tree = get_command(only_the_subcommand(app, args))
                 answer = _answer_classes()[shell](tree, {}, PROG_NAME, COMPLETE_VAR)
                 out = answer.complete()
                 out = f"{out}\n" if out else ""
