@@ -78,3 +78,15 @@ def test_version_matches_the_package():
 
     proc = subprocess.run([sys.executable, "-m", "exobridge", "--version"], capture_output=True, text=True, timeout=30)
     assert proc.stdout == f"exobridge {__version__}\n"
+
+
+def test_every_command_group_is_listed_and_reachable():
+    run = [sys.executable, "-m", "exobridge"]
+    top = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=30)
+    groups = ("chat", "providers", "models", "config", "keys", "doctor", "completions")
+    assert all(re.search(rf"^\s+{name}\s", top.stdout, re.M) for name in groups), top.stdout
+    for name in groups:
+        sub = subprocess.run([*run, name, "--help"], capture_output=True, text=True, timeout=30)
+        assert sub.returncode == 0 and f"Usage: exobridge {name}" in sub.stdout, sub.stderr
+    typo = subprocess.run([*run, "chatt"], capture_output=True, text=True, timeout=30)
+    assert typo.returncode == 2 and "No such command 'chatt'" in typo.stderr
