@@ -528,3 +528,21 @@ def test_a_stream_labelled_json_is_still_read_as_a_stream(server):
     result, rec = route(exo_config(exo.url), model="llama-3.2-3b")
     assert result.exit_code == 0
     assert rec.pieces == ["early", " exo"]
+
+
+def test_mid_stream_silence_longer_than_first_token_timeout_is_allowed_up_to_idle_timeout(server, backup):
+    """The first-token timeout bounds the wait for the first token only; between tokens idle_timeout rules."""
+    paused = server()
+
+    @paused.route("POST", "/chat/completions")
+    def pause(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("one "))
+        ex.server.released.wait(0.9)  # silent for three first-token timeouts, well within idle_timeout
+        ex.event(chunk("two"))
+        ex.event("[DONE]")
+        ex.end()
+
+    result, rec = route(two_providers(paused.url, backup.url, first_token_timeout=0.3, idle_timeout=5))
+    assert result.exit_code == 0, result.error
+    assert rec.pieces == ["one ", "two"]

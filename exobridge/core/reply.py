@@ -209,6 +209,15 @@ class QueuedBody:
         self.idle_timeout = idle_timeout
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self._closed = threading.Event()
+        # The consumer enforces both deadlines; the socket's own read timeout (the first-token timeout, set
+        # for the wait on the headers) must not cut a pause between tokens that idle_timeout allows.
+        # httpcore reads this value when the body iteration starts, i.e. in the reader thread below.
+        try:
+            timeouts = response.request.extensions.get("timeout")
+        except RuntimeError:  # a response built by hand, with no request
+            timeouts = None
+        if isinstance(timeouts, dict) and timeouts.get("read") is not None:
+            timeouts["read"] = max(first_token_timeout, idle_timeout)
         self._reader = threading.Thread(target=self._pump, name="exobridge-stream", daemon=True)
         self._reader.start()
 
