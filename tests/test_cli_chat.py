@@ -350,3 +350,52 @@ def test_bad_option_is_one_line_exit_2(run_cli):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("exobridge: error: Invalid value for '--temperature'")
+
+
+def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config, run_cli):
+    srv = server()
+
+    @srv.route("POST", "/v1/chat/completions")
+    def half(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Half an "))
+        ex.event(chunk("answer"))
+        ex.reset()
+
+    only_local(write_config, srv.url)
+    proc = run_cli("chat", "--json", "-m", "x", "Hi")
+    assert proc.returncode == 5
+    data = json.loads(proc.stdout)
+    assert data["text"] == "Half an answer"
+    assert data["provider"] == "local" and data["first_token_ms"] is not None
+    assert data["error"].startswith("local: connection broke mid-stream")
+
+
+def test_ctrl_c_with_json_prints_one_object_with_the_partial_text(server, write_config):
+    srv = server()
+    first_token_sent = threading.Event()
+
+    @srv.route("POST", "/v1/chat/completions")
+    def slow(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Partial"))
+        first_token_sent.set()
+        ex.stall()
+
+    only_local(write_config, srv.url)
+    proc = subprocess.Popen(
+        [*exobridge_command(), "chat", "--json", "-m", "x", "Hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    assert first_token_sent.wait(20)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    data = json.loads(out)
+    assert data["error"] == "interrupted"
+    assert data["text"] in ("", "Partial")  # whether the token was read before the signal is up to the OS
+    assert data["attempts"][-1]["provider"] == "local" and data["attempts"][-1]["reason"] == "interrupted"
+    assert b"Traceback" not in err

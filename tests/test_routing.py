@@ -546,3 +546,46 @@ def test_mid_stream_silence_longer_than_first_token_timeout_is_allowed_up_to_idl
     result, rec = route(two_providers(paused.url, backup.url, first_token_timeout=0.3, idle_timeout=5))
     assert result.exit_code == 0, result.error
     assert rec.pieces == ["one ", "two"]
+
+
+def test_partial_text_and_first_token_are_kept_when_the_stream_breaks(server, backup):
+    broken = server()
+
+    @broken.route("POST", "/chat/completions")
+    def reset(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Half "))
+        ex.event(chunk("an answer"))
+        ex.reset()
+
+    result, rec = route(two_providers(broken.url, backup.url))
+    assert result.exit_code == 5
+    assert result.text == "Half an answer" == "".join(rec.pieces)
+    assert result.first_token_ms is not None and result.first_token_ms <= result.latency_ms
+    assert (result.provider, result.url) == ("first", broken.url)
+
+
+def test_ctrl_c_after_the_first_token_keeps_the_text_and_the_attempt(server, backup):
+    srv = server()
+
+    @srv.route("POST", "/chat/completions")
+    def slow(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Partial"))
+        ex.stall()
+
+    class InterruptedAfterFirstPiece(Recorder):
+        def text(self, piece: str) -> None:
+            super().text(piece)
+            raise KeyboardInterrupt
+
+    recorder = InterruptedAfterFirstPiece()
+    cfg = two_providers(srv.url, backup.url)
+    result = Router(cfg, observer=recorder).run(
+        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_map.targets("m", cfg)
+    )
+    assert result.exit_code == 130
+    assert result.text == "Partial" and result.error == "interrupted"
+    assert (result.provider, result.url) == ("first", srv.url)
+    assert [(a.provider, a.outcome, a.reason) for a in result.attempts] == [("first", "failed", "interrupted")]
+    assert backup.requests == []

@@ -143,30 +143,37 @@ class Router:
         self.sleep = sleep
 
     def run(self, request: ChatRequest, targets: list[Target]) -> ChatResult:
-        import httpx
-
         result = ChatResult(requested_model=request.model)
-        http = httpx.Client(follow_redirects=False)
-        started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
+        # The text is collected here, not by each attempt, so a reply that breaks or is interrupted after
+        # its first token still has its partial text in the result.
+        parts: list[str] = []
+        started = time.monotonic()
 
         def emit(piece: str) -> None:
+            if not result.printed:
+                result.first_token_ms = _ms(started)
             result.printed = True
+            if self.keep_text:
+                parts.append(piece)
             self.observer.text(piece)
 
         try:
+            import httpx
+
+            http = httpx.Client(follow_redirects=False)
+            started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
             with http:
-                if self._route(http, request, targets, result, emit, started):
-                    result.latency_ms = _ms(started)
-                    return result
+                answered = self._route(http, request, targets, result, emit, started)
         except KeyboardInterrupt:
-            result.latency_ms = _ms(started)
+            answered = True
             result.error = "interrupted"
             result.exit_code = EXIT_INTERRUPTED
-            return result
         result.latency_ms = _ms(started)
-        result.exit_code = EXIT_NO_PROVIDER
-        if result.error is None:
-            result.error = "no provider could answer"
+        result.text = "".join(parts)
+        if not answered:
+            result.exit_code = EXIT_NO_PROVIDER
+            if result.error is None:
+                result.error = "no provider could answer"
         return result
 
     def _route(
@@ -249,7 +256,15 @@ class Router:
             try:
                 model = client.choose_model(url, target)
                 self.observer.attempt_started(target, url, model)
-                reply, backend = client.chat(url, model, request, emit, keep_text=self.keep_text)
+                reply, backend = client.chat(url, model, request, emit, keep_text=False)
+            except KeyboardInterrupt:
+                attempt = Attempt(
+                    target.provider.name, url, model, "failed", "interrupted", None, _ms(attempt_started), "interrupted"
+                )
+                result.attempts.append(attempt)
+                if result.printed:
+                    result.provider, result.url, result.model = target.provider.name, url, model
+                raise
             except Failure as failure:
                 if client.key and client.key in failure.reason:
                     # Some providers echo the credential back in their error text.
@@ -283,7 +298,6 @@ class Router:
             attempt = Attempt(target.provider.name, url, model, "ok", None, 200, _ms(attempt_started))
             result.attempts.append(attempt)
             self.observer.attempt_ended(attempt, None)
-            result.text = reply.text
             result.provider = target.provider.name
             result.model = reply.served_model or model
             result.url = url
