@@ -399,3 +399,48 @@ def test_ctrl_c_with_json_prints_one_object_with_the_partial_text(server, write_
     assert data["text"] in ("", "Partial")  # whether the token was read before the signal is up to the OS
     assert data["attempts"][-1]["provider"] == "local" and data["attempts"][-1]["reason"] == "interrupted"
     assert b"Traceback" not in err
+
+
+def test_ctrl_c_while_the_commands_load_exits_130_without_a_traceback(monkeypatch, capsys):
+    import sys
+    import types
+
+    import pytest
+
+    from exobridge import cli
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "exobridge.cli.app", Loading("exobridge.cli.app"))
+    monkeypatch.setattr(sys, "argv", ["exobridge", "chat", "Hi"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "exobridge: interrupted\n"
+
+
+def test_internal_error_is_one_line_and_exit_1(monkeypatch, capsys, write_config):
+    import io
+    import sys
+
+    import pytest
+
+    from exobridge.cli import app
+    from exobridge.core.routing import Router
+
+    write_config(local_config(extra='[providers.local]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\n'))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something unexpected")
+
+    monkeypatch.setattr(Router, "run", broken)
+    monkeypatch.setattr(sys, "argv", ["exobridge", "chat", "-m", "x", "Hi"])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(SystemExit) as exit_info:
+        app.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("exobridge: internal error: RuntimeError: something unexpected (set EXOBRIDGE_DEBUG=1")

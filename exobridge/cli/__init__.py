@@ -12,6 +12,9 @@ def main() -> None:
 
         sys.stdout.write(f"exobridge {__version__}\n")
         return
-    from exobridge.cli.app import main as run
-
+    try:
+        from exobridge.cli.app import main as run
+    except KeyboardInterrupt:  # Ctrl-C while Typer and the commands load: no traceback either
+        sys.stderr.write("exobridge: interrupted\n")
+        sys.exit(130)
     run()
