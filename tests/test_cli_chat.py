@@ -444,3 +444,16 @@ def test_internal_error_is_one_line_and_exit_1(monkeypatch, capsys, write_config
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("exobridge: internal error: RuntimeError: something unexpected (set EXOBRIDGE_DEBUG=1")
+
+
+def test_no_enabled_provider_says_so_and_json_still_prints_one_object(write_config, run_cli):
+    write_config(local_config())
+    proc = run_cli("chat", "-m", "x", "Hi")
+    assert proc.returncode == 3
+    assert proc.stderr == (
+        "exobridge: error: no configured provider matches 'x' (every provider is disabled: exobridge providers list)\n"
+    )
+    proc = run_cli("chat", "--json", "-m", "x", "Hi")
+    assert proc.returncode == 3
+    data = json.loads(proc.stdout)
+    assert data["error"].startswith("no configured provider matches 'x'") and data["attempts"] == []

@@ -116,7 +116,13 @@ def chat(
         enabled = [t for t in targets if t.provider.enabled]
         targets = enabled[:1] or targets[:1]
     if not targets:
-        exits.fail(f"no configured provider matches {spec!r} with -p {', '.join(only)}", exits.NO_PROVIDER)
+        from exobridge.core.routing import ChatResult
+
+        where = f" with -p {', '.join(only)}" if only else " (every provider is disabled: exobridge providers list)"
+        result = ChatResult(requested_model=spec, error=f"no configured provider matches {spec!r}{where}")
+        result.exit_code = exits.NO_PROVIDER
+        view.finish(result, None)
+        raise typer.Exit(result.exit_code)
 
     messages = []
     if system:
