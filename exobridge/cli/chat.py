@@ -22,8 +22,10 @@ def read_stdin(stream: object = None) -> tuple[str | None, bool]:
         raw = source.buffer.read()  # type: ignore[attr-defined]
     except (AttributeError, ValueError, OSError):
         return None, False
-    text = raw.decode("utf-8", errors="replace")
-    replaced = "\ufffd" in text and "\ufffd".encode() not in raw
+    try:
+        text, replaced = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, replaced = raw.decode("utf-8", errors="replace"), True
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):
