@@ -469,3 +469,125 @@ def test_stdin_with_a_real_replacement_character_and_bad_bytes_still_warns():
 
     assert read_stdin(piped("ok \ufffd\n".encode())) == ("ok \ufffd", False)
     assert read_stdin(piped("\ufffd ".encode() + b"\xff\r\n")) == ("\ufffd \ufffd", True)
+
+
+def run_on_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run exobridge with stdin, stdout and stderr on one pseudo-terminal; its exit code and everything shown."""
+    import pty
+
+    command = exobridge_command()
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execve(command[0], [*command, *args], {**os.environ, **(env or {})})
+    output = b""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        output += data
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def exo_dead_then_local(server, write_config):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(
+        stream_words(["Hello"], model="served-model", usage={"completion_tokens": 4, "total_tokens": 9})
+    )
+    write_config(
+        local_config(
+            exo=f"http://127.0.0.1:{closed_port()}",
+            extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n',
+        )
+    )
+    return srv
+
+
+def test_terminal_gets_the_notice_and_one_dim_summary(server, write_config):
+    srv = exo_dead_then_local(server, write_config)
+    code, shown = run_on_terminal("chat", "-m", "plain-name", "Hi")
+    assert code == 0, shown
+    lines = shown.splitlines()
+    assert "exo (http://127.0.0.1:" in lines[0] and "connection refused — failing over" in lines[0]
+    assert lines[0].startswith("\x1b[33m")  # yellow
+    assert lines[1] == "Hello"
+    assert lines[2].startswith("\x1b[2m")  # dim
+    summary = lines[2].removeprefix("\x1b[2m").removesuffix("\x1b[0m")
+    parts = summary.split(" · ")
+    assert parts[0] == f"local ({srv.url}/v1)" and parts[1] == "served-model"
+    assert parts[2].endswith(("ms", " s")) and (parts[3].endswith("tok/s") or parts[3] == "4 tokens")
+    assert parts[4] == "cost n/a"
+    assert len(lines) == 3
+
+
+def test_no_color_on_a_terminal_means_no_ansi(server, write_config):
+    exo_dead_then_local(server, write_config)
+    code, shown = run_on_terminal("chat", "-m", "plain-name", "Hi", env={"NO_COLOR": "1"})
+    assert code == 0, shown
+    assert ANSI not in shown
+    assert "failing over" in shown and "served-model" in shown.splitlines()[-1]
+
+
+def test_quiet_on_a_terminal_shows_only_the_text(server, write_config):
+    exo_dead_then_local(server, write_config)
+    code, shown = run_on_terminal("chat", "-q", "-m", "plain-name", "Hi")
+    assert (code, shown) == (0, "Hello\n")
+
+
+def test_summary_line_names_the_node_or_backend_and_the_cost():
+    from exobridge.render.chat import summary_line
+
+    base = {"latency_ms": 2000, "first_token_ms": 1000, "usage": {"completion_tokens": 50}, "requested_model": "r"}
+    exo = {**base, "provider": "exo", "url": "http://b:52415", "backend": None, "model": "llama-3.2-3b", "cost": 0.0}
+    assert summary_line(exo, "exo") == "exo (http://b:52415) · llama-3.2-3b · 2.0 s · 50.0 tok/s · free"
+    hf = {**base, "provider": "huggingface", "url": "https://router.huggingface.co/v1", "backend": "together"}
+    assert summary_line({**hf, "model": "m", "cost": None}, "huggingface").startswith("huggingface (via together) · m")
+    assert summary_line({**hf, "model": "m", "cost": None}, "huggingface").endswith("· cost n/a")
+    paid = {**base, "provider": "openrouter", "url": "u", "backend": None, "model": "m", "cost": 0.000123}
+    assert summary_line(paid, "openrouter").endswith("· $0.000123")
+    assert summary_line({**paid, "cost": 0.25}, "openrouter").endswith("· $0.2500")
+    assert summary_line({**paid, "cost": 0}, "openrouter").endswith("· free")
+
+
+def test_repeated_provider_flags_keep_priority_order_and_leave_the_rest_out(server, write_config, run_cli):
+    first, second, third = server(), server(), server()
+    first.route("POST", "/v1/chat/completions")(lambda ex: ex.reply(404, {"error": "no such model"}))
+    second.route("POST", "/v1/chat/completions")(stream_words(["second"]))
+    third.route("POST", "/v1/chat/completions")(stream_words(["third"]))
+    extra = "".join(
+        f'[providers.{name}]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = {priority}\n'
+        for name, srv, priority in (("a", first, 1), ("b", second, 2), ("c", third, 3))
+    )
+    write_config(local_config(extra=extra))
+    proc = run_cli("chat", "--json", "-p", "c", "-p", "a", "-m", "m", "Hi")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [(a["provider"], a["outcome"]) for a in data["attempts"]] == [("a", "failed"), ("c", "ok")]
+    assert second.requests == []
+
+
+def test_environment_key_beats_the_keys_file(server, write_config, run_cli, isolated):
+    hf = server()
+    hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
+    write_config(local_config(huggingface=f"{hf.url}/v1"))
+    (isolated / "keys.toml").write_text('huggingface = "hf_FROMFILE"\n', encoding="utf-8")
+    assert run_cli("chat", "-m", "some/model", "Hi").returncode == 0
+    assert run_cli("chat", "-m", "some/model", "Hi", env={"HF_TOKEN": "hf_FROMENV"}).returncode == 0
+    assert [r.headers["authorization"] for r in hf.requests] == ["Bearer hf_FROMFILE", "Bearer hf_FROMENV"]
+
+
+def test_rejected_key_names_the_provider_and_its_variable(server, write_config, run_cli):
+    refusing = server()
+    refusing.route("POST", "/v1/chat/completions")(
+        lambda ex: ex.reply(402, {"error": {"code": 402, "message": "This request requires more credits"}})
+    )
+    write_config(local_config(openrouter=f"{refusing.url}/v1"))
+    proc = run_cli("chat", "-m", "x", "Hi", env={"OPENROUTER_API_KEY": "sk-or-v1-test0000"})
+    assert proc.returncode == 3
+    line = proc.stderr.splitlines()[1]
+    assert line.startswith("  openrouter: failed, HTTP 402: This request requires more credits")
+    assert line.endswith("→ add credits: openrouter uses OPENROUTER_API_KEY")

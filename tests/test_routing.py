@@ -589,3 +589,14 @@ def test_ctrl_c_after_the_first_token_keeps_the_text_and_the_attempt(server, bac
     assert (result.provider, result.url) == ("first", srv.url)
     assert [(a.provider, a.outcome, a.reason) for a in result.attempts] == [("first", "failed", "interrupted")]
     assert backup.requests == []
+
+
+def test_exo_model_list_is_fetched_once_and_then_read_from_the_cache(server, backup):
+    exo = server()
+    exo.route("GET", "/v1/models")(exo_models("llama-3.2-3b"))
+    exo.route("POST", "/v1/chat/completions")(stream_words(["hi"], model="llama-3.2-3b"))
+    cfg = exo_config(exo.url, backup_url=backup.url)
+    for model in ("llama-3.2-3b", "gpt-4o", "llama-3.2-3b"):
+        route(cfg, model=model)
+    assert exo.paths() == ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/chat/completions"]
+    assert len(backup.requests) == 1  # gpt-4o, refused from the cached list without asking Exo
