@@ -247,6 +247,30 @@ class BlackHole:
         self.close()
 
 
+class FullBacklog:
+    """A listening port whose accept queue is full: the kernel drops new SYNs, so connecting times out,
+    as it does for a host that is down or firewalled, without leaving 127.0.0.1.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(0)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=5)  # fills the queue
+
+    def close(self) -> None:
+        self._filler.close()
+        self._sock.close()
+
+    def __enter__(self) -> FullBacklog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # --- reply builders shared by the tests ---------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import pytest
 from exobridge.core import config as config_mod
 from exobridge.core import model_map
 from exobridge.core.routing import ChatRequest, Router
-from tests.loopback import BlackHole, Exchange, chunk, closed_port, exo_models, stream_words
+from tests.loopback import BlackHole, Exchange, FullBacklog, chunk, closed_port, exo_models, stream_words
 
 
 def make_config(providers: dict[str, dict[str, Any]], models: dict[str, Any] | None = None) -> config_mod.Config:
@@ -97,6 +97,15 @@ def test_dns_failure_fails_over(backup):
     result, _ = route(two_providers("http://no-such-host.invalid", backup.url))
     assert result.provider == "second"
     assert result.attempts[0].kind == "connect"
+
+
+def test_connect_timeout_fails_over(backup):
+    with FullBacklog() as unreachable:
+        result, _ = route(two_providers(unreachable.url, backup.url, connect_timeout=0.3))
+    assert result.provider == "second"
+    assert result.attempts[0].kind == "connect"
+    assert result.attempts[0].reason == "connect timeout after 0.3 s"
+    assert result.attempts[0].ms < 2000
 
 
 def test_no_first_token_in_time_fails_over_despite_keepalives(server, backup):
@@ -600,3 +609,47 @@ def test_exo_model_list_is_fetched_once_and_then_read_from_the_cache(server, bac
         route(cfg, model=model)
     assert exo.paths() == ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/chat/completions"]
     assert len(backup.requests) == 1  # gpt-4o, refused from the cached list without asking Exo
+
+
+def test_503_with_a_short_estimated_time_waits_it_and_retries_once(server, backup):
+    loading = server()
+    loading.route("POST", "/chat/completions")(
+        lambda ex: ex.reply(503, {"error": "Model is currently loading", "estimated_time": 2.5})
+    )
+    sleeps: list[float] = []
+    result, _ = route(two_providers(loading.url, backup.url), sleeps=sleeps)
+    assert sleeps == [2.5]
+    assert len(loading.requests) == 2
+    assert result.provider == "second"
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        ["{not json"],
+        ['{"choices": "oops"}', "[DONE]"],
+        ["[1, 2]"],
+    ],
+)
+def test_garbage_inside_a_200_stream_before_the_first_token_fails_over(server, backup, events):
+    bad = server()
+
+    @bad.route("POST", "/chat/completions")
+    def garbage(ex: Exchange) -> None:
+        ex.start_stream()
+        for event in events:
+            ex.event(event)
+        ex.end()
+
+    result, rec = route(two_providers(bad.url, backup.url))
+    assert result.provider == "second"
+    assert result.attempts[0].kind == "bad_response"
+    assert rec.pieces == ["from ", "backup"]
+
+
+def test_html_page_for_a_stream_request_fails_over(server, backup):
+    portal = server()
+    portal.route("POST", "/chat/completions")(lambda ex: ex.reply(200, "<html>Sign in</html>", "text/html"))
+    result, _ = route(two_providers(portal.url, backup.url))
+    assert result.provider == "second"
+    assert result.attempts[0].kind == "bad_response" and "HTML" in result.attempts[0].reason
