@@ -591,3 +591,10 @@ def test_rejected_key_names_the_provider_and_its_variable(server, write_config, 
     line = proc.stderr.splitlines()[1]
     assert line.startswith("  openrouter: failed, HTTP 402: This request requires more credits")
     assert line.endswith("→ add credits: openrouter uses OPENROUTER_API_KEY")
+
+
+def test_dash_on_a_terminal_is_the_same_usage_error_as_no_prompt(write_config):
+    write_config(local_config())
+    code, shown = run_on_terminal("chat", "-")
+    assert code == 2
+    assert shown.startswith("exobridge: error: no prompt: give PROMPT or pipe text on stdin")

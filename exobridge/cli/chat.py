@@ -99,7 +99,7 @@ def chat(
         piped, replaced = read_stdin()
     if replaced:
         view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
-    if prompt is None and piped is None:
+    if prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
         exits.fail('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")', exits.USAGE)
     text = compose_prompt(prompt, piped)
     if not text.strip():
