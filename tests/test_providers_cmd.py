@@ -246,9 +246,11 @@ def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated
     assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
 
 
-def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
+def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated):
     exo = exo_legacy(server)
     write_config(local_config(exo=exo.url))
+    (isolated / "cache").mkdir()
+    (isolated / "cache" / "state.json").write_text("{corrupt", encoding="utf-8")
     proc = subprocess.Popen(
         [*exobridge_command(), "providers", "status", "--watch", "0.5"],
         stdin=subprocess.DEVNULL,
@@ -260,9 +262,12 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
     frames = 0
     for line in proc.stdout:
         frames += line.startswith(b"NAME")
-        if frames == 2:  # a second frame: it refreshed
+        if frames == 3:  # more frames: it refreshed
             break
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert b"Traceback" not in err
+    # A warning is said once, not on every refresh (on a terminal it would break the redraw in place).
+    assert err.count(b"corrupt state file") == 1
+    assert all(not p.startswith("POST") for p in exo.paths())
