@@ -225,6 +225,14 @@ def test_status_json_and_exit_codes(server, write_config, run_cli):
     assert "no provider can answer" in proc.stderr
 
 
+def test_status_with_a_malformed_proxy_variable_reports_it_per_provider(write_config, run_cli):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    proc = run_cli("providers", "status", "--json", env={"HTTP_PROXY": "http://bad:port:x"})
+    assert proc.returncode == 3, proc.stderr
+    [node] = json.loads(proc.stdout)["nodes"]
+    assert node["reachable"] is False and "*_PROXY" in node["problem"]
+
+
 def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated):
     write_config(
         local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9", huggingface="http://127.0.0.1:9")

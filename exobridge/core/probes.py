@@ -354,7 +354,12 @@ def probe_provider(
         result.problem = f"no API key (set {' or '.join(provider.key_envs)}, or exobridge keys set {provider.name})"
         return result
     own = http is None
-    client = httpx.Client(follow_redirects=False, trust_env=True) if own else http
+    try:
+        client = httpx.Client(follow_redirects=False, trust_env=True) if own else http
+    except Exception as exc:  # e.g. a malformed HTTP(S)_PROXY, or a SOCKS proxy without socksio
+        result.reachable = False
+        result.problem = f"cannot set up HTTP (check the *_PROXY variables): {type(exc).__name__}: {exc}"
+        return result
     assert client is not None
     timeout = _timeout(provider, read_timeout)
     started = time.monotonic()
