@@ -233,6 +233,21 @@ def test_status_with_a_malformed_proxy_variable_reports_it_per_provider(write_co
     assert node["reachable"] is False and "*_PROXY" in node["problem"]
 
 
+def test_can_answer_is_in_priority_order(server, write_config, run_cli):
+    first, second = server(), server()
+    for srv in (first, second):
+        srv.route("GET", "/models")(exo_models("m"))
+    write_config(
+        local_config(
+            extra=f'[providers.zeta]\nkind = "openai"\nurl = "{first.url}"\npriority = 1\n\n'
+            f'[providers.alpha]\nkind = "openai"\nurl = "{second.url}"\npriority = 2\n'
+        )
+    )
+    proc = run_cli("providers", "status", "--json")
+    assert json.loads(proc.stdout)["can_answer"] == ["zeta", "alpha"]
+    assert "can answer: zeta, alpha" in run_cli("providers", "status").stderr
+
+
 def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated):
     write_config(
         local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9", huggingface="http://127.0.0.1:9")
