@@ -137,7 +137,7 @@ def details(result: Any) -> str:
         if result.key_valid:
             parts.append("key valid")
         if result.models_ready is not None:
-            parts.append(f"{result.models_ready} models")
+            parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''}")
     return " · ".join(parts) or "-"
 
 
