@@ -294,3 +294,29 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated
     # A warning is said once, not on every refresh (on a terminal it would break the redraw in place).
     assert err.count(b"corrupt state file") == 1
     assert all(not p.startswith("POST") for p in exo.paths())
+
+
+def test_status_doctor_and_models_never_post_to_any_provider(server, write_config, run_cli):
+    """Probing is free: across every probe shape, only GETs, and the key goes only to its own provider."""
+    v1, legacy, orr, hf = exo_v1(server), exo_legacy(server), openrouter(server), server()
+    orr.route("GET", "/models")(exo_models("meta-llama/llama-3.2-3b-instruct"))
+    hf.route("GET", "/models")(exo_models("meta-llama/Llama-3.2-3B-Instruct"))
+    v1.route("GET", "/v1/models")(exo_models("mlx-community/Llama-3.2-3B"))
+    write_config(
+        local_config(exo=v1.url, openrouter=orr.url, huggingface=hf.url)
+        + f'[providers.old]\nkind = "exo"\nurl = "{legacy.url}"\npriority = 50\n'
+    )
+    env = {
+        "OPENROUTER_API_KEY": "sk-or-v1-testkey0001",
+        "HF_TOKEN": "hf_testtoken0001",
+        "EXOBRIDGE_DOCTOR_EXO_PORTS": "1",
+    }
+    for args in (["providers", "status"], ["doctor"], ["models", "--refresh"]):
+        proc = run_cli(*args, env=env)
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, (args, proc.stderr)
+    for srv in (v1, legacy, orr, hf):
+        assert srv.requests, srv.url
+        assert {r.method for r in srv.requests} == {"GET"}, srv.paths()
+    assert all(r.headers.get("authorization") == "Bearer sk-or-v1-testkey0001" for r in orr.requests)
+    assert all(r.headers.get("authorization") == "Bearer hf_testtoken0001" for r in hf.requests)
+    assert all("authorization" not in r.headers for r in v1.requests + legacy.requests)
