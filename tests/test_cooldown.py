@@ -215,6 +215,15 @@ def test_cli_corrupt_state_file_warns_once_and_chat_still_answers(backup, write_
     assert proc.stderr.count("warning:") == 1 and "state file" in proc.stderr
 
 
+def test_cli_unreadable_state_file_warns_once_and_chat_still_answers(backup, write_config, run_cli, isolated):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}", openrouter=backup.url))
+    (isolated / "cache" / "state.json").mkdir(parents=True)  # unreadable and unwritable, even for root
+    proc = run_cli("chat", "Hi", env={"OPENROUTER_API_KEY": "test-key"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from backup\n"
+    assert proc.stderr.count("warning:") == 1 and "unreadable state file" in proc.stderr
+
+
 def test_cli_concurrent_runs_keep_every_entry(backup, write_config, isolated):
     names = [f"dead{i}" for i in range(4)]
     extra = "".join(
