@@ -320,3 +320,12 @@ def test_status_doctor_and_models_never_post_to_any_provider(server, write_confi
     assert all(r.headers.get("authorization") == "Bearer sk-or-v1-testkey0001" for r in orr.requests)
     assert all(r.headers.get("authorization") == "Bearer hf_testtoken0001" for r in hf.requests)
     assert all("authorization" not in r.headers for r in v1.requests + legacy.requests)
+
+
+def test_list_never_touches_the_network(server, write_config, run_cli):
+    srv = server()
+    write_config(local_config(exo=srv.url, openrouter=srv.url, huggingface=srv.url))
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-testkey0001", "HF_TOKEN": "hf_testtoken0001"}
+    assert run_cli("providers", "list", env=env).returncode == 0
+    assert run_cli("providers", "list", "--json", env=env).returncode == 0
+    assert srv.requests == []
