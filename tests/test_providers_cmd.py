@@ -329,3 +329,29 @@ def test_list_never_touches_the_network(server, write_config, run_cli):
     assert run_cli("providers", "list", env=env).returncode == 0
     assert run_cli("providers", "list", "--json", env=env).returncode == 0
     assert srv.requests == []
+
+
+def test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs(server, write_config):
+    srv = server()
+    asked = threading.Event()
+
+    @srv.route("GET", "/node_id")
+    def hang(ex: Exchange) -> None:
+        asked.set()
+        ex.stall()  # the probe waits for its 3 s read timeout
+
+    write_config(local_config(exo=srv.url))
+    proc = subprocess.Popen(
+        [*exobridge_command(), "providers", "status", "--watch", "1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert asked.wait(20)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - started < 1.5, "Ctrl-C waited for the hung probe"
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
