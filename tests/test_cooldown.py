@@ -112,6 +112,18 @@ def test_only_candidate_left_is_tried_and_success_clears_it(server, state_dir, c
     assert store(state_dir, clock).get("only", flaky.url) is None
 
 
+def test_skipped_node_is_tried_once_everything_after_it_failed(server, state_dir, clock):
+    """A cooldown never turns a possible answer into "no provider could answer"."""
+    back = server()
+    back.route("POST", "/chat/completions")(stream_words(["back ", "up"]))
+    cfg = pair(back.url, f"http://127.0.0.1:{closed_port()}")
+    store(state_dir, clock).record_failure(cfg.providers["first"], back.url, Failure(FailureKind.CONNECT, "refused"))
+    result = run(cfg, state_dir, clock)
+    assert outcomes(result) == [("first", "skipped"), ("second", "failed"), ("first", "ok")]
+    assert result.exit_code == 0 and result.text == "back up"
+    assert store(state_dir, clock).get("first", back.url) is None
+
+
 def test_all_cooling_down_are_still_tried_in_order(server, backup, state_dir, clock):
     dead = f"http://127.0.0.1:{closed_port()}"
     cfg = pair(dead, backup.url)
@@ -201,6 +213,15 @@ def test_cli_corrupt_state_file_warns_once_and_chat_still_answers(backup, write_
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "from backup\n"
     assert proc.stderr.count("warning:") == 1 and "state file" in proc.stderr
+
+
+def test_cli_unreadable_state_file_warns_once_and_chat_still_answers(backup, write_config, run_cli, isolated):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}", openrouter=backup.url))
+    (isolated / "cache" / "state.json").mkdir(parents=True)  # unreadable and unwritable, even for root
+    proc = run_cli("chat", "Hi", env={"OPENROUTER_API_KEY": "test-key"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from backup\n"
+    assert proc.stderr.count("warning:") == 1 and "unreadable state file" in proc.stderr
 
 
 def test_cli_concurrent_runs_keep_every_entry(backup, write_config, isolated):

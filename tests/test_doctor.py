@@ -233,6 +233,7 @@ def test_a_crashing_check_is_reported_failed():
     report = diagnose(extra_jobs=[Job("env.broken", "Environment", broken)], env={})
     check = next(c for c in report.checks if c.id == "env.broken")
     assert check.status == FAIL and "RuntimeError: boom" in check.detail
+    assert check.fix  # every failure carries a fix
     assert report.exit_code == 1
 
 
@@ -249,7 +250,7 @@ def test_a_stuck_check_is_cut_off_at_the_deadline():
         results = run_jobs([Job("slow", "Network", stuck)], deadline=0.2)
     finally:
         release.set()
-    assert results[0].status == FAIL and "did not finish" in results[0].detail
+    assert results[0].status == FAIL and "did not finish" in results[0].detail and results[0].fix
 
 
 def test_dead_providers_cost_one_timeout_not_the_sum(write_config, monkeypatch):

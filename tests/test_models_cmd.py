@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 from tests.conftest import local_config
-from tests.loopback import Exchange, closed_port, exo_models
+from tests.loopback import BlackHole, Exchange, closed_port, exo_models
 
 ANSI = re.compile(r"\x1b\[")
 V1_ID = "mlx-community/Llama-3.2-3B-Instruct-4bit"
@@ -120,6 +121,19 @@ def test_unreachable_provider_is_reported_and_the_rest_still_listed(server, writ
     )
 
 
+def test_black_holed_exo_costs_its_short_timeout_and_says_which(write_config, run_cli):
+    with BlackHole() as hole:
+        write_config(
+            local_config(exo=hole.url).replace(f'url = "{hole.url}"', f'url = "{hole.url}"\nfirst_token_timeout = 0.5')
+        )
+        started = time.monotonic()
+        proc = run_cli("models", "-p", "exo", "--refresh")
+        took = time.monotonic() - started
+    assert proc.returncode == 3
+    assert "unreachable: no reply within 0.5 s" in proc.stderr
+    assert took < 5  # not the 15 s a cloud list may take
+
+
 def test_huggingface_401_is_unreachable_with_the_reason_and_exit_3_when_asked_alone(server, write_config, run_cli):
     hf = server()
     hf.route("GET", "/models")(lambda ex: ex.reply(401, {"error": "Invalid credentials in Authorization header"}))
@@ -158,3 +172,22 @@ def test_cache_is_reused_until_refresh_or_ttl(server, write_config, run_cli):
     path.write_text(json.dumps(stale))
     _, data = models_json(run_cli)
     assert len(exo.requests) == 3 * first and data["providers"][0]["cached"] is False
+
+
+def test_a_read_timeout_names_the_timeout_that_was_used():
+    """Exo's list is read with a 5 s cap, not the 60 s first-token timeout: the message must say 5 s."""
+    import httpx
+
+    from exobridge.core.failover import Failure
+    from exobridge.core.providers import client_for
+    from tests.test_routing import make_config
+
+    with BlackHole() as hole, httpx.Client() as http:
+        cfg = make_config({"exo": {"enabled": True, "url": hole.url, "first_token_timeout": 60}})
+        client = client_for(cfg.providers["exo"], None, http)
+        try:
+            client.open("GET", f"{hole.url}/v1/models", timeout=httpx.Timeout(1.0, read=0.3))
+        except Failure as failure:
+            assert failure.reason == "no reply within 0.3 s"
+        else:
+            raise AssertionError("a black hole answered")

@@ -225,6 +225,29 @@ def test_status_json_and_exit_codes(server, write_config, run_cli):
     assert "no provider can answer" in proc.stderr
 
 
+def test_status_with_a_malformed_proxy_variable_reports_it_per_provider(write_config, run_cli):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    proc = run_cli("providers", "status", "--json", env={"HTTP_PROXY": "http://bad:port:x"})
+    assert proc.returncode == 3, proc.stderr
+    [node] = json.loads(proc.stdout)["nodes"]
+    assert node["reachable"] is False and "*_PROXY" in node["problem"]
+
+
+def test_can_answer_is_in_priority_order(server, write_config, run_cli):
+    first, second = server(), server()
+    for srv in (first, second):
+        srv.route("GET", "/models")(exo_models("m"))
+    write_config(
+        local_config(
+            extra=f'[providers.zeta]\nkind = "openai"\nurl = "{first.url}"\npriority = 1\n\n'
+            f'[providers.alpha]\nkind = "openai"\nurl = "{second.url}"\npriority = 2\n'
+        )
+    )
+    proc = run_cli("providers", "status", "--json")
+    assert json.loads(proc.stdout)["can_answer"] == ["zeta", "alpha"]
+    assert "can answer: zeta, alpha" in run_cli("providers", "status").stderr
+
+
 def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated):
     write_config(
         local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9", huggingface="http://127.0.0.1:9")
@@ -246,9 +269,11 @@ def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated
     assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
 
 
-def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
+def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated):
     exo = exo_legacy(server)
     write_config(local_config(exo=exo.url))
+    (isolated / "cache").mkdir()
+    (isolated / "cache" / "state.json").write_text("{corrupt", encoding="utf-8")
     proc = subprocess.Popen(
         [*exobridge_command(), "providers", "status", "--watch", "0.5"],
         stdin=subprocess.DEVNULL,
@@ -260,9 +285,73 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config):
     frames = 0
     for line in proc.stdout:
         frames += line.startswith(b"NAME")
-        if frames == 2:  # a second frame: it refreshed
+        if frames == 3:  # more frames: it refreshed
             break
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
+    # A warning is said once, not on every refresh (on a terminal it would break the redraw in place).
+    assert err.count(b"corrupt state file") == 1
+    assert all(not p.startswith("POST") for p in exo.paths())
+
+
+def test_status_doctor_and_models_never_post_to_any_provider(server, write_config, run_cli):
+    """Probing is free: across every probe shape, only GETs, and the key goes only to its own provider."""
+    v1, legacy, orr, hf = exo_v1(server), exo_legacy(server), openrouter(server), server()
+    orr.route("GET", "/models")(exo_models("meta-llama/llama-3.2-3b-instruct"))
+    hf.route("GET", "/models")(exo_models("meta-llama/Llama-3.2-3B-Instruct"))
+    v1.route("GET", "/v1/models")(exo_models("mlx-community/Llama-3.2-3B"))
+    write_config(
+        local_config(exo=v1.url, openrouter=orr.url, huggingface=hf.url)
+        + f'[providers.old]\nkind = "exo"\nurl = "{legacy.url}"\npriority = 50\n'
+    )
+    env = {
+        "OPENROUTER_API_KEY": "sk-or-v1-testkey0001",
+        "HF_TOKEN": "hf_testtoken0001",
+        "EXOBRIDGE_DOCTOR_EXO_PORTS": "1",
+    }
+    for args in (["providers", "status"], ["doctor"], ["models", "--refresh"]):
+        proc = run_cli(*args, env=env)
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, (args, proc.stderr)
+    for srv in (v1, legacy, orr, hf):
+        assert srv.requests, srv.url
+        assert {r.method for r in srv.requests} == {"GET"}, srv.paths()
+    assert all(r.headers.get("authorization") == "Bearer sk-or-v1-testkey0001" for r in orr.requests)
+    assert all(r.headers.get("authorization") == "Bearer hf_testtoken0001" for r in hf.requests)
+    assert all("authorization" not in r.headers for r in v1.requests + legacy.requests)
+
+
+def test_list_never_touches_the_network(server, write_config, run_cli):
+    srv = server()
+    write_config(local_config(exo=srv.url, openrouter=srv.url, huggingface=srv.url))
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-testkey0001", "HF_TOKEN": "hf_testtoken0001"}
+    assert run_cli("providers", "list", env=env).returncode == 0
+    assert run_cli("providers", "list", "--json", env=env).returncode == 0
+    assert srv.requests == []
+
+
+def test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs(server, write_config):
+    srv = server()
+    asked = threading.Event()
+
+    @srv.route("GET", "/node_id")
+    def hang(ex: Exchange) -> None:
+        asked.set()
+        ex.stall()  # the probe waits for its 3 s read timeout
+
+    write_config(local_config(exo=srv.url))
+    proc = subprocess.Popen(
+        [*exobridge_command(), "providers", "status", "--watch", "1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert asked.wait(20)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - started < 1.5, "Ctrl-C waited for the hung probe"
     assert proc.returncode == 0
     assert b"Traceback" not in err

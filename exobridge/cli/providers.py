@@ -17,10 +17,15 @@ def _store():
     return CooldownStore()
 
 
-def _show_warnings(store) -> None:
+def _show_warnings(store, shown: set[str] | None = None) -> None:
+    """Print the store's warnings; with `shown`, each only once (a --watch refresh must not repeat them)."""
     from exobridge.render.providers import warn
 
     for warning in store.warnings:
+        if shown is not None:
+            if warning in shown:
+                continue
+            shown.add(warning)
         warn(warning)
 
 
@@ -78,11 +83,12 @@ def status(
     from exobridge.render import providers as view
 
     config = exits.load_config()
+    shown: set[str] = set()
 
     def probe() -> list[probes.ProbeResult]:
         store = _store()
         results = probes.probe_all(config, cooldowns=store)
-        _show_warnings(store)
+        _show_warnings(store, shown)
         return results
 
     if watch is not None and not json_out:

@@ -218,7 +218,8 @@ class CooldownStore:
             with self._locked() as entries:
                 return change(entries)
         except OSError as exc:
-            self._warn(f"cannot update state file {self.path}: {exc.strerror or exc}")
+            if not self.warnings:  # one warning per run about the file: "unreadable" already says it all
+                self._warn(f"cannot update state file {self.path}: {exc.strerror or exc}")
             return None
 
     def record_failure(self, provider: ProviderConfig, url: str, failure: Failure) -> NodeState | None:

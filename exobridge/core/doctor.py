@@ -109,7 +109,15 @@ def run_jobs(jobs: list[Job], deadline: float | None = None) -> list[CheckResult
         try:
             results = job.run()
         except Exception as exc:  # a broken check must not break the doctor
-            results = [CheckResult(job.id, job.section, FAIL, f"the check crashed: {type(exc).__name__}: {exc}")]
+            results = [
+                CheckResult(
+                    job.id,
+                    job.section,
+                    FAIL,
+                    f"the check crashed: {type(exc).__name__}: {exc}",
+                    "a bug in exobridge or an odd setting it names: fix the setting, or report the error",
+                )
+            ]
         timings[index] = int((time.monotonic() - started) * 1000)
         for result in results:
             if not result.ms:
@@ -124,7 +132,15 @@ def run_jobs(jobs: list[Job], deadline: float | None = None) -> list[CheckResult
     for index, job in enumerate(jobs):
         left = None if deadline is None else max(0.0, deadline - (time.monotonic() - started))
         if not done[index].wait(left):
-            out.append(CheckResult(job.id, job.section, FAIL, f"the check did not finish within {deadline:g} s"))
+            out.append(
+                CheckResult(
+                    job.id,
+                    job.section,
+                    FAIL,
+                    f"the check did not finish within {deadline:g} s",
+                    "check DNS and the network (and any *_PROXY variable), then run exobridge doctor again",
+                )
+            )
             continue
         out.extend(slots[index] or [])
     return out

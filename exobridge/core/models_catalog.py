@@ -129,13 +129,15 @@ def _get_json(client: Any, url: str, timeout: httpx.Timeout) -> Any:
 
 def _read_exo(client: Any, provider: ProviderConfig, node: str) -> ProviderModels:
     from exobridge.core.failover import FailureKind
+    from exobridge.core.providers.exo import MODEL_LIST_READ_TIMEOUT
 
-    timeout = _timeout(provider)
+    # Exo is on the LAN and its list is small: a black-holed node costs seconds, not the cloud's 15 s.
+    timeout = _timeout(provider, min(MODEL_LIST_READ_TIMEOUT, provider.first_token_timeout))
     listed = parse_list(_get_json(client, f"{node}/v1/models", timeout), "exo")
     if listed is None:
         raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
     try:
-        state = _get_json(client, f"{node}/state", _timeout(provider, 5.0))
+        state = _get_json(client, f"{node}/state", _timeout(provider, MODEL_LIST_READ_TIMEOUT))
     except Failure:
         state = None
     result = ProviderModels(provider.name, provider.kind, node, "ok", listed)

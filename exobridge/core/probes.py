@@ -22,9 +22,9 @@ Stable API (also used by `exobridge doctor`):
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -354,7 +354,12 @@ def probe_provider(
         result.problem = f"no API key (set {' or '.join(provider.key_envs)}, or exobridge keys set {provider.name})"
         return result
     own = http is None
-    client = httpx.Client(follow_redirects=False, trust_env=True) if own else http
+    try:
+        client = httpx.Client(follow_redirects=False, trust_env=True) if own else http
+    except Exception as exc:  # e.g. a malformed HTTP(S)_PROXY, or a SOCKS proxy without socksio
+        result.reachable = False
+        result.problem = f"cannot set up HTTP (check the *_PROXY variables): {type(exc).__name__}: {exc}"
+        return result
     assert client is not None
     timeout = _timeout(provider, read_timeout)
     started = time.monotonic()
@@ -402,17 +407,40 @@ def probe_all(
             jobs.append((provider, url, key))
     if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
-        futures = [
-            pool.submit(probe_provider, provider, url, key, read_timeout=read_timeout) for provider, url, key in jobs
-        ]
-        results = [future.result() for future in futures]
+    results = _run_probes(jobs, read_timeout)
     for (provider, _url, _key), result in zip(jobs, results, strict=True):
         if not provider.enabled:
             result.problem = result.problem or "disabled"
             result.can_answer = False
     if cooldowns is not None:
         annotate_cooldowns(results, cooldowns)
+    return results
+
+
+def _run_probes(jobs: list[tuple[ProviderConfig, str, keys_mod.ResolvedKey]], read_timeout: float) -> list[ProbeResult]:
+    """One daemon thread per node: Ctrl-C (e.g. in `status --watch`) exits at once, not after a stalled probe."""
+    slots: list[ProbeResult | BaseException | None] = [None] * len(jobs)
+    done = [threading.Event() for _ in jobs]
+
+    def work(index: int) -> None:
+        provider, url, key = jobs[index]
+        try:
+            slots[index] = probe_provider(provider, url, key, read_timeout=read_timeout)
+        except BaseException as exc:  # handed to the caller below
+            slots[index] = exc
+        finally:
+            done[index].set()
+
+    for index in range(len(jobs)):
+        threading.Thread(target=work, args=(index,), daemon=True, name=f"probe-{jobs[index][0].name}").start()
+    results: list[ProbeResult] = []
+    for index, event in enumerate(done):
+        event.wait()
+        slot = slots[index]
+        if isinstance(slot, BaseException):
+            raise slot
+        assert slot is not None
+        results.append(slot)
     return results
 
 

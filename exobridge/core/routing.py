@@ -212,6 +212,7 @@ class Router:
             for url in target.provider.urls
         ]
         position = 0
+        deferred: list[tuple[Target, Any, str]] = []
         for target, key, reason, kind in plan:
             if reason is not None:
                 assert kind is not None
@@ -225,10 +226,16 @@ class Router:
                     attempt = Attempt(target.provider.name, url, target.model, "skipped", blocked, kind="cooldown")
                     result.attempts.append(attempt)
                     self.observer.attempt_ended(attempt, None)
+                    deferred.append((target, key, url))
                     continue
                 client = client or client_for(target.provider, key.value, http)
                 if self._try_node(client, target, url, request, result, emit, started) != "next":
                     return True
+        # Everything after them failed: the nodes skipped for cooldown are now the only candidates left.
+        for target, key, url in deferred:
+            client = client_for(target.provider, key.value, http)
+            if self._try_node(client, target, url, request, result, emit, started) != "next":
+                return True
         return False
 
     def _skip(self, result: ChatResult, target: Target, reason: str, kind: FailureKind) -> None:

@@ -137,7 +137,7 @@ def details(result: Any) -> str:
         if result.key_valid:
             parts.append("key valid")
         if result.models_ready is not None:
-            parts.append(f"{result.models_ready} models")
+            parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''}")
     return " · ".join(parts) or "-"
 
 
@@ -177,7 +177,7 @@ def _status_styles(results: list[Any]) -> list[str | None]:
 
 
 def status_summary(results: list[Any]) -> str:
-    ready = sorted({r.provider for r in results if r.can_answer})
+    ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
     if ready:
         return f"can answer: {', '.join(ready)}"
     return "no provider can answer"
@@ -185,7 +185,7 @@ def status_summary(results: list[Any]) -> str:
 
 def show_status(results: list[Any], json_mode: bool) -> None:
     if json_mode:
-        ready = sorted({r.provider for r in results if r.can_answer})
+        ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
         _json({"can_answer": ready, "nodes": [r.to_json() for r in results]})
         return
     _print_table(STATUS_HEADERS, status_rows(results), _status_styles(results))

@@ -98,9 +98,9 @@ class OpenAICompatible:
         except httpx.ConnectError as exc:
             raise Failure(FailureKind.CONNECT, _connect_reason(exc)) from None
         except httpx.TimeoutException:
-            raise Failure(
-                FailureKind.FIRST_TOKEN_TIMEOUT, f"no reply within {self.config.first_token_timeout:g} s"
-            ) from None
+            waited = timeout.read if timeout is not None and timeout.read is not None else None
+            waited = self.config.first_token_timeout if waited is None else waited
+            raise Failure(FailureKind.FIRST_TOKEN_TIMEOUT, f"no reply within {waited:g} s") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise Failure(FailureKind.STREAM_BROKEN, f"connection reset ({exc or type(exc).__name__})") from None
         except httpx.HTTPError as exc:
