@@ -720,8 +720,10 @@ def probe_models(provider: ProviderConfig, key: str | None) -> Probe:
             finally:
                 response.close()
         except Failure as failure:
+            from exobridge.core.keys import redact
+
             status = f"HTTP {failure.status}: " if failure.status and str(failure.status) not in failure.reason else ""
-            return Probe(False, url, f"{status}{failure.reason}")
+            return Probe(False, url, redact(f"{status}{failure.reason}", key))
     if ids is None:
         return Probe(True, url, "answered with an empty model list", [])
     return Probe(True, url, f"{len(ids)} model{'s' if len(ids) != 1 else ''}", ids)

@@ -35,6 +35,13 @@ def mask(key: str) -> str:
     return f"{prefix}…{key[-4:]}"
 
 
+def redact(text: str, key: str | None) -> str:
+    """`text` with every copy of `key` masked: some providers echo the credential back in their error text."""
+    if not key or key not in text:
+        return text
+    return text.replace(key, mask(key))
+
+
 def read_keys_file(path: Path | None = None) -> dict[str, str]:
     """Keys stored by `exobridge keys set`: a TOML file of `provider = "key"`. Unreadable → no keys."""
     path = paths.keys_path() if path is None else path
