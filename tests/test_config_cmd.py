@@ -254,6 +254,30 @@ def test_modes_new_file_0600_existing_0640_kept(write_config, run_cli) -> None:
     assert mode(path) == 0o640
 
 
+def test_a_symlinked_config_and_keys_file_stay_symlinks(run_cli, tmp_path) -> None:
+    """Configs kept in a dotfiles repository: an edit changes the link's target and keeps the link."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "config.toml").write_text('# mine\ndefault_model = "qwen-2.5-7b"\n')
+    (dotfiles / "config.toml").chmod(0o640)
+    (dotfiles / "keys.toml").write_text('huggingface = "hf_old0000"\n')
+    config_file().symlink_to(dotfiles / "config.toml")
+    keys = Path(os.environ["EXOBRIDGE_KEYS_FILE"])
+    keys.symlink_to(dotfiles / "keys.toml")
+    assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
+    assert run_cli("providers", "disable", "huggingface").returncode == 0
+    assert run_cli("keys", "set", "openrouter", input="sk-or-v1-new2222").returncode == 0
+    assert config_file().is_symlink() and keys.is_symlink()
+    text = (dotfiles / "config.toml").read_text()
+    assert text.startswith("# mine\n") and 'default_model = "llama-3.2-3b"' in text and "enabled = false" in text
+    assert mode(dotfiles / "config.toml") == 0o640
+    assert tomllib.loads((dotfiles / "keys.toml").read_text()) == {
+        "huggingface": "hf_old0000",
+        "openrouter": "sk-or-v1-new2222",
+    }
+    assert mode(dotfiles / "keys.toml") == 0o600
+
+
 # --- edit -------------------------------------------------------------------------------------------------------
 
 EDITOR_SCRIPT = """
