@@ -487,3 +487,36 @@ def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config
     else:
         assert result.returncode == 4 and "config edit" in result.stderr
         assert path.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["config", "show"],
+        ["config", "set", "default_model", "x"],
+        ["config", "unset", "default_model"],
+        ["config", "init"],
+        ["providers", "add", "ollama", "--url", "http://127.0.0.1:11434/v1"],
+        ["providers", "move", "exo", "--priority", "2"],
+        ["providers", "disable", "exo"],
+    ],
+)
+def test_a_config_path_that_cannot_be_used_is_one_line_exit_4(run_cli, tmp_path, args) -> None:
+    """A parent that is a file (a typo in EXOBRIDGE_CONFIG): a config error naming the path, not an internal one."""
+    (tmp_path / "afile").write_text("")
+    proc = run_cli(*args, env={"EXOBRIDGE_CONFIG": str(tmp_path / "afile" / "config.toml")})
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith("exobridge: error: config: ") and proc.stderr.count("\n") == 1
+    assert "afile" in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_init_force_over_a_directory_and_keys_set_into_a_file_are_config_errors(run_cli, tmp_path) -> None:
+    config_file().mkdir()
+    proc = run_cli("config", "init", "--force")
+    assert proc.returncode == 4 and "is a directory" in proc.stderr and proc.stderr.count("\n") == 1
+    config_file().rmdir()
+    (tmp_path / "afile").write_text("")
+    keys = str(tmp_path / "afile" / "keys.toml")
+    proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-abcd1234abcd", env={"EXOBRIDGE_KEYS_FILE": keys})
+    assert proc.returncode == 4 and proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
+    assert "abcd1234abcd" not in proc.stderr

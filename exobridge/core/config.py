@@ -247,6 +247,8 @@ def read_bytes(path: Path) -> bytes | None:
         raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
+    except OSError as exc:  # a parent that is a file, an I/O error, a name too long …
+        raise ConfigError(str(path), "", f"cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
 def decode(raw: bytes, path: Path) -> str:

@@ -63,6 +63,20 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a file-system failure while locking or writing `path` into a one-line ConfigError."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
+        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
+            exc.strerror = "it is a file, not a directory"
+        elif isinstance(exc, IsADirectoryError):
+            where, exc.strerror = "", "it is a directory"
+        raise ConfigError(str(path), "", f"cannot write{where} ({exc.strerror or type(exc).__name__})") from None
+
+
+@contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on a sibling lock file, so two writers take turns (read-modify-write)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +141,7 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
     import tomlkit
 
     path = paths.config_path() if path is None else path
-    with locked(path):
+    with writing(path), locked(path):
         doc = read_document(path)
         mutate(doc)
         text = tomlkit.dumps(doc)
@@ -158,7 +172,7 @@ def replace_config(text: str, path: Path | None = None, *, previous: bytes | boo
     """
     path = paths.config_path() if path is None else path
     validate_text(text, path)
-    with locked(path):
+    with writing(path), locked(path):
         if previous is not True and file_bytes(path) != previous:
             raise ChangedMeanwhile(str(path))
         files.write_atomic(path, text)
@@ -785,7 +799,7 @@ def write_starter(path: Path | None = None, force: bool = False) -> Path:
     """Write STARTER to the config path; EditError when a file is there and `force` is not set."""
     path = paths.config_path() if path is None else path
     validate_text(STARTER, path)
-    with locked(path):
+    with writing(path), locked(path):
         if path.exists() and not force:
             raise EditError(f"{path} already exists (use --force to replace it)")
         files.write_atomic(path, STARTER)
