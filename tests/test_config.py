@@ -85,6 +85,9 @@ def test_env_overrides_exo_urls():
         ({"providers": {"exo": {"idle_timeout": -1}}}, "providers.exo.idle_timeout", "positive"),
         ({"default_model": 3}, "default_model", "model name"),
         ({"models": {"m": {"exo": 1}}}, 'models."m"', "provider"),
+        ({"providers": {"exo": {"headers": {"X-Ü": "a"}}}}, "providers.exo.headers", "bad header name"),
+        ({"providers": {"exo": {"headers": {"X-T": "a\nInjected: 1"}}}}, "providers.exo.headers", "one line"),
+        ({"providers": {"exo": {"headers": {"X-T": "café"}}}}, "providers.exo.headers", "ASCII"),
     ],
 )
 def test_invalid_values_name_file_key_and_problem(raw, where, words):

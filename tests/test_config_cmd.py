@@ -117,6 +117,9 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
         (["providers.nope.url", "http://127.0.0.1:1"], "no provider 'nope'"),
         (["default_modle", "x"], "did you mean default_model"),
         (["providers.exo", "x"], "is a table"),
+        (["providers.exo.headers.X-Ünï", "v"], "bad header name"),
+        (["providers.exo.headers.X-Title", "café"], "ASCII text on one line"),
+        (["providers.exo.headers", '{ "X-T" = "a\\nb" }'], "ASCII text on one line"),
     ],
 )
 def test_set_refuses_bad_keys_and_values_with_exit_2(write_config, run_cli, args: list[str], message: str) -> None:

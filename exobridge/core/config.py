@@ -145,6 +145,18 @@ def _check_url(value: Any, source: str, where: str) -> str:
     return value.rstrip("/")
 
 
+_HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why an HTTP header cannot be sent as configured (HTTP allows ASCII only, no line breaks), or None."""
+    if not name or not all(char in _HEADER_NAME_CHARS for char in name):
+        return f"bad header name {name!r}: use ASCII letters, digits and - (e.g. X-Title)"
+    if not all(char == "\t" or " " <= char <= "~" for char in value):
+        return f"header {name}: the value must be ASCII text on one line"
+    return None
+
+
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
@@ -184,6 +196,10 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
     headers = raw.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ConfigError(source, f"{where}.headers", "expected a table of string values")
+    for header, value in headers.items():
+        problem = header_problem(header, value)
+        if problem:
+            raise ConfigError(source, f"{where}.headers", problem)
     connect, first, idle = KIND_TIMEOUTS[kind]
     cooldown = raw.get("cooldown")
     if cooldown is not None:

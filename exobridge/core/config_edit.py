@@ -51,6 +51,7 @@ from exobridge.core.config import (
     ProviderConfig,
     build,
     decode,
+    header_problem,
     read_bytes,
 )
 
@@ -217,7 +218,7 @@ class KeyPath:
     """A dotted key resolved against the config: its parts in the file and the kind of value it holds."""
 
     parts: tuple[str, ...]
-    type: str  # str, kind, url, urls, int, bool, env, seconds, headers, table, any
+    type: str  # str, kind, url, urls, int, bool, env, seconds, headers, header, table, any
 
     @property
     def dotted(self) -> str:
@@ -226,7 +227,7 @@ class KeyPath:
 
 def format_key(parts: tuple[str, ...] | list[str]) -> str:
     """`("models", "llama-3.2-3b", "exo")` → `models."llama-3.2-3b".exo`; bare parts stay bare."""
-    return ".".join(p if BARE_KEY.match(p) and "." not in p else json.dumps(p) for p in parts)
+    return ".".join(p if BARE_KEY.match(p) and "." not in p else json.dumps(p, ensure_ascii=False) for p in parts)
 
 
 def split_key(dotted: str) -> list[str]:
@@ -298,7 +299,7 @@ def resolve_key(dotted: str, config: Config, force: bool = False) -> KeyPath:
         elif len(parts) == 3 and known and parts[2] in PROVIDER_KEY_TYPES:
             key = KeyPath(tuple(parts), PROVIDER_KEY_TYPES[parts[2]])
         elif len(parts) == 4 and known and parts[2] == "headers":
-            key = KeyPath(tuple(parts), "str")
+            key = KeyPath(tuple(parts), "header")
         if key is None and not known and not force:
             raise _unknown(dotted, config, f": no provider {name!r} (add one with `exobridge providers add`)")
     elif head == "models":
@@ -345,9 +346,11 @@ def coerce(key: KeyPath, raw: str) -> Any:
     text = raw.strip()
     if kind == "table":
         raise EditError(f"{where} is a table: set one of its keys, e.g. {where}.<key>")
-    if kind in ("str", "env", "kind"):
+    if kind in ("str", "env", "kind", "header"):
         if not text:
             raise EditError(f"{where}: expected a non-empty value")
+        if kind == "header" and (problem := header_problem(key.parts[-1], text)):
+            raise EditError(f"{where}: {problem}")
         if kind == "env" and not ENV_NAME.match(text):
             raise EditError(f"{where}: not an environment variable name: {raw!r}")
         if kind == "kind" and text not in KINDS:
@@ -394,6 +397,10 @@ def coerce(key: KeyPath, raw: str) -> Any:
             table = None
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise EditError(f'{where}: expected a table like \'{{ "X-Title" = "me" }}\'')
+        for name, header_value in table.items():
+            problem = header_problem(name, header_value)
+            if problem:
+                raise EditError(f"{where}: {problem}")
         return table
     try:  # "any" (--force): a TOML value when it reads as one, else the text itself
         return _toml_value(text)
