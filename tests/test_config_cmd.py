@@ -109,6 +109,8 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
     [
         (["providers.exo.priority", "high"], "expected an integer"),
         (["providers.exo.url", "localhost:52415"], "not an http(s) URL"),
+        (["providers.exo.url", "http://[::1"], "not an http(s) URL"),
+        (["providers.exo.urls", "http://a:52415,http://b:99999"], "not an http(s) URL"),
         (["providers.exo.urls", "[1, 2]"], "list of URL strings"),
         (["providers.exo.enabled", "maybe"], "expected true or false"),
         (["providers.exo.idle_timeout", "-1"], "positive number"),

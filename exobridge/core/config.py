@@ -139,10 +139,19 @@ def _record(dotted: str, value: Any, sources: dict[str, str], origin: str) -> No
 def _check_url(value: Any, source: str, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(source, where, f"expected a URL string, got {_describe(value)}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value):
         raise ConfigError(source, where, f"not an http(s) URL: {value!r}")
     return value.rstrip("/")
+
+
+def is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and a valid port (`http://[::1` and `:99999` are not)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

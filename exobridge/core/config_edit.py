@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from exobridge.core import files, paths
 from exobridge.core.config import (
@@ -52,6 +51,7 @@ from exobridge.core.config import (
     build,
     decode,
     header_problem,
+    is_http_url,
     read_bytes,
 )
 
@@ -321,8 +321,7 @@ FALSE_WORDS = {"false", "no", "off", "0"}
 
 
 def _url(value: str, where: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value.strip()):
         raise EditError(f"{where}: not an http(s) URL: {value!r}")
     return value.strip().rstrip("/")
 
