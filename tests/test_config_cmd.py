@@ -333,6 +333,24 @@ def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, run
     assert result.returncode == 4 and path.read_text() == USER_FILE
 
 
+@pytest.mark.parametrize(
+    ("editor_value", "code", "message"),
+    [
+        ('"unclosed', 2, "like a shell would"),
+        ("/nonexistent/editor", 2, "cannot start the editor"),
+        ("false", 1, "exited with status 1"),
+    ],
+)
+def test_edit_with_an_unusable_editor_is_one_line_and_keeps_the_file(
+    write_config, run_cli, editor_value, code, message
+) -> None:
+    path = write_config(USER_FILE)
+    result = run_cli("config", "edit", env={"EDITOR": editor_value})
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+    assert path.read_text() == USER_FILE
+
+
 def test_edit_missing_file_starts_from_the_starter_and_is_0600(run_cli, editor) -> None:
     path = config_file()
     result = run_cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})

@@ -200,7 +200,10 @@ def edit() -> None:
     except OSError as exc:
         exits.fail(f"config: {path}: cannot read ({exc.strerror or exc})", exits.CONFIG)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    command = shlex.split(editor) if editor else [next((e for e in ("vi", "nano") if shutil.which(e)), "vi")]
+    try:
+        command = shlex.split(editor) if editor else [next((e for e in ("vi", "nano") if shutil.which(e)), "vi")]
+    except ValueError as exc:  # an unclosed quote
+        exits.fail(f"cannot split $VISUAL/$EDITOR {editor!r} like a shell would: {exc}", exits.USAGE)
     if not command:
         exits.fail("$VISUAL/$EDITOR is empty", exits.USAGE)
     original = previous.decode("utf-8", errors="replace") if previous is not None else config_edit.STARTER
