@@ -437,6 +437,14 @@ def test_show_sources_and_masked_keys_never_leak(write_config, run_cli, tmp_path
     assert data["file_exists"] is True
 
 
+def test_show_and_get_say_headers_come_from_the_file(write_config, run_cli) -> None:
+    write_config('[providers.openrouter]\nheaders = { "X-Title" = "me" }\n')
+    values = json.loads(run_cli("config", "show", "--json").stdout)["values"]
+    assert values["providers.openrouter.headers.X-Title"] == {"value": "me", "source": "file"}
+    table = json.loads(run_cli("config", "get", "--json", "providers.openrouter.headers").stdout)
+    assert (table["value"], table["source"]) == ({"X-Title": "me"}, "file")
+
+
 def test_show_without_file_is_all_defaults_and_path_says_missing(run_cli) -> None:
     data = json.loads(run_cli("config", "show", "--json").stdout)
     assert data["file_exists"] is False

@@ -538,7 +538,8 @@ def settings(config: Config) -> list[Setting]:
         if p.cooldown is not None:
             rows.append(Setting(f"{base}.cooldown", p.cooldown, source(f"{base}.cooldown")))
         for header, value in p.headers.items():
-            rows.append(Setting(format_key(("providers", p.name, "headers", header)), value, source(f"{base}.headers")))
+            dotted = format_key(("providers", p.name, "headers", header))
+            rows.append(Setting(dotted, value, source(f"{base}.headers.{header}", f"{base}.headers")))
     for model, ids in config.models.items():
         for provider, model_id in ids.items():
             rows.append(Setting(format_key(("models", model, provider)), model_id, "file"))
@@ -570,6 +571,8 @@ def effective_value(key: KeyPath, config: Config) -> tuple[Any, str]:
         field = parts[2]
         dotted = f"providers.{parts[1]}.{field}"
         src = _url_source(config, parts[1]) if field in ("url", "urls") else config.sources.get(dotted)
+        if field == "headers" and len(parts) == 3:  # sources are kept per header
+            src = next((v for k, v in config.sources.items() if k.startswith(f"{dotted}.") and v != "default"), src)
         if len(parts) == 4:
             return provider.headers[parts[3]], config.sources.get(f"{dotted}.{parts[3]}", "default")
         value = data[field]
