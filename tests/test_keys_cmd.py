@@ -245,3 +245,27 @@ def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, w
     assert {f"Bearer {CANARY}", f"Bearer {from_env}"} <= sent
     # … and `keys get` is the one command that prints a key.
     assert run_cli("keys", "get", "huggingface", env=env).stdout == from_env + "\n"
+
+
+def test_probes_never_follow_a_redirect_to_another_host(run_cli, write_config, server):
+    """`providers status`, `models`, `doctor` and `providers add --check` send keys too: a 302 elsewhere is
+    reported, never followed, so the other host receives nothing."""
+    asked, elsewhere = server(), server()
+
+    def redirect(ex: Exchange) -> None:
+        ex.reply(302, "", headers={"Location": f"{elsewhere.url}{ex.request.path}"})
+
+    for path in ("/api/v1/models", "/api/v1/key", "/api/v1/auth/key", "/v1/models"):
+        asked.route("GET", path)(redirect)
+    write_config(local_config(openrouter=f"{asked.url}/api/v1", huggingface=f"{asked.url}/v1"))
+    env = {"OPENROUTER_API_KEY": CANARY, "HF_TOKEN": "hf_redirectcanary2222"}
+    for args in (
+        ["providers", "status"],
+        ["models", "--refresh"],
+        ["doctor"],
+        ["providers", "add", "x", "--url", f"{asked.url}/v1", "--key-env", "HF_TOKEN", "--check"],
+    ):
+        proc = run_cli(*args, env=env)
+        assert "Traceback" not in proc.stderr and CANARY not in proc.stdout + proc.stderr, args
+    assert {r.headers.get("authorization") for r in asked.requests} >= {f"Bearer {CANARY}"}
+    assert elsewhere.requests == []
