@@ -300,3 +300,12 @@ def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
             "key_env": "MODELE_LOCAL_API_KEY",
         }
     }
+
+
+def test_imported_tables_keep_a_blank_line_before_the_users_next_table(run_cli):
+    config_file().write_text("[providers.openrouter]\npriority = 9\n\n[my_notes]  # mine\nx = 1\n")
+    write_legacy([exo_local(), together()])
+    assert run_cli("config", "import-legacy").returncode == 0
+    text = config_file().read_text()
+    assert text.endswith("\n\n[my_notes]  # mine\nx = 1\n") and "\n\n[providers.together-ai]\n" in text
+    assert config()["my_notes"] == {"x": 1}

@@ -329,6 +329,7 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
     for provider in plan.providers:
         existing = current.providers.get(provider.name)
         explicit = providers.get(provider.name)
+        created = False
         for key, value in _desired(provider, existing is not None):
             dotted = f"providers.{provider.name}.{key}"
             written = None
@@ -349,8 +350,11 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
                 explicit = tomlkit.table()
                 providers[provider.name] = explicit
                 explicit = providers[provider.name]
+                created = True
             explicit[key] = value
             changes.append(Change(dotted, value, "set"))
+        if created:  # a blank line before whatever table follows, as `providers add` leaves
+            explicit.add(tomlkit.nl())
     if not providers:
         del doc["providers"]
     return changes
