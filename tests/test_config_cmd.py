@@ -118,6 +118,7 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
         (["providers.exo.ulr", "http://127.0.0.1:1"], "did you mean providers.exo.url"),
         (["providers.nope.url", "http://127.0.0.1:1"], "no provider 'nope'"),
         (["default_modle", "x"], "did you mean default_model"),
+        (["colour", "x"], "keys are default_model, providers.NAME.FIELD"),
         (["providers.exo", "x"], "is a table"),
         (["providers.exo.headers.X-Ünï", "v"], "bad header name"),
         (["providers.exo.headers.X-Title", "café"], "ASCII text on one line"),

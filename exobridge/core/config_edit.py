@@ -276,6 +276,8 @@ def known_keys(config: Config) -> list[str]:
 
 def _unknown(dotted: str, config: Config, hint: str = "") -> EditError:
     close = difflib.get_close_matches(dotted, known_keys(config), n=3, cutoff=0.6)
+    if not close and not hint:
+        hint = " (keys are default_model, providers.NAME.FIELD and models.MODEL.PROVIDER; see `exobridge config show`)"
     return EditError(f"unknown key {dotted!r}{hint}", close)
 
 
