@@ -269,3 +269,40 @@ def test_probes_never_follow_a_redirect_to_another_host(run_cli, write_config, s
         assert "Traceback" not in proc.stderr and CANARY not in proc.stdout + proc.stderr, args
     assert {r.headers.get("authorization") for r in asked.requests} >= {f"Bearer {CANARY}"}
     assert elsewhere.requests == []
+
+
+def _on_a_terminal(args: list[str], typed: bytes) -> tuple[int, bytes]:
+    """Run exobridge on a real pseudo-terminal, type `typed` once the prompt shows, return (exit code, screen)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdin/stdout/stderr and /dev/tty are the pseudo-terminal
+        os.execv(exobridge_command()[0], [*exobridge_command(), *args])
+    screen = b""
+    sent = False
+    while True:
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            break
+        if not data:
+            break
+        screen += data
+        if not sent and b"(input hidden): " in screen:
+            os.write(fd, typed)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), screen
+
+
+def test_set_on_a_terminal_reads_a_hidden_prompt(write_config):
+    code, screen = _on_a_terminal(["keys", "set", "openrouter"], CANARY.encode() + b"\r")
+    assert code == 0, screen
+    assert stored() == {"openrouter": CANARY}
+    assert CANARY.encode() not in screen  # not echoed while typed, not printed after
+    assert "sk-or-…WXYZ".encode() in screen
+    # Ctrl-D at the prompt: nothing stored, and the error starts on its own line.
+    code, screen = _on_a_terminal(["keys", "set", "huggingface"], b"\x04")
+    assert code == 2
+    assert b"(input hidden): \r\nexobridge: error: empty key" in screen
+    assert stored() == {"openrouter": CANARY}
