@@ -447,6 +447,27 @@ def test_show_and_get_say_headers_come_from_the_file(write_config, run_cli) -> N
     assert (table["value"], table["source"]) == ({"X-Title": "me"}, "file")
 
 
+def test_a_key_put_in_a_header_is_masked_by_show_and_by_get_of_a_table(write_config, run_cli) -> None:
+    secret = "gsk_headersecret12345678"
+    write_config(
+        '[providers.groq]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\n'
+        f'headers = {{ Authorization = "Bearer {secret}", "X-Api-Key" = "{secret}", "X-Title" = "me" }}\n'
+    )
+    for args in (
+        ("config", "show"),
+        ("config", "show", "--json"),
+        ("config", "get", "providers"),
+        ("config", "get", "providers.groq"),
+        ("config", "get", "--json", "providers.groq.headers"),
+    ):
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert secret not in proc.stdout + proc.stderr, args
+        assert "gsk_…5678" in proc.stdout and "me" in proc.stdout, args
+    # Asked for by name, for a script, it is raw.
+    assert run_cli("config", "get", "providers.groq.headers.Authorization").stdout == f"Bearer {secret}\n"
+
+
 def test_show_without_file_is_all_defaults_and_path_says_missing(run_cli) -> None:
     data = json.loads(run_cli("config", "show", "--json").stdout)
     assert data["file_exists"] is False
