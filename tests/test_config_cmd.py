@@ -254,6 +254,9 @@ def test_modes_new_file_0600_existing_0640_kept(write_config, run_cli) -> None:
     assert run_cli("config", "set", "default_model", "qwen-2.5-7b").returncode == 0
     assert mode(path) == 0o600
     assert path.read_text() == 'default_model = "qwen-2.5-7b"\n'  # a new file ends with a newline
+    path.write_text("# top\n[my_notes]\nx = 1\n")
+    assert run_cli("config", "unset", "--force", "my_notes").returncode == 0
+    assert path.read_text() == "# top\n"  # and so does one that ended with one
     path.chmod(0o640)
     assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
     assert mode(path) == 0o640

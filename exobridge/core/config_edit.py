@@ -144,11 +144,11 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
     path = paths.config_path() if path is None else path
     with writing(path), locked(path):
         doc = read_document(path)
-        was_empty = not doc.as_string().strip()
+        before = doc.as_string()
         mutate(doc)
         text = tomlkit.dumps(doc)
-        if was_empty and text and not text.endswith("\n"):
-            text += "\n"  # a file we start ends like a text file
+        if text and not text.endswith("\n") and (not before.strip() or before.endswith("\n")):
+            text += "\n"  # a file we start, or one that ended with a newline, ends with one
         validate_text(text, path)
         if tomllib.loads(text) != doc.unwrap():
             # tomlkit can misplace a new key in unusual layouts (dotted keys after tables): never write that.
