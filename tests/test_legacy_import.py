@@ -309,3 +309,21 @@ def test_imported_tables_keep_a_blank_line_before_the_users_next_table(run_cli):
     text = config_file().read_text()
     assert text.endswith("\n\n[my_notes]  # mine\nx = 1\n") and "\n\n[providers.together-ai]\n" in text
     assert config()["my_notes"] == {"x": 1}
+
+
+def test_decrypt_accepts_the_base64_layer_padded_or_not_and_a_bare_token(tmp_path):
+    from exobridge.core.legacy_import import decrypt_key
+
+    key_file = tmp_path / "fernet.key"
+    key_file.write_bytes(fernet.Fernet.generate_key() + b"\n")
+    box = fernet.Fernet(key_file.read_bytes().strip())
+    layers = {
+        "base64": lambda token: base64.b64encode(token).decode(),
+        "unpadded": lambda token: base64.urlsafe_b64encode(token).decode().rstrip("="),
+        "bare": lambda token: token.decode(),
+    }
+    for n in range(3):  # token lengths differ in padding
+        secret = f"sk-or-v1-secret{'x' * n}"
+        token = box.encrypt(secret.encode())
+        for name, layer in layers.items():
+            assert decrypt_key(layer(token), key_file) == (secret, None), name
