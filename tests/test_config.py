@@ -72,6 +72,8 @@ def test_env_overrides_exo_urls():
     cfg = build(None, env={"EXOBRIDGE_EXO_URL": "http://n1:52415, http://n2:8000"})
     assert cfg.providers["exo"].urls == ["http://n1:52415", "http://n2:8000"]
     assert cfg.sources["providers.exo.url"] == "env EXOBRIDGE_EXO_URL"
+    with pytest.raises(config_mod.ConfigError, match="EXOBRIDGE_EXO_URL"):
+        build(None, env={"EXOBRIDGE_EXO_URL": "http://[::1"})
 
 
 @pytest.mark.parametrize(
@@ -85,6 +87,11 @@ def test_env_overrides_exo_urls():
         ({"providers": {"exo": {"idle_timeout": -1}}}, "providers.exo.idle_timeout", "positive"),
         ({"default_model": 3}, "default_model", "model name"),
         ({"models": {"m": {"exo": 1}}}, 'models."m"', "provider"),
+        ({"providers": {"exo": {"url": "http://[::1"}}}, "providers.exo.url", "http"),
+        ({"providers": {"exo": {"url": "http://a:99999"}}}, "providers.exo.url", "http"),
+        ({"providers": {"exo": {"headers": {"X-Ü": "a"}}}}, "providers.exo.headers", "bad header name"),
+        ({"providers": {"exo": {"headers": {"X-T": "a\nInjected: 1"}}}}, "providers.exo.headers", "one line"),
+        ({"providers": {"exo": {"headers": {"X-T": "café"}}}}, "providers.exo.headers", "ASCII"),
     ],
 )
 def test_invalid_values_name_file_key_and_problem(raw, where, words):

@@ -109,6 +109,8 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
     [
         (["providers.exo.priority", "high"], "expected an integer"),
         (["providers.exo.url", "localhost:52415"], "not an http(s) URL"),
+        (["providers.exo.url", "http://[::1"], "not an http(s) URL"),
+        (["providers.exo.urls", "http://a:52415,http://b:99999"], "not an http(s) URL"),
         (["providers.exo.urls", "[1, 2]"], "list of URL strings"),
         (["providers.exo.enabled", "maybe"], "expected true or false"),
         (["providers.exo.idle_timeout", "-1"], "positive number"),
@@ -116,7 +118,11 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
         (["providers.exo.ulr", "http://127.0.0.1:1"], "did you mean providers.exo.url"),
         (["providers.nope.url", "http://127.0.0.1:1"], "no provider 'nope'"),
         (["default_modle", "x"], "did you mean default_model"),
+        (["colour", "x"], "keys are default_model, providers.NAME.FIELD"),
         (["providers.exo", "x"], "is a table"),
+        (["providers.exo.headers.X-Ünï", "v"], "bad header name"),
+        (["providers.exo.headers.X-Title", "café"], "ASCII text on one line"),
+        (["providers.exo.headers", '{ "X-T" = "a\\nb" }'], "ASCII text on one line"),
     ],
 )
 def test_set_refuses_bad_keys_and_values_with_exit_2(write_config, run_cli, args: list[str], message: str) -> None:
@@ -247,11 +253,39 @@ def test_modes_new_file_0600_existing_0640_kept(write_config, run_cli) -> None:
     path = config_file()
     assert run_cli("config", "set", "default_model", "qwen-2.5-7b").returncode == 0
     assert mode(path) == 0o600
+    assert path.read_text() == 'default_model = "qwen-2.5-7b"\n'  # a new file ends with a newline
+    path.write_text("# top\n[my_notes]\nx = 1\n")
+    assert run_cli("config", "unset", "--force", "my_notes").returncode == 0
+    assert path.read_text() == "# top\n"  # and so does one that ended with one
     path.chmod(0o640)
     assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
     assert mode(path) == 0o640
     assert run_cli("providers", "disable", "huggingface").returncode == 0
     assert mode(path) == 0o640
+
+
+def test_a_symlinked_config_and_keys_file_stay_symlinks(run_cli, tmp_path) -> None:
+    """Configs kept in a dotfiles repository: an edit changes the link's target and keeps the link."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "config.toml").write_text('# mine\ndefault_model = "qwen-2.5-7b"\n')
+    (dotfiles / "config.toml").chmod(0o640)
+    (dotfiles / "keys.toml").write_text('huggingface = "hf_old0000"\n')
+    config_file().symlink_to(dotfiles / "config.toml")
+    keys = Path(os.environ["EXOBRIDGE_KEYS_FILE"])
+    keys.symlink_to(dotfiles / "keys.toml")
+    assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
+    assert run_cli("providers", "disable", "huggingface").returncode == 0
+    assert run_cli("keys", "set", "openrouter", input="sk-or-v1-new2222").returncode == 0
+    assert config_file().is_symlink() and keys.is_symlink()
+    text = (dotfiles / "config.toml").read_text()
+    assert text.startswith("# mine\n") and 'default_model = "llama-3.2-3b"' in text and "enabled = false" in text
+    assert mode(dotfiles / "config.toml") == 0o640
+    assert tomllib.loads((dotfiles / "keys.toml").read_text()) == {
+        "huggingface": "hf_old0000",
+        "openrouter": "sk-or-v1-new2222",
+    }
+    assert mode(dotfiles / "keys.toml") == 0o600
 
 
 # --- edit -------------------------------------------------------------------------------------------------------
@@ -302,6 +336,24 @@ def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, run
 
     result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": "default_model = [\n"})
     assert result.returncode == 4 and path.read_text() == USER_FILE
+
+
+@pytest.mark.parametrize(
+    ("editor_value", "code", "message"),
+    [
+        ('"unclosed', 2, "like a shell would"),
+        ("/nonexistent/editor", 2, "cannot start the editor"),
+        ("false", 1, "exited with status 1"),
+    ],
+)
+def test_edit_with_an_unusable_editor_is_one_line_and_keeps_the_file(
+    write_config, run_cli, editor_value, code, message
+) -> None:
+    path = write_config(USER_FILE)
+    result = run_cli("config", "edit", env={"EDITOR": editor_value})
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+    assert path.read_text() == USER_FILE
 
 
 def test_edit_missing_file_starts_from_the_starter_and_is_0600(run_cli, editor) -> None:
@@ -390,6 +442,35 @@ def test_show_sources_and_masked_keys_never_leak(write_config, run_cli, tmp_path
     assert data["file_exists"] is True
 
 
+def test_show_and_get_say_headers_come_from_the_file(write_config, run_cli) -> None:
+    write_config('[providers.openrouter]\nheaders = { "X-Title" = "me" }\n')
+    values = json.loads(run_cli("config", "show", "--json").stdout)["values"]
+    assert values["providers.openrouter.headers.X-Title"] == {"value": "me", "source": "file"}
+    table = json.loads(run_cli("config", "get", "--json", "providers.openrouter.headers").stdout)
+    assert (table["value"], table["source"]) == ({"X-Title": "me"}, "file")
+
+
+def test_a_key_put_in_a_header_is_masked_by_show_and_by_get_of_a_table(write_config, run_cli) -> None:
+    secret = "gsk_headersecret12345678"
+    write_config(
+        '[providers.groq]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\n'
+        f'headers = {{ Authorization = "Bearer {secret}", "X-Api-Key" = "{secret}", "X-Title" = "me" }}\n'
+    )
+    for args in (
+        ("config", "show"),
+        ("config", "show", "--json"),
+        ("config", "get", "providers"),
+        ("config", "get", "providers.groq"),
+        ("config", "get", "--json", "providers.groq.headers"),
+    ):
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert secret not in proc.stdout + proc.stderr, args
+        assert "gsk_…5678" in proc.stdout and "me" in proc.stdout, args
+    # Asked for by name, for a script, it is raw.
+    assert run_cli("config", "get", "providers.groq.headers.Authorization").stdout == f"Bearer {secret}\n"
+
+
 def test_show_without_file_is_all_defaults_and_path_says_missing(run_cli) -> None:
     data = json.loads(run_cli("config", "show", "--json").stdout)
     assert data["file_exists"] is False
@@ -463,3 +544,36 @@ def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config
     else:
         assert result.returncode == 4 and "config edit" in result.stderr
         assert path.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["config", "show"],
+        ["config", "set", "default_model", "x"],
+        ["config", "unset", "default_model"],
+        ["config", "init"],
+        ["providers", "add", "ollama", "--url", "http://127.0.0.1:11434/v1"],
+        ["providers", "move", "exo", "--priority", "2"],
+        ["providers", "disable", "exo"],
+    ],
+)
+def test_a_config_path_that_cannot_be_used_is_one_line_exit_4(run_cli, tmp_path, args) -> None:
+    """A parent that is a file (a typo in EXOBRIDGE_CONFIG): a config error naming the path, not an internal one."""
+    (tmp_path / "afile").write_text("")
+    proc = run_cli(*args, env={"EXOBRIDGE_CONFIG": str(tmp_path / "afile" / "config.toml")})
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith("exobridge: error: config: ") and proc.stderr.count("\n") == 1
+    assert "afile" in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_init_force_over_a_directory_and_keys_set_into_a_file_are_config_errors(run_cli, tmp_path) -> None:
+    config_file().mkdir()
+    proc = run_cli("config", "init", "--force")
+    assert proc.returncode == 4 and "is a directory" in proc.stderr and proc.stderr.count("\n") == 1
+    config_file().rmdir()
+    (tmp_path / "afile").write_text("")
+    keys = str(tmp_path / "afile" / "keys.toml")
+    proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-abcd1234abcd", env={"EXOBRIDGE_KEYS_FILE": keys})
+    assert proc.returncode == 4 and proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
+    assert "abcd1234abcd" not in proc.stderr

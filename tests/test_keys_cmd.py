@@ -198,3 +198,111 @@ def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(run_cli
         assert all(wrong not in value for r in host.requests for value in r.headers.values())
     # The redirect target was never asked, with or without a key.
     assert all(not r.path.startswith("/redirected") for r in hosts[other].requests)
+
+
+def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, write_config, server):
+    """Providers that quote the credential in their 401 text: no command may print it (one key in the keys
+    file, one in the environment), whether as a table, `--json`, a notice or an error."""
+    echoing = server()
+
+    def echo_key(ex: Exchange) -> None:
+        said = ex.request.headers.get("authorization", "")
+        ex.reply(401, {"error": {"message": f"Incorrect API key provided: {said}", "code": 401}})
+
+    for path in ("/api/v1/chat/completions", "/api/v1/models", "/api/v1/key", "/api/v1/auth/key"):
+        echoing.route("POST" if path.endswith("completions") else "GET", path)(echo_key)
+    for path in ("/v1/chat/completions", "/v1/models"):
+        echoing.route("POST" if path.endswith("completions") else "GET", path)(echo_key)
+    write_config(local_config(openrouter=f"{echoing.url}/api/v1", huggingface=f"{echoing.url}/v1"))
+    from_env = "hf_canaryFromTheEnvironment0123456789"
+    assert run_cli("keys", "set", "openrouter", input=CANARY).returncode == 0
+    env = {"HF_TOKEN": from_env}
+    commands = [
+        ["keys", "list"],
+        ["keys", "list", "--json"],
+        ["config", "show"],
+        ["config", "show", "--json"],
+        ["config", "get", "providers"],
+        ["providers", "list"],
+        ["providers", "list", "--json"],
+        ["providers", "status"],
+        ["providers", "status", "--json"],
+        ["models", "--refresh"],
+        ["models", "--json"],
+        ["doctor"],
+        ["doctor", "--json"],
+        ["chat", "-v", "Hi"],
+        ["chat", "--json", "Hi"],
+        ["providers", "add", "other", "--url", f"{echoing.url}/v1", "--key-env", "HF_TOKEN", "--check"],
+    ]
+    for args in commands:
+        proc = run_cli(*args, env=env)
+        shown = proc.stdout + proc.stderr
+        assert CANARY not in shown and from_env not in shown, args
+        assert "Traceback" not in shown, args
+    # The providers really were asked with the keys (so the check above means something) …
+    sent = {r.headers.get("authorization") for r in echoing.requests}
+    assert {f"Bearer {CANARY}", f"Bearer {from_env}"} <= sent
+    # … and `keys get` is the one command that prints a key.
+    assert run_cli("keys", "get", "huggingface", env=env).stdout == from_env + "\n"
+
+
+def test_probes_never_follow_a_redirect_to_another_host(run_cli, write_config, server):
+    """`providers status`, `models`, `doctor` and `providers add --check` send keys too: a 302 elsewhere is
+    reported, never followed, so the other host receives nothing."""
+    asked, elsewhere = server(), server()
+
+    def redirect(ex: Exchange) -> None:
+        ex.reply(302, "", headers={"Location": f"{elsewhere.url}{ex.request.path}"})
+
+    for path in ("/api/v1/models", "/api/v1/key", "/api/v1/auth/key", "/v1/models"):
+        asked.route("GET", path)(redirect)
+    write_config(local_config(openrouter=f"{asked.url}/api/v1", huggingface=f"{asked.url}/v1"))
+    env = {"OPENROUTER_API_KEY": CANARY, "HF_TOKEN": "hf_redirectcanary2222"}
+    for args in (
+        ["providers", "status"],
+        ["models", "--refresh"],
+        ["doctor"],
+        ["providers", "add", "x", "--url", f"{asked.url}/v1", "--key-env", "HF_TOKEN", "--check"],
+    ):
+        proc = run_cli(*args, env=env)
+        assert "Traceback" not in proc.stderr and CANARY not in proc.stdout + proc.stderr, args
+    assert {r.headers.get("authorization") for r in asked.requests} >= {f"Bearer {CANARY}"}
+    assert elsewhere.requests == []
+
+
+def _on_a_terminal(args: list[str], typed: bytes) -> tuple[int, bytes]:
+    """Run exobridge on a real pseudo-terminal, type `typed` once the prompt shows, return (exit code, screen)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdin/stdout/stderr and /dev/tty are the pseudo-terminal
+        os.execv(exobridge_command()[0], [*exobridge_command(), *args])
+    screen = b""
+    sent = False
+    while True:
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            break
+        if not data:
+            break
+        screen += data
+        if not sent and b"(input hidden): " in screen:
+            os.write(fd, typed)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), screen
+
+
+def test_set_on_a_terminal_reads_a_hidden_prompt(write_config):
+    code, screen = _on_a_terminal(["keys", "set", "openrouter"], CANARY.encode() + b"\r")
+    assert code == 0, screen
+    assert stored() == {"openrouter": CANARY}
+    assert CANARY.encode() not in screen  # not echoed while typed, not printed after
+    assert "sk-or-…WXYZ".encode() in screen
+    # Ctrl-D at the prompt: nothing stored, and the error starts on its own line.
+    code, screen = _on_a_terminal(["keys", "set", "huggingface"], b"\x04")
+    assert code == 2
+    assert b"(input hidden): \r\nexobridge: error: empty key" in screen
+    assert stored() == {"openrouter": CANARY}

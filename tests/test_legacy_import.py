@@ -259,6 +259,7 @@ def test_explicit_path_argument(run_cli, tmp_path):
         ("[1, 2]", "not a token manager config"),
         ('{"providers": {"a": 1}}', "not a token manager config"),
         ('{"providers": [{"base_url": "https://x"}]}', 'providers[0]: expected an object with a "name"'),
+        pytest.param("[" * 100_000, "nested too deeply", id="deeply-nested"),
     ],
 )
 def test_bad_legacy_file_is_one_line_exit_4(run_cli, tmp_path, content, expected):
@@ -276,3 +277,53 @@ def test_missing_legacy_file_exit_4(run_cli):
     proc = run_cli("config", "import-legacy")
     assert proc.returncode == 4
     assert ".token_manager_config.json: no such file" in proc.stderr
+
+
+def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
+    """A BOM from a Windows editor, a URL that cannot be parsed, and accents in a name."""
+    path = tmp_path / "legacy.json"
+    providers = [
+        {"name": "Modèle Local", "base_url": "https://llm.example.test/v1"},
+        {"name": "Broken", "base_url": "https://[::1"},
+        {"name": "Far Port", "base_url": "https://llm.example.test:99999/v1"},
+    ]
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"providers": providers}).encode())
+    proc = run_cli("config", "import-legacy", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped Broken: base_url is not an http(s) URL" in proc.stderr
+    assert "skipped Far Port: base_url is not an http(s) URL" in proc.stderr
+    assert config()["providers"] == {
+        "modele-local": {
+            "kind": "openai",
+            "url": "https://llm.example.test/v1",
+            "priority": 0,
+            "key_env": "MODELE_LOCAL_API_KEY",
+        }
+    }
+
+
+def test_imported_tables_keep_a_blank_line_before_the_users_next_table(run_cli):
+    config_file().write_text("[providers.openrouter]\npriority = 9\n\n[my_notes]  # mine\nx = 1\n")
+    write_legacy([exo_local(), together()])
+    assert run_cli("config", "import-legacy").returncode == 0
+    text = config_file().read_text()
+    assert text.endswith("\n\n[my_notes]  # mine\nx = 1\n") and "\n\n[providers.together-ai]\n" in text
+    assert config()["my_notes"] == {"x": 1}
+
+
+def test_decrypt_accepts_the_base64_layer_padded_or_not_and_a_bare_token(tmp_path):
+    from exobridge.core.legacy_import import decrypt_key
+
+    key_file = tmp_path / "fernet.key"
+    key_file.write_bytes(fernet.Fernet.generate_key() + b"\n")
+    box = fernet.Fernet(key_file.read_bytes().strip())
+    layers = {
+        "base64": lambda token: base64.b64encode(token).decode(),
+        "unpadded": lambda token: base64.urlsafe_b64encode(token).decode().rstrip("="),
+        "bare": lambda token: token.decode(),
+    }
+    for n in range(3):  # token lengths differ in padding
+        secret = f"sk-or-v1-secret{'x' * n}"
+        token = box.encrypt(secret.encode())
+        for name, layer in layers.items():
+            assert decrypt_key(layer(token), key_file) == (secret, None), name

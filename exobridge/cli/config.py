@@ -52,7 +52,13 @@ def show(json_out: JsonOption = False) -> None:
     from exobridge.render import config as view
 
     config = exits.load_config()
-    values = [{"key": s.key, "value": s.value, "source": s.source} for s in config_edit.settings(config)]
+    values = []
+    for setting in config_edit.settings(config):
+        value = setting.value
+        parts = config_edit.split_key(setting.key)
+        if len(parts) == 4 and parts[2] == "headers" and isinstance(value, str):
+            value = keys.mask_header(parts[3], value)  # a key put in a header is still a key
+        values.append({"key": setting.key, "value": value, "source": setting.source})
     stored = keys.read_keys_file()
     key_rows = []
     for provider in config.ordered(include_disabled=True):
@@ -88,12 +94,25 @@ def get(
         value, source = config_edit.effective_value(resolved, config)
     except KeyError:
         value, source = None, "unset"
+    if resolved.parts[0] == "providers" and len(resolved.parts) <= 3 and isinstance(value, dict):
+        value = _masked_headers(value, resolved.parts)  # only a header asked for by name is printed raw
     if json_out:
         view.write_json({"key": resolved.dotted, "value": value, "source": source})
     elif value is None:
         view.notice(f"{resolved.dotted} is not set")
     else:
         view.write_line(view.raw_value(value))
+
+
+def _masked_headers(value: dict, parts: tuple[str, ...]) -> dict:
+    """A copy of a `providers…` table whose credential headers are masked."""
+    from exobridge.core.keys import mask_header
+
+    if len(parts) == 3:  # providers.NAME.headers
+        return {name: mask_header(name, v) for name, v in value.items()}
+    if len(parts) == 2:  # providers.NAME
+        return {**value, "headers": _masked_headers(value.get("headers") or {}, (*parts, "headers"))}
+    return {name: _masked_headers(provider, (*parts, name)) for name, provider in value.items()}
 
 
 @app.command("set", context_settings={"ignore_unknown_options": True})
@@ -200,7 +219,10 @@ def edit() -> None:
     except OSError as exc:
         exits.fail(f"config: {path}: cannot read ({exc.strerror or exc})", exits.CONFIG)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    command = shlex.split(editor) if editor else [next((e for e in ("vi", "nano") if shutil.which(e)), "vi")]
+    try:
+        command = shlex.split(editor) if editor else [next((e for e in ("vi", "nano") if shutil.which(e)), "vi")]
+    except ValueError as exc:  # an unclosed quote
+        exits.fail(f"cannot split $VISUAL/$EDITOR {editor!r} like a shell would: {exc}", exits.USAGE)
     if not command:
         exits.fail("$VISUAL/$EDITOR is empty", exits.USAGE)
     original = previous.decode("utf-8", errors="replace") if previous is not None else config_edit.STARTER

@@ -40,7 +40,10 @@ def _read_secret(prompt: str) -> str:
 
         try:
             return getpass.getpass(prompt, stream=sys.stderr)
-        except EOFError:
+        except (EOFError, KeyboardInterrupt) as exc:
+            sys.stderr.write("\n")  # end the prompt's line before the error or the shell prompt
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             return ""
     if sys.stdin is None:
         return ""

@@ -139,10 +139,31 @@ def _record(dotted: str, value: Any, sources: dict[str, str], origin: str) -> No
 def _check_url(value: Any, source: str, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(source, where, f"expected a URL string, got {_describe(value)}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value):
         raise ConfigError(source, where, f"not an http(s) URL: {value!r}")
     return value.rstrip("/")
+
+
+def is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and a valid port (`http://[::1` and `:99999` are not)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why an HTTP header cannot be sent as configured (HTTP allows ASCII only, no line breaks), or None."""
+    if not name or not all(char in _HEADER_NAME_CHARS for char in name):
+        return f"bad header name {name!r}: use ASCII letters, digits and - (e.g. X-Title)"
+    if not all(char == "\t" or " " <= char <= "~" for char in value):
+        return f"header {name}: the value must be ASCII text on one line"
+    return None
 
 
 def _describe(value: Any) -> str:
@@ -184,6 +205,10 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
     headers = raw.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ConfigError(source, f"{where}.headers", "expected a table of string values")
+    for header, value in headers.items():
+        problem = header_problem(header, value)
+        if problem:
+            raise ConfigError(source, f"{where}.headers", problem)
     connect, first, idle = KIND_TIMEOUTS[kind]
     cooldown = raw.get("cooldown")
     if cooldown is not None:
@@ -247,6 +272,8 @@ def read_bytes(path: Path) -> bytes | None:
         raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
+    except OSError as exc:  # a parent that is a file, an I/O error, a name too long …
+        raise ConfigError(str(path), "", f"cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
 def decode(raw: bytes, path: Path) -> str:

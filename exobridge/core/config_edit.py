@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from exobridge.core import files, paths
 from exobridge.core.config import (
@@ -51,6 +50,8 @@ from exobridge.core.config import (
     ProviderConfig,
     build,
     decode,
+    header_problem,
+    is_http_url,
     read_bytes,
 )
 
@@ -60,6 +61,20 @@ if TYPE_CHECKING:
 
 def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a file-system failure while locking or writing `path` into a one-line ConfigError."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
+        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
+            exc.strerror = "it is a file, not a directory"
+        elif isinstance(exc, IsADirectoryError):
+            where, exc.strerror = "", "it is a directory"
+        raise ConfigError(str(path), "", f"cannot write{where} ({exc.strerror or type(exc).__name__})") from None
 
 
 @contextlib.contextmanager
@@ -127,10 +142,13 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
     import tomlkit
 
     path = paths.config_path() if path is None else path
-    with locked(path):
+    with writing(path), locked(path):
         doc = read_document(path)
+        before = doc.as_string()
         mutate(doc)
         text = tomlkit.dumps(doc)
+        if text and not text.endswith("\n") and (not before.strip() or before.endswith("\n")):
+            text += "\n"  # a file we start, or one that ended with a newline, ends with one
         validate_text(text, path)
         if tomllib.loads(text) != doc.unwrap():
             # tomlkit can misplace a new key in unusual layouts (dotted keys after tables): never write that.
@@ -158,7 +176,7 @@ def replace_config(text: str, path: Path | None = None, *, previous: bytes | boo
     """
     path = paths.config_path() if path is None else path
     validate_text(text, path)
-    with locked(path):
+    with writing(path), locked(path):
         if previous is not True and file_bytes(path) != previous:
             raise ChangedMeanwhile(str(path))
         files.write_atomic(path, text)
@@ -203,7 +221,7 @@ class KeyPath:
     """A dotted key resolved against the config: its parts in the file and the kind of value it holds."""
 
     parts: tuple[str, ...]
-    type: str  # str, kind, url, urls, int, bool, env, seconds, headers, table, any
+    type: str  # str, kind, url, urls, int, bool, env, seconds, headers, header, table, any
 
     @property
     def dotted(self) -> str:
@@ -212,7 +230,7 @@ class KeyPath:
 
 def format_key(parts: tuple[str, ...] | list[str]) -> str:
     """`("models", "llama-3.2-3b", "exo")` → `models."llama-3.2-3b".exo`; bare parts stay bare."""
-    return ".".join(p if BARE_KEY.match(p) and "." not in p else json.dumps(p) for p in parts)
+    return ".".join(p if BARE_KEY.match(p) and "." not in p else json.dumps(p, ensure_ascii=False) for p in parts)
 
 
 def split_key(dotted: str) -> list[str]:
@@ -258,6 +276,8 @@ def known_keys(config: Config) -> list[str]:
 
 def _unknown(dotted: str, config: Config, hint: str = "") -> EditError:
     close = difflib.get_close_matches(dotted, known_keys(config), n=3, cutoff=0.6)
+    if not close and not hint:
+        hint = " (keys are default_model, providers.NAME.FIELD and models.MODEL.PROVIDER; see `exobridge config show`)"
     return EditError(f"unknown key {dotted!r}{hint}", close)
 
 
@@ -284,7 +304,7 @@ def resolve_key(dotted: str, config: Config, force: bool = False) -> KeyPath:
         elif len(parts) == 3 and known and parts[2] in PROVIDER_KEY_TYPES:
             key = KeyPath(tuple(parts), PROVIDER_KEY_TYPES[parts[2]])
         elif len(parts) == 4 and known and parts[2] == "headers":
-            key = KeyPath(tuple(parts), "str")
+            key = KeyPath(tuple(parts), "header")
         if key is None and not known and not force:
             raise _unknown(dotted, config, f": no provider {name!r} (add one with `exobridge providers add`)")
     elif head == "models":
@@ -306,8 +326,7 @@ FALSE_WORDS = {"false", "no", "off", "0"}
 
 
 def _url(value: str, where: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value.strip()):
         raise EditError(f"{where}: not an http(s) URL: {value!r}")
     return value.strip().rstrip("/")
 
@@ -331,9 +350,11 @@ def coerce(key: KeyPath, raw: str) -> Any:
     text = raw.strip()
     if kind == "table":
         raise EditError(f"{where} is a table: set one of its keys, e.g. {where}.<key>")
-    if kind in ("str", "env", "kind"):
+    if kind in ("str", "env", "kind", "header"):
         if not text:
             raise EditError(f"{where}: expected a non-empty value")
+        if kind == "header" and (problem := header_problem(key.parts[-1], text)):
+            raise EditError(f"{where}: {problem}")
         if kind == "env" and not ENV_NAME.match(text):
             raise EditError(f"{where}: not an environment variable name: {raw!r}")
         if kind == "kind" and text not in KINDS:
@@ -380,6 +401,10 @@ def coerce(key: KeyPath, raw: str) -> Any:
             table = None
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise EditError(f'{where}: expected a table like \'{{ "X-Title" = "me" }}\'')
+        for name, header_value in table.items():
+            problem = header_problem(name, header_value)
+            if problem:
+                raise EditError(f"{where}: {problem}")
         return table
     try:  # "any" (--force): a TOML value when it reads as one, else the text itself
         return _toml_value(text)
@@ -518,7 +543,8 @@ def settings(config: Config) -> list[Setting]:
         if p.cooldown is not None:
             rows.append(Setting(f"{base}.cooldown", p.cooldown, source(f"{base}.cooldown")))
         for header, value in p.headers.items():
-            rows.append(Setting(format_key(("providers", p.name, "headers", header)), value, source(f"{base}.headers")))
+            dotted = format_key(("providers", p.name, "headers", header))
+            rows.append(Setting(dotted, value, source(f"{base}.headers.{header}", f"{base}.headers")))
     for model, ids in config.models.items():
         for provider, model_id in ids.items():
             rows.append(Setting(format_key(("models", model, provider)), model_id, "file"))
@@ -550,6 +576,8 @@ def effective_value(key: KeyPath, config: Config) -> tuple[Any, str]:
         field = parts[2]
         dotted = f"providers.{parts[1]}.{field}"
         src = _url_source(config, parts[1]) if field in ("url", "urls") else config.sources.get(dotted)
+        if field == "headers" and len(parts) == 3:  # sources are kept per header
+            src = next((v for k, v in config.sources.items() if k.startswith(f"{dotted}.") and v != "default"), src)
         if len(parts) == 4:
             return provider.headers[parts[3]], config.sources.get(f"{dotted}.{parts[3]}", "default")
         value = data[field]
@@ -720,8 +748,10 @@ def probe_models(provider: ProviderConfig, key: str | None) -> Probe:
             finally:
                 response.close()
         except Failure as failure:
+            from exobridge.core.keys import redact
+
             status = f"HTTP {failure.status}: " if failure.status and str(failure.status) not in failure.reason else ""
-            return Probe(False, url, f"{status}{failure.reason}")
+            return Probe(False, url, redact(f"{status}{failure.reason}", key))
     if ids is None:
         return Probe(True, url, "answered with an empty model list", [])
     return Probe(True, url, f"{len(ids)} model{'s' if len(ids) != 1 else ''}", ids)
@@ -783,7 +813,7 @@ def write_starter(path: Path | None = None, force: bool = False) -> Path:
     """Write STARTER to the config path; EditError when a file is there and `force` is not set."""
     path = paths.config_path() if path is None else path
     validate_text(STARTER, path)
-    with locked(path):
+    with writing(path), locked(path):
         if path.exists() and not force:
             raise EditError(f"{path} already exists (use --force to replace it)")
         files.write_atomic(path, STARTER)

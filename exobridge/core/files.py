@@ -11,8 +11,11 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None
     """Replace `path` with `data` in one rename.
 
     The temp file lives in the same directory so the rename is atomic. The mode is `mode` when given,
-    else the existing file's mode, else 0600: new files never start world-readable.
+    else the existing file's mode, else 0600: new files never start world-readable. A symlink (a config
+    kept in a dotfiles repository) stays a symlink: its target is the file replaced.
     """
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         try:

@@ -35,6 +35,26 @@ def mask(key: str) -> str:
     return f"{prefix}…{key[-4:]}"
 
 
+SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password")
+
+
+def mask_header(name: str, value: str) -> str:
+    """A header value to show: credentials (`Authorization`, `X-Api-Key`, …) masked, anything else as is."""
+    if not any(word in name.lower() for word in SECRET_HEADER_WORDS):
+        return value
+    scheme, _, credential = value.partition(" ")
+    if credential and scheme.lower() in ("bearer", "basic", "token"):
+        return f"{scheme} {mask(credential)}"
+    return mask(value)
+
+
+def redact(text: str, key: str | None) -> str:
+    """`text` with every copy of `key` masked: some providers echo the credential back in their error text."""
+    if not key or key not in text:
+        return text
+    return text.replace(key, mask(key))
+
+
 def read_keys_file(path: Path | None = None) -> dict[str, str]:
     """Keys stored by `exobridge keys set`: a TOML file of `provider = "key"`. Unreadable → no keys."""
     path = paths.keys_path() if path is None else path

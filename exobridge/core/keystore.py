@@ -8,8 +8,10 @@ KeystoreError naming it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,10 +65,24 @@ def _write(path: Path, doc: tomlkit.TOMLDocument) -> None:
     files.write_atomic(path, tomlkit.dumps(doc), mode=KEYS_FILE_MODE)
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A file-system failure while locking or writing the keys file, as one KeystoreError line."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
+        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
+            exc.strerror = "it is a file, not a directory"
+        elif isinstance(exc, IsADirectoryError):
+            where, exc.strerror = "", "it is a directory"
+        raise KeystoreError(f"{path}: cannot write{where} ({exc.strerror or type(exc).__name__})") from None
+
+
 def set_keys(keys: dict[str, str], path: Path | None = None) -> Path:
     """Store several providers' keys in one locked edit. Keys must already be clean (see clean_key)."""
     path = paths.keys_path() if path is None else path
-    with locked(path):
+    with _writing(path), locked(path):
         doc = _read(path)
         for provider, key in keys.items():
             doc[provider] = key
@@ -83,7 +99,7 @@ def remove_key(provider: str, path: Path | None = None) -> bool:
     path = paths.keys_path() if path is None else path
     if not path.exists():
         return False
-    with locked(path):
+    with _writing(path), locked(path):
         doc = _read(path)
         if provider not in doc:
             return False

@@ -80,8 +80,11 @@ def default_key_path() -> Path:
 
 
 def slugify(name: str) -> str:
-    """`Together AI` → `together-ai`."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    """`Together AI` → `together-ai`; accents are dropped (`Modèle` → `modele`)."""
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
 
 
 def _status(raw: Any) -> str | None:
@@ -164,9 +167,11 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise LegacyImportError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return json.loads(text.removeprefix("\ufeff"))  # a BOM from a Windows editor
     except json.JSONDecodeError as exc:
         raise LegacyImportError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise LegacyImportError(f"{path}: not a token manager config (nested too deeply)") from None
 
 
 def _kind_of(entry: dict[str, Any], name: str, host: str) -> str:
@@ -219,6 +224,9 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
             raise LegacyImportError(f'{path}: providers[{index}]: expected an object with a "name"')
         legacy_name = entry["name"].strip()
         base_url = entry.get("base_url")
+        if isinstance(base_url, str) and not config_mod.is_http_url(base_url.strip()):
+            result.skipped.append(f"{legacy_name}: base_url is not an http(s) URL: {base_url!r}")
+            continue
         host = (urlsplit(base_url).hostname or "") if isinstance(base_url, str) else ""
         kind = _kind_of(entry, legacy_name, host)
         notes: list[str] = []
@@ -248,8 +256,7 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
         base, n = name, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not config_mod.is_http_url(url):
             result.skipped.append(f"{legacy_name}: base_url is not an http(s) URL: {url!r}")
             continue
         taken.add(name)
@@ -322,6 +329,7 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
     for provider in plan.providers:
         existing = current.providers.get(provider.name)
         explicit = providers.get(provider.name)
+        created = False
         for key, value in _desired(provider, existing is not None):
             dotted = f"providers.{provider.name}.{key}"
             written = None
@@ -342,8 +350,11 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
                 explicit = tomlkit.table()
                 providers[provider.name] = explicit
                 explicit = providers[provider.name]
+                created = True
             explicit[key] = value
             changes.append(Change(dotted, value, "set"))
+        if created:  # a blank line before whatever table follows, as `providers add` leaves
+            explicit.add(tomlkit.nl())
     if not providers:
         del doc["providers"]
     return changes

@@ -180,6 +180,7 @@ def read_provider(provider: ProviderConfig, key: str | None) -> ProviderModels:
                         raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
                     result = ProviderModels(provider.name, provider.kind, node, "ok", listed)
             except Failure as failure:
+                failure.reason = keys_mod.redact(failure.reason, key)
                 last = failure
                 continue
             result.read_at = time.time()

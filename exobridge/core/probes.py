@@ -377,7 +377,7 @@ def probe_provider(
         elif result.reachable is None:
             result.reachable = True
         result.status = exc.status
-        result.problem = exc.reason
+        result.problem = keys_mod.redact(exc.reason, key.value)
         result.can_answer = False
     finally:
         result.latency_ms = int((time.monotonic() - started) * 1000)
