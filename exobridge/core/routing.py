@@ -273,9 +273,7 @@ class Router:
                     result.provider, result.url, result.model = target.provider.name, url, model
                 raise
             except Failure as failure:
-                if client.key and client.key in failure.reason:
-                    # Some providers echo the credential back in their error text.
-                    failure.reason = failure.reason.replace(client.key, keys_mod.mask(client.key))
+                failure.reason = keys_mod.redact(failure.reason, client.key)
                 self.state.failed(target.provider, url, failure)
                 attempt = Attempt(
                     target.provider.name,
