@@ -214,8 +214,12 @@ def bash_words(line: str) -> list[str]:
     return words
 
 
+READLINE_BREAKS = " \t\n\"'@><=;|&(:"  # bash's default COMP_WORDBREAKS
+
+
 def bash_complete(line: str, cwd: Path) -> list[str]:
-    """The words bash would put on the line: the text before the current word + each COMPREPLY entry."""
+    """The words bash would put on the line: each COMPREPLY entry replaces what readline takes as the word,
+    the text after the last word-break character (not COMP_WORDS' last word, which may be `:` or `=`)."""
     bash = need("bash")
     words = bash_words(line)
     script = "\n".join(
@@ -230,7 +234,7 @@ def bash_complete(line: str, cwd: Path) -> list[str]:
         ]
     )
     out = run_shell([bash, "--norc", "--noprofile", "-c"], script, cwd)
-    head = line[: len(line) - len(words[-1])]
+    head = line[: max(line.rfind(char) for char in READLINE_BREAKS) + 1]
     return [(head + reply).split()[-1] for reply in out.splitlines() if reply]
 
 
@@ -309,10 +313,12 @@ def test_shell_completes_provider_prefixes(complete) -> None:
     assert "openrouter:llama-3.2-3b" in offered
     assert complete("exobridge chat -m openrouter:qwen/") == ["openrouter:qwen/qwen3-32b:free"]
     assert complete("exobridge chat -m openrouter:openai") == ["openrouter:openai/gpt-4o"]
+    assert complete("exobridge chat -m openrouter:qwen/qwen3-32b:") == ["openrouter:qwen/qwen3-32b:free"]
 
 
 def test_shell_completes_values_after_equals(complete) -> None:
     assert complete("exobridge chat --model=house") == ["--model=house-model"]
+    assert {"--model=house-model", "--model=openrouter:"} <= set(complete("exobridge chat --model="))
 
 
 def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:

@@ -35,10 +35,12 @@ BASH_SCRIPT = r"""
 %(complete_func)s() {
     local IFS=$'\n'
     local -a response
-    local item value
+    local item value word=${COMP_WORDS[COMP_CWORD]}
+    # Readline replaces only the text after the last word-break character: none when the word is `:` or `=`.
+    [[ -n $word && -z ${word//[$COMP_WORDBREAKS]/} ]] && word=
     mapfile -t response < <(env %(autocomplete_var)s=complete_bash \
         _TYPER_COMPLETE_ARGS="${COMP_LINE:0:COMP_POINT}" \
-        %(autocomplete_var)s_WORD="${COMP_WORDS[COMP_CWORD]}" "$1" 2>/dev/null)
+        %(autocomplete_var)s_WORD="$word" "$1" 2>/dev/null)
     COMPREPLY=()
     for item in "${response[@]}"; do
         value=${item#*,}
