@@ -333,3 +333,16 @@ def test_shell_completes_config_keys_and_key_providers(complete) -> None:
     assert "default_model" in complete("exobridge config set def")
     assert complete("exobridge keys set open") == ["openrouter"]
     assert complete("exobridge keys remove la") == ["lab"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_path_arguments_ask_the_shell_for_files(shell: str, configured: Path) -> None:
+    for line in ("exobridge config import-legacy ", "exobridge config import-legacy --key-file "):
+        assert protocol(shell, line).stdout.replace("\n", ",").split(",")[0] == "file", line
+    assert "file" not in protocol(shell, "exobridge chat -m zzz").stdout  # no file fallback for names
+
+
+def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
+    (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
+    assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
+    assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]

@@ -175,6 +175,20 @@ def _answer_classes() -> dict[str, type]:
         def get_completion_args(self) -> tuple[list[str], str]:
             return split_line(os.environ.get("_TYPER_COMPLETE_ARGS", ""))
 
+        def get_completions(self, args: list[str], incomplete: str) -> list[Any]:
+            """click's answer, plus a `file`/`dir` item for a path parameter (Typer answers those with nothing,
+            leaving files to its scripts' fallback, which ours do not have)."""
+            from typer._click.shell_completion import CompletionItem, _resolve_context, _resolve_incomplete
+
+            ctx = _resolve_context(self.cli, self.ctx_args, self.prog_name, args)  # type: ignore[attr-defined]
+            obj, incomplete = _resolve_incomplete(ctx, args, incomplete)
+            items = obj.shell_complete(ctx, incomplete)
+            descriptor = getattr(obj, "type_descriptor", None)
+            if not items and descriptor is not None and descriptor.is_path:
+                kind = "dir" if descriptor.path_type == "dir" else "file"
+                items = [CompletionItem(incomplete, type=kind)]
+            return items
+
         def items(self) -> tuple[str, list[Any]]:
             args, word = self.get_completion_args()
             items = self.get_completions(list(args), word)  # type: ignore[attr-defined]
