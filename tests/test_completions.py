@@ -298,6 +298,9 @@ def test_shell_completes_provider_names(complete) -> None:
     assert sorted(complete("exobridge chat -p ")) == ["exo", "huggingface", "lab", "openrouter"]
     assert complete("exobridge chat -p op") == ["openrouter"]
     assert complete("exobridge chat -p lab --provider e") == ["exo"]
+    assert complete("exobridge models -p o") == ["openrouter"]
+    assert complete("exobridge providers reset la") == ["lab"]
+    assert complete("exobridge providers disable h") == ["huggingface"]
 
 
 def test_shell_completes_model_names_from_table_and_cache(complete) -> None:
