@@ -349,3 +349,27 @@ def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Pa
     (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
     assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
     assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]
+
+
+def test_completion_never_touches_the_network(server, write_config, run_cli) -> None:
+    """Every provider on one recording loopback server: TABs of all kinds in all shells reach it zero times."""
+    srv = server()
+    write_config(CONFIG.replace("http://127.0.0.1:9", srv.url).replace("enabled = false", f'url = "{srv.url}/hf"'))
+    JsonCache("models").put("openrouter", [{"id": model_id} for model_id in OPENROUTER_IDS])
+    lines = [
+        "exobridge chat -p ",
+        "exobridge chat -m ",
+        "exobridge chat -m open",
+        "exobridge chat -m openrouter:",
+        "exobridge chat -m lab:",
+        "exobridge models -p ",
+        "exobridge providers status --",
+        "exobridge keys set ",
+        "exobridge config set providers.",
+    ]
+    for shell in ("bash", "zsh", "fish"):
+        for line in lines:
+            assert protocol(shell, line).stdout, (shell, line)
+    assert srv.requests == []
+    run_cli("models", "--refresh", "-p", "lab")  # the control: a real command does reach the server
+    assert "GET /v1/models" in srv.paths()
