@@ -373,3 +373,19 @@ def test_completion_never_touches_the_network(server, write_config, run_cli) -> 
     assert srv.requests == []
     run_cli("models", "--refresh", "-p", "lab")  # the control: a real command does reach the server
     assert "GET /v1/models" in srv.paths()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Path) -> None:
+    """The one-line install of docs/completions.md, run by that shell in an empty HOME, writes the script."""
+    binary = need(shell)
+    docs = (ROOT / "docs" / "completions.md").read_text(encoding="utf-8")
+    line = re.search(rf"^\| {shell} +\| `(.+)` \|$", docs, re.MULTILINE)
+    assert line, f"no install line for {shell} in docs/completions.md"
+    command = line.group(1)
+    env = {k: v for k, v in shell_env().items() if not k.startswith("XDG_")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run([binary, "-c", command], env=env, capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    target = Path(command.rpartition("> ")[2].replace("~", str(tmp_path), 1))
+    assert target.read_text(encoding="utf-8") == (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
