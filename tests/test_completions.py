@@ -348,6 +348,7 @@ def test_path_arguments_ask_the_shell_for_files(shell: str, configured: Path) ->
 def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
     (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
     assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
+    assert fish_complete("exobridge config import-legacy --key-file=old-", tmp_path) == ["--key-file=old-config.json"]
     assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]
 
 

@@ -79,8 +79,11 @@ ZSH_SCRIPT = r"""
                     described+=("${value//:/\\:}:$descr")
                 fi
                 ;;
-            dir) _path_files -/ ;;
-            file) _path_files -f ;;
+            dir|file)
+                # `--key-file=<TAB>`: complete the path after the `=`.
+                [[ $PREFIX == -* ]] && compset -P 1 '*='
+                if [[ $type == dir ]]; then _path_files -/; else _path_files -f; fi
+                ;;
         esac
     done
     (( $#described )) && _describe -V unsorted described -U
@@ -105,10 +108,20 @@ function %(complete_func)s
         switch $parts[1]
             case plain
                 printf '%%s\n' $parts[2]
-            case dir
-                __fish_complete_directories (commandline -ct)
-            case file
-                __fish_complete_path (commandline -ct)
+            case dir file
+                # `--key-file=<TAB>`: complete the path after the `=`, keeping the option in front.
+                set -l token (commandline -ct)
+                set -l option (string match -r -- '^-[^=]*=' $token; or echo '')
+                set -l path (string replace -r -- '^-[^=]*=' '' $token)
+                set -l found
+                if test $parts[1] = dir
+                    set found (__fish_complete_directories $path)
+                else
+                    set found (__fish_complete_path $path)
+                end
+                for entry in $found
+                    printf '%%s%%s\n' $option[1] $entry
+                end
         end
     end
 end
