@@ -390,3 +390,21 @@ def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Pat
     assert (proc.returncode, proc.stderr) == (0, "")
     target = Path(command.rpartition("> ")[2].replace("~", str(tmp_path), 1))
     assert target.read_text(encoding="utf-8") == (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
+
+
+def test_ids_listed_by_exobridge_models_are_completed(server, write_config, run_cli) -> None:
+    """The cache contract end to end: what `exobridge models` writes is what a TAB reads."""
+    srv = server()
+
+    @srv.route("GET", "/v1/models")
+    def listed(exchange) -> None:
+        exchange.reply(200, {"object": "list", "data": [{"id": "org/listed-one"}, {"id": "org/listed-two"}]})
+
+    write_config(CONFIG.replace("http://127.0.0.1:9/v1", f"{srv.url}/v1"))
+    assert protocol("fish", "exobridge chat -m lab:org").stdout == ""
+    assert run_cli("models", "--refresh", "-p", "lab").returncode == 0
+    answer = protocol("fish", "exobridge chat -m lab:org").stdout
+    assert [line.split("\t")[0] for line in answer.splitlines()] == [
+        "plain,lab:org/listed-one",
+        "plain,lab:org/listed-two",
+    ]
