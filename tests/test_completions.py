@@ -363,6 +363,7 @@ def test_completion_never_touches_the_network(server, write_config, run_cli) -> 
         "exobridge chat -m open",
         "exobridge chat -m openrouter:",
         "exobridge chat -m lab:",
+        "exobridge chat -m exo:",
         "exobridge models -p ",
         "exobridge providers status --",
         "exobridge keys set ",
