@@ -214,8 +214,12 @@ def bash_words(line: str) -> list[str]:
     return words
 
 
+READLINE_BREAKS = " \t\n\"'@><=;|&(:"  # bash's default COMP_WORDBREAKS
+
+
 def bash_complete(line: str, cwd: Path) -> list[str]:
-    """The words bash would put on the line: the text before the current word + each COMPREPLY entry."""
+    """The words bash would put on the line: each COMPREPLY entry replaces what readline takes as the word,
+    the text after the last word-break character (not COMP_WORDS' last word, which may be `:` or `=`)."""
     bash = need("bash")
     words = bash_words(line)
     script = "\n".join(
@@ -230,7 +234,7 @@ def bash_complete(line: str, cwd: Path) -> list[str]:
         ]
     )
     out = run_shell([bash, "--norc", "--noprofile", "-c"], script, cwd)
-    head = line[: len(line) - len(words[-1])]
+    head = line[: max(line.rfind(char) for char in READLINE_BREAKS) + 1]
     return [(head + reply).split()[-1] for reply in out.splitlines() if reply]
 
 
@@ -294,6 +298,9 @@ def test_shell_completes_provider_names(complete) -> None:
     assert sorted(complete("exobridge chat -p ")) == ["exo", "huggingface", "lab", "openrouter"]
     assert complete("exobridge chat -p op") == ["openrouter"]
     assert complete("exobridge chat -p lab --provider e") == ["exo"]
+    assert complete("exobridge models -p o") == ["openrouter"]
+    assert complete("exobridge providers reset la") == ["lab"]
+    assert complete("exobridge providers disable h") == ["huggingface"]
 
 
 def test_shell_completes_model_names_from_table_and_cache(complete) -> None:
@@ -309,10 +316,12 @@ def test_shell_completes_provider_prefixes(complete) -> None:
     assert "openrouter:llama-3.2-3b" in offered
     assert complete("exobridge chat -m openrouter:qwen/") == ["openrouter:qwen/qwen3-32b:free"]
     assert complete("exobridge chat -m openrouter:openai") == ["openrouter:openai/gpt-4o"]
+    assert complete("exobridge chat -m openrouter:qwen/qwen3-32b:") == ["openrouter:qwen/qwen3-32b:free"]
 
 
 def test_shell_completes_values_after_equals(complete) -> None:
     assert complete("exobridge chat --model=house") == ["--model=house-model"]
+    assert {"--model=house-model", "--model=openrouter:"} <= set(complete("exobridge chat --model="))
 
 
 def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:
@@ -327,3 +336,76 @@ def test_shell_completes_config_keys_and_key_providers(complete) -> None:
     assert "default_model" in complete("exobridge config set def")
     assert complete("exobridge keys set open") == ["openrouter"]
     assert complete("exobridge keys remove la") == ["lab"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_path_arguments_ask_the_shell_for_files(shell: str, configured: Path) -> None:
+    for line in ("exobridge config import-legacy ", "exobridge config import-legacy --key-file "):
+        assert protocol(shell, line).stdout.replace("\n", ",").split(",")[0] == "file", line
+    assert "file" not in protocol(shell, "exobridge chat -m zzz").stdout  # no file fallback for names
+
+
+def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
+    (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
+    assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
+    assert fish_complete("exobridge config import-legacy --key-file=old-", tmp_path) == ["--key-file=old-config.json"]
+    assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]
+
+
+def test_completion_never_touches_the_network(server, write_config, run_cli) -> None:
+    """Every provider on one recording loopback server: TABs of all kinds in all shells reach it zero times."""
+    srv = server()
+    write_config(CONFIG.replace("http://127.0.0.1:9", srv.url).replace("enabled = false", f'url = "{srv.url}/hf"'))
+    JsonCache("models").put("openrouter", [{"id": model_id} for model_id in OPENROUTER_IDS])
+    lines = [
+        "exobridge chat -p ",
+        "exobridge chat -m ",
+        "exobridge chat -m open",
+        "exobridge chat -m openrouter:",
+        "exobridge chat -m lab:",
+        "exobridge chat -m exo:",
+        "exobridge models -p ",
+        "exobridge providers status --",
+        "exobridge keys set ",
+        "exobridge config set providers.",
+    ]
+    for shell in ("bash", "zsh", "fish"):
+        for line in lines:
+            assert protocol(shell, line).stdout, (shell, line)
+    assert srv.requests == []
+    run_cli("models", "--refresh", "-p", "lab")  # the control: a real command does reach the server
+    assert "GET /v1/models" in srv.paths()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Path) -> None:
+    """The one-line install of docs/completions.md, run by that shell in an empty HOME, writes the script."""
+    binary = need(shell)
+    docs = (ROOT / "docs" / "completions.md").read_text(encoding="utf-8")
+    line = re.search(rf"^\| {shell} +\| `(.+)` \|$", docs, re.MULTILINE)
+    assert line, f"no install line for {shell} in docs/completions.md"
+    command = line.group(1)
+    env = {k: v for k, v in shell_env().items() if not k.startswith("XDG_")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run([binary, "-c", command], env=env, capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    target = Path(command.rpartition("> ")[2].replace("~", str(tmp_path), 1))
+    assert target.read_text(encoding="utf-8") == (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
+
+
+def test_ids_listed_by_exobridge_models_are_completed(server, write_config, run_cli) -> None:
+    """The cache contract end to end: what `exobridge models` writes is what a TAB reads."""
+    srv = server()
+
+    @srv.route("GET", "/v1/models")
+    def listed(exchange) -> None:
+        exchange.reply(200, {"object": "list", "data": [{"id": "org/listed-one"}, {"id": "org/listed-two"}]})
+
+    write_config(CONFIG.replace("http://127.0.0.1:9/v1", f"{srv.url}/v1"))
+    assert protocol("fish", "exobridge chat -m lab:org").stdout == ""
+    assert run_cli("models", "--refresh", "-p", "lab").returncode == 0
+    answer = protocol("fish", "exobridge chat -m lab:org").stdout
+    assert [line.split("\t")[0] for line in answer.splitlines()] == [
+        "plain,lab:org/listed-one",
+        "plain,lab:org/listed-two",
+    ]

@@ -35,10 +35,12 @@ BASH_SCRIPT = r"""
 %(complete_func)s() {
     local IFS=$'\n'
     local -a response
-    local item value
+    local item value word=${COMP_WORDS[COMP_CWORD]}
+    # Readline replaces only the text after the last word-break character: none when the word is `:` or `=`.
+    [[ -n $word && -z ${word//[$COMP_WORDBREAKS]/} ]] && word=
     mapfile -t response < <(env %(autocomplete_var)s=complete_bash \
         _TYPER_COMPLETE_ARGS="${COMP_LINE:0:COMP_POINT}" \
-        %(autocomplete_var)s_WORD="${COMP_WORDS[COMP_CWORD]}" "$1" 2>/dev/null)
+        %(autocomplete_var)s_WORD="$word" "$1" 2>/dev/null)
     COMPREPLY=()
     for item in "${response[@]}"; do
         value=${item#*,}
@@ -77,8 +79,11 @@ ZSH_SCRIPT = r"""
                     described+=("${value//:/\\:}:$descr")
                 fi
                 ;;
-            dir) _path_files -/ ;;
-            file) _path_files -f ;;
+            dir|file)
+                # `--key-file=<TAB>`: complete the path after the `=`.
+                [[ $PREFIX == -* ]] && compset -P 1 '*='
+                if [[ $type == dir ]]; then _path_files -/; else _path_files -f; fi
+                ;;
         esac
     done
     (( $#described )) && _describe -V unsorted described -U
@@ -103,10 +108,20 @@ function %(complete_func)s
         switch $parts[1]
             case plain
                 printf '%%s\n' $parts[2]
-            case dir
-                __fish_complete_directories (commandline -ct)
-            case file
-                __fish_complete_path (commandline -ct)
+            case dir file
+                # `--key-file=<TAB>`: complete the path after the `=`, keeping the option in front.
+                set -l token (commandline -ct)
+                set -l option (string match -r -- '^-[^=]*=' $token; or echo '')
+                set -l path (string replace -r -- '^-[^=]*=' '' $token)
+                set -l found
+                if test $parts[1] = dir
+                    set found (__fish_complete_directories $path)
+                else
+                    set found (__fish_complete_path $path)
+                end
+                for entry in $found
+                    printf '%%s%%s\n' $option[1] $entry
+                end
         end
     end
 end
@@ -172,6 +187,20 @@ def _answer_classes() -> dict[str, type]:
 
         def get_completion_args(self) -> tuple[list[str], str]:
             return split_line(os.environ.get("_TYPER_COMPLETE_ARGS", ""))
+
+        def get_completions(self, args: list[str], incomplete: str) -> list[Any]:
+            """click's answer, plus a `file`/`dir` item for a path parameter (Typer answers those with nothing,
+            leaving files to its scripts' fallback, which ours do not have)."""
+            from typer._click.shell_completion import CompletionItem, _resolve_context, _resolve_incomplete
+
+            ctx = _resolve_context(self.cli, self.ctx_args, self.prog_name, args)  # type: ignore[attr-defined]
+            obj, incomplete = _resolve_incomplete(ctx, args, incomplete)
+            items = obj.shell_complete(ctx, incomplete)
+            descriptor = getattr(obj, "type_descriptor", None)
+            if not items and descriptor is not None and descriptor.is_path:
+                kind = "dir" if descriptor.path_type == "dir" else "file"
+                items = [CompletionItem(incomplete, type=kind)]
+            return items
 
         def items(self) -> tuple[str, list[Any]]:
             args, word = self.get_completion_args()

@@ -6,12 +6,19 @@ from typing import Annotated
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 
 def models(
     provider: Annotated[
-        list[str] | None, typer.Option("--provider", "-p", metavar="NAME", help="Only this provider (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            metavar="NAME",
+            help="Only this provider (repeatable).",
+            autocompletion=completions.complete_provider,
+        ),
     ] = None,
     free: Annotated[bool, typer.Option("--free", help="Only models that cost nothing (Exo, OpenRouter $0).")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Read the lists again instead of the 1 h cache.")] = False,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 app = typer.Typer(help="List, probe and change providers.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -101,7 +101,10 @@ def status(
 
 @app.command("reset")
 def reset(
-    name: Annotated[str | None, typer.Argument(help="Only this provider (default: all).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Only this provider (default: all).", autocompletion=completions.complete_provider),
+    ] = None,
 ) -> None:
     """Forget remembered failures and cooldowns (all, or one provider's)."""
     config = exits.load_config()

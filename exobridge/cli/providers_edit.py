@@ -6,7 +6,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.cli import completions, exits
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -74,7 +74,9 @@ def add(
         view.warn(f"{name} has no --key-env; store its key with `exobridge keys set {name}`")
 
 
-def remove(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+) -> None:
     """Remove a provider you added; a built-in one (exo, openrouter, huggingface) is disabled instead."""
     from exobridge.core import config_edit
     from exobridge.render import config as view
@@ -91,7 +93,9 @@ def remove(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
         view.notice(f"{name} is built in and cannot be removed: disabled it (enabled = false) instead")
 
 
-def enable(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
+def enable(
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+) -> None:
     """Turn a provider on."""
     from exobridge.core import config_edit
     from exobridge.render import config as view
@@ -100,7 +104,9 @@ def enable(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
     view.notice(f"enabled {name}")
 
 
-def disable(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
+def disable(
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+) -> None:
     """Turn a provider off (it stays in the config)."""
     from exobridge.core import config_edit
     from exobridge.render import config as view
@@ -110,7 +116,7 @@ def disable(name: Annotated[str, typer.Argument(help="Provider name.")]) -> None
 
 
 def move(
-    name: Annotated[str, typer.Argument(help="Provider name.")],
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
     priority: Annotated[int, typer.Option("--priority", help="New position: 0 is tried first.")],
 ) -> None:
     """Move a provider to position N; the others keep their order (priorities are renumbered 0, 1, 2…)."""
