@@ -108,7 +108,7 @@ def chat(
     only = provider or []
     unknown = [name for name in only if name not in config.providers]
     if unknown:
-        exits.fail(f"unknown provider {unknown[0]!r} (configured: {', '.join(config.providers)})", exits.USAGE)
+        exits.fail(config.unknown_provider(unknown[0]), exits.USAGE)
     spec = model or config.default_model
     pinned, _ = model_map.split_pinned(spec, config)
     cli_keys = _cli_keys(key or [], only, pinned, set(config.providers))

@@ -16,20 +16,11 @@ app = typer.Typer(
 )
 
 
-def unknown_provider(name: str, configured: list[str]) -> str:
-    """`unknown provider 'opnrouter' (did you mean openrouter?; configured: …)`."""
-    import difflib
-
-    near = difflib.get_close_matches(name, configured, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(near)}? " if near else ""
-    return f"unknown provider {name!r} ({hint}configured: {', '.join(configured) or 'none'})"
-
-
 def _configured_provider(name: str) -> Any:
     config = exits.load_config()
     provider = config.providers.get(name)
     if provider is None:
-        exits.fail(unknown_provider(name, list(config.providers)), exits.USAGE)
+        exits.fail(config.unknown_provider(name), exits.USAGE)
     return provider
 
 
@@ -159,7 +150,7 @@ def remove_key(
     if removed:
         sys.stderr.write(f"exobridge: removed {provider}'s key from the keys file\n")
     elif config is not None and not configured:
-        exits.fail(unknown_provider(provider, list(config.providers)), exits.USAGE)
+        exits.fail(config.unknown_provider(provider), exits.USAGE)
     else:
         sys.stderr.write(f"exobridge: the keys file holds no key for {provider}; nothing removed\n")
     if configured:

@@ -32,7 +32,7 @@ def models(
     only = provider or []
     unknown = [name for name in only if name not in config.providers]
     if unknown:
-        exits.fail(f"unknown provider {unknown[0]!r} (configured: {', '.join(config.providers)})", exits.USAGE)
+        exits.fail(config.unknown_provider(unknown[0]), exits.USAGE)
     lists = models_catalog.provider_lists(config, only=only, refresh=refresh)
     table = models_catalog.model_table(config, lists, free_only=free)
     if free:

@@ -110,7 +110,7 @@ def reset(
     config = exits.load_config()
     store = _store()
     if name is not None and name not in config.providers and not any(e.provider == name for e in store.entries()):
-        exits.fail(f"unknown provider {name!r} (configured: {', '.join(config.providers)})", exits.USAGE)
+        exits.fail(config.unknown_provider(name), exits.USAGE)
     count = store.clear(name)
     _show_warnings(store)
     what = f"for {name}" if name else "for all providers"

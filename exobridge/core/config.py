@@ -112,6 +112,14 @@ class Config:
     sources: dict[str, str] = field(default_factory=dict)
     unknown_keys: list[str] = field(default_factory=list)
 
+    def unknown_provider(self, name: str) -> str:
+        """`unknown provider 'opnrouter' (did you mean openrouter? configured: exo, openrouter, …)`."""
+        import difflib
+
+        near = difflib.get_close_matches(name, list(self.providers), n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(near)}? " if near else ""
+        return f"unknown provider {name!r} ({hint}configured: {', '.join(self.providers) or 'none'})"
+
     def ordered(self, include_disabled: bool = False) -> list[ProviderConfig]:
         """Providers by priority, then by name, so equal priorities are still deterministic."""
         chosen = [p for p in self.providers.values() if include_disabled or p.enabled]

@@ -616,8 +616,7 @@ def _provider_dict(p: ProviderConfig) -> dict[str, Any]:
 
 
 def unknown_provider(name: str, config: Config) -> EditError:
-    close = difflib.get_close_matches(name, list(config.providers), n=3, cutoff=0.5)
-    return EditError(f"no provider named {name!r} (known: {', '.join(config.providers)})", close)
+    return EditError(config.unknown_provider(name))
 
 
 def add_provider(
