@@ -598,3 +598,35 @@ def test_dash_on_a_terminal_is_the_same_usage_error_as_no_prompt(write_config):
     code, shown = run_on_terminal("chat", "-")
     assert code == 2
     assert shown.startswith("exobridge: error: no prompt: give PROMPT or pipe text on stdin")
+
+
+def test_malformed_proxy_variable_is_a_one_line_config_error(write_config, run_cli):
+    write_config(local_config(exo="http://127.0.0.1:9"))
+    proc = run_cli("chat", "Hi", env={"HTTPS_PROXY": "ftp://proxy.invalid"})
+    assert proc.returncode == 4
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("exobridge: error: invalid proxy setting in the environment")
+
+
+def test_key_for_an_unknown_provider_names_it(write_config, run_cli):
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9/v1"))
+    proc = run_cli("chat", "--key", "opnrouter=sk-or-v1-x", "Hi")
+    assert proc.returncode == 2
+    assert "unknown provider 'opnrouter'" in proc.stderr
+    assert "sk-or-v1-x" not in proc.stderr
+
+
+def test_no_rate_is_claimed_for_a_reply_that_came_in_one_go():
+    from exobridge.render.chat import summary_line
+
+    result = {
+        "provider": "local",
+        "url": "http://h/v1",
+        "model": "m",
+        "latency_ms": 40,
+        "first_token_ms": 39,
+        "usage": {"completion_tokens": 12},
+        "cost": None,
+        "requested_model": "m",
+    }
+    assert summary_line(result, "openai") == "local (http://h/v1) · m · 40 ms · 12 tokens · cost n/a"

@@ -52,6 +52,10 @@ def _cli_keys(values: list[str], providers: list[str], pinned: str | None, names
             continue
         single = [pinned] if pinned else providers
         if len(single) != 1:
+            if sep and head.isidentifier():
+                exits.fail(
+                    f"--key {head}=…: unknown provider {head!r} (configured: {', '.join(sorted(names))})", exits.USAGE
+                )
             exits.fail("--key needs one provider: use -p NAME, a NAME:model, or --key NAME=KEY", exits.USAGE)
         result[single[0]] = value
     return result

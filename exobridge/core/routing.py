@@ -14,6 +14,7 @@ from exobridge.core.model_map import Target
 
 EXIT_OK = 0
 EXIT_NO_PROVIDER = 3
+EXIT_CONFIG = 4
 EXIT_PARTIAL = 5
 EXIT_INTERRUPTED = 130
 
@@ -160,7 +161,12 @@ class Router:
         try:
             import httpx
 
-            http = httpx.Client(follow_redirects=False)
+            try:
+                http = httpx.Client(follow_redirects=False)
+            except (ValueError, httpx.InvalidURL) as exc:  # a malformed *_PROXY variable
+                result.error = f"invalid proxy setting in the environment: {exc}"
+                result.exit_code = EXIT_CONFIG
+                return result
             started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
             with http:
                 answered = self._route(http, request, targets, result, emit, started)

@@ -55,6 +55,9 @@ def _cost(cost: float | None, provider_kind: str | None) -> str:
     return f"${cost:.6f}".rstrip("0").rstrip(".") if cost < 0.01 else f"${cost:.4f}"
 
 
+MIN_RATE_WINDOW_MS = 100
+
+
 def summary_line(result: dict[str, Any], provider_kind: str | None) -> str:
     """`exo (http://localhost:52415) · llama-3.2-3b · 1.2 s · 42 tok/s · free`."""
     where = result.get("backend") or result.get("url") or ""
@@ -67,7 +70,8 @@ def summary_line(result: dict[str, Any], provider_kind: str | None) -> str:
     completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
     latency, first = result.get("latency_ms"), result.get("first_token_ms")
     if isinstance(completion, int) and completion > 0:
-        if latency is not None and first is not None and latency > first:
+        # A rate over a few milliseconds (a whole reply in one chunk) would be noise, not a speed.
+        if latency is not None and first is not None and latency - first >= MIN_RATE_WINDOW_MS:
             parts.append(f"{completion / ((latency - first) / 1000):.1f} tok/s")
         else:
             parts.append(f"{completion} tokens")
