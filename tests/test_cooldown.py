@@ -274,3 +274,16 @@ def test_cli_second_run_skips_the_dead_node_and_reset_clears(backup, write_confi
     assert attempts[0]["outcome"] == "failed"
     assert "cleared 1" in run_cli("providers", "reset").stdout
     assert json.loads((isolated / "cache" / "state.json").read_text())["nodes"] == {}
+
+
+def test_cooldown_zero_never_keeps_away_from_a_provider(backup, state_dir, clock):
+    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=0)
+    first = run(cfg, state_dir, clock)
+    second = run(cfg, state_dir, clock)
+    assert outcomes(first) == outcomes(second) == [("first", "failed"), ("second", "ok")]
+
+
+def test_cooldown_zero_can_be_set_from_the_command_line(write_config, run_cli):
+    write_config("")
+    assert run_cli("config", "set", "providers.exo.cooldown", "0").returncode == 0
+    assert float(run_cli("config", "get", "providers.exo.cooldown").stdout) == 0

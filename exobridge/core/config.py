@@ -178,10 +178,11 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _number(raw: dict[str, Any], key: str, default: float, source: str, where: str) -> float:
+def _number(raw: dict[str, Any], key: str, default: float, source: str, where: str, zero_ok: bool = False) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(source, f"{where}.{key}", f"expected a positive number of seconds, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (value == 0 and not zero_ok):
+        what = "a number of seconds (0 or more)" if zero_ok else "a positive number of seconds"
+        raise ConfigError(source, f"{where}.{key}", f"expected {what}, got {value!r}")
     return float(value)
 
 
@@ -220,7 +221,7 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
     connect, first, idle = KIND_TIMEOUTS[kind]
     cooldown = raw.get("cooldown")
     if cooldown is not None:
-        cooldown = _number(raw, "cooldown", 0, source, where)
+        cooldown = _number(raw, "cooldown", 0, source, where, zero_ok=True)  # 0: never cool down
     return ProviderConfig(
         name=name,
         kind=kind,

@@ -201,7 +201,7 @@ PROVIDER_KEY_TYPES: dict[str, str] = {
     "first_token_timeout": "seconds",
     "idle_timeout": "seconds",
     "headers": "headers",
-    "cooldown": "seconds",
+    "cooldown": "seconds_or_zero",
 }
 assert set(PROVIDER_KEY_TYPES) == PROVIDER_KEYS
 
@@ -386,11 +386,13 @@ def coerce(key: KeyPath, raw: str) -> Any:
         if text.lower() in FALSE_WORDS:
             return False
         raise EditError(f"{where}: expected true or false, got {raw!r}")
-    if kind == "seconds":
+    if kind in ("seconds", "seconds_or_zero"):
         try:
             number = float(text)
         except ValueError:
             raise EditError(f"{where}: expected a number of seconds, got {raw!r}") from None
+        if kind == "seconds_or_zero" and number == 0:
+            return 0
         if not number > 0 or number == float("inf"):
             raise EditError(f"{where}: expected a positive number of seconds, got {raw!r}")
         return int(number) if number.is_integer() and "." not in text else number

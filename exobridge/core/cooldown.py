@@ -56,7 +56,7 @@ def cooldown_for(provider: ProviderConfig, failure: Failure) -> float | None:
     429 honours Retry-After; otherwise the provider's `cooldown` setting replaces the default length.
     """
     default = DEFAULT_COOLDOWNS.get(failure.kind)
-    if default is None:
+    if default is None or provider.cooldown == 0:  # `cooldown = 0`: never keep away from this provider
         return None
     if failure.kind is FailureKind.RATE_LIMITED and failure.retry_after is not None:
         return max(1.0, failure.retry_after)
