@@ -355,3 +355,9 @@ def test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs(server, write_co
     assert time.monotonic() - started < 1.5, "Ctrl-C waited for the hung probe"
     assert proc.returncode == 0
     assert b"Traceback" not in err
+
+
+def test_seconds_without_watch_is_a_usage_error(run_cli):
+    proc = run_cli("providers", "status", "3")
+    assert proc.returncode == 2
+    assert proc.stderr == "exobridge: error: SECONDS goes with --watch: exobridge providers status --watch 2\n"

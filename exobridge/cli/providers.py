@@ -8,6 +8,8 @@ import typer
 
 from exobridge.cli import completions, exits
 
+DEFAULT_WATCH_SECONDS = 5.0
+
 app = typer.Typer(help="List, probe and change providers.", no_args_is_help=True, rich_markup_mode=None)
 
 
@@ -66,16 +68,10 @@ def list_providers(
 @app.command("status")
 def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    watch: Annotated[
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
+    seconds: Annotated[
         float | None,
-        typer.Option(
-            "--watch",
-            help="Refresh every SECONDS (default 5) until Ctrl-C.",
-            min=0.5,
-            flag_value=5.0,
-            is_flag=False,
-            metavar="[SECONDS]",
-        ),
+        typer.Argument(metavar="SECONDS", min=0.5, help="With --watch: seconds between refreshes (default 5)."),
     ] = None,
 ) -> None:
     """Probe every enabled provider (and every Exo node) at once. Exit 0 when one can answer, 3 when none."""
@@ -91,8 +87,10 @@ def status(
         _show_warnings(store, shown)
         return results
 
-    if watch is not None and not json_out:
-        view.watch_status(probe, watch)
+    if seconds is not None and not watch:
+        exits.fail("SECONDS goes with --watch: exobridge providers status --watch 2", exits.USAGE)
+    if watch and not json_out:
+        view.watch_status(probe, seconds if seconds is not None else DEFAULT_WATCH_SECONDS)
         raise typer.Exit(exits.OK)
     results = probe()
     view.show_status(results, json_out)
