@@ -9,7 +9,6 @@ Stable API (used by `config`, `providers add|remove|…`, `keys` and `config imp
         (`files.write_atomic`: temp file + rename in the same directory) keeping the existing mode
         (new files 0600). Comments, ordering and tables the user wrote survive. Returns the path.
 
-    locked(path)                 context manager holding the exclusive lock of `path`
     read_document(path)          the tomlkit document of `path` (empty when missing); ConfigError on bad TOML
     validate_text(text, path)    the Config built from `text` alone (environment ignored), or ConfigError
     replace_config(text, path, previous=…)  validate `text`, then write it under the lock (`config edit`);
@@ -30,9 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import json
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -59,34 +56,13 @@ if TYPE_CHECKING:
     import tomlkit
 
 
-def lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
-
-
 @contextlib.contextmanager
 def writing(path: Path) -> Iterator[None]:
     """Turn a file-system failure while locking or writing `path` into a one-line ConfigError."""
     try:
         yield
     except OSError as exc:
-        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
-        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
-            exc.strerror = "it is a file, not a directory"
-        elif isinstance(exc, IsADirectoryError):
-            where, exc.strerror = "", "it is a directory"
-        raise ConfigError(str(path), "", f"cannot write{where} ({exc.strerror or type(exc).__name__})") from None
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a sibling lock file, so two writers take turns (read-modify-write)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+        raise ConfigError(str(path), "", files.write_problem(exc, path)) from None
 
 
 def _decode(path: Path) -> str | None:
@@ -142,7 +118,7 @@ def edit_config(mutate: Callable[[tomlkit.TOMLDocument], None], path: Path | Non
     import tomlkit
 
     path = paths.config_path() if path is None else path
-    with writing(path), locked(path):
+    with writing(path), files.locked(path):
         doc = read_document(path)
         before = doc.as_string()
         mutate(doc)
@@ -176,7 +152,7 @@ def replace_config(text: str, path: Path | None = None, *, previous: bytes | boo
     """
     path = paths.config_path() if path is None else path
     validate_text(text, path)
-    with writing(path), locked(path):
+    with writing(path), files.locked(path):
         if previous is not True and file_bytes(path) != previous:
             raise ChangedMeanwhile(str(path))
         files.write_atomic(path, text)
@@ -814,7 +790,7 @@ def write_starter(path: Path | None = None, force: bool = False) -> Path:
     """Write STARTER to the config path; EditError when a file is there and `force` is not set."""
     path = paths.config_path() if path is None else path
     validate_text(STARTER, path)
-    with writing(path), locked(path):
+    with writing(path), files.locked(path):
         if path.exists() and not force:
             raise EditError(f"{path} already exists (use --force to replace it)")
         files.write_atomic(path, STARTER)

@@ -1,7 +1,7 @@
 """Remembered cooldowns: a dead or black-holed node costs its timeout once, not on every run.
 
 The state lives in `state.json` in the cache dir: per provider node (name + url), the last failure, its class
-and when the cooldown ends. Writers take an fcntl lock on `state.json.lock`, re-read, change and replace the
+and when the cooldown ends. Writers take an fcntl lock on `.state.json.lock`, re-read, change and replace the
 file atomically, so concurrent runs never lose each other's entries or leave a half-written file. The file is
 advisory: a corrupt or unreadable one is ignored (one warning in `warnings`, for the CLI to show).
 """
@@ -20,7 +20,7 @@ from typing import Any
 from exobridge.core import paths
 from exobridge.core.config import ProviderConfig
 from exobridge.core.failover import Failure, FailureKind
-from exobridge.core.files import write_atomic
+from exobridge.core.files import locked, write_atomic
 from exobridge.core.routing import RouteState
 
 STATE_NAME = "state.json"
@@ -141,7 +141,6 @@ class CooldownStore:
     def __init__(self, directory: Path | None = None, clock: Callable[[], float] = time.time) -> None:
         directory = paths.cache_dir() if directory is None else directory
         self.path = directory / STATE_NAME
-        self.lock_path = directory / (STATE_NAME + ".lock")
         self.clock = clock
         self.warnings: list[str] = []
         self._snapshot: dict[str, NodeState] | None = None
@@ -198,19 +197,12 @@ class CooldownStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, NodeState]]:
         """Hold the lock, yield the current entries for changing, then write them back atomically."""
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                entries = self._read()
-                yield entries
-                body = {"format": FORMAT, "nodes": {k: v.to_json() for k, v in sorted(entries.items())}}
-                write_atomic(self.path, json.dumps(body, indent=1) + "\n", mode=0o600)
-                self._snapshot = entries
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        with locked(self.path):
+            entries = self._read()
+            yield entries
+            body = {"format": FORMAT, "nodes": {k: v.to_json() for k, v in sorted(entries.items())}}
+            write_atomic(self.path, json.dumps(body, indent=1) + "\n", mode=0o600)
+            self._snapshot = entries
 
     def _safely(self, change: Callable[[dict[str, NodeState]], Any]) -> Any:
         """Run a locked change; a state file that cannot be written is a warning, never fatal."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -37,3 +38,32 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a sibling lock file, so two writers take turns (read-modify-write)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_problem(exc: OSError, path: Path) -> str:
+    """A file-system failure while locking or writing `path`, said in a few words for a one-line error."""
+    where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
+        reason = "it is a file, not a directory"
+    elif isinstance(exc, IsADirectoryError):
+        where, reason = "", "it is a directory"
+    return f"cannot write{where} ({reason})"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exobridge.core import files, paths
-from exobridge.core.config_edit import locked
 
 if TYPE_CHECKING:
     import tomlkit
@@ -71,18 +70,13 @@ def _writing(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
-        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
-            exc.strerror = "it is a file, not a directory"
-        elif isinstance(exc, IsADirectoryError):
-            where, exc.strerror = "", "it is a directory"
-        raise KeystoreError(f"{path}: cannot write{where} ({exc.strerror or type(exc).__name__})") from None
+        raise KeystoreError(f"{path}: {files.write_problem(exc, path)}") from None
 
 
 def set_keys(keys: dict[str, str], path: Path | None = None) -> Path:
     """Store several providers' keys in one locked edit. Keys must already be clean (see clean_key)."""
     path = paths.keys_path() if path is None else path
-    with _writing(path), locked(path):
+    with _writing(path), files.locked(path):
         doc = _read(path)
         for provider, key in keys.items():
             doc[provider] = key
@@ -99,7 +93,7 @@ def remove_key(provider: str, path: Path | None = None) -> bool:
     path = paths.keys_path() if path is None else path
     if not path.exists():
         return False
-    with _writing(path), locked(path):
+    with _writing(path), files.locked(path):
         doc = _read(path)
         if provider not in doc:
             return False
