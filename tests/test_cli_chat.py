@@ -216,7 +216,8 @@ def test_broken_pipe_exits_quietly(server, write_config):
     assert proc.returncode == 0
 
 
-def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
+def stalled_after_one_token(server, write_config, *flags: str) -> tuple[subprocess.Popen, threading.Event]:
+    """`exobridge chat` against a server that sends one token ("Partial"), then nothing until the test ends."""
     srv = server()
     first_token_sent = threading.Event()
 
@@ -229,12 +230,17 @@ def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
 
     only_local(write_config, srv.url)
     proc = subprocess.Popen(
-        [*exobridge_command(), "chat", "-m", "x", "Hi"],
+        [*exobridge_command(), "chat", *flags, "-m", "x", "Hi"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env=dict(os.environ),
     )
+    return proc, first_token_sent
+
+
+def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
+    proc, _ = stalled_after_one_token(server, write_config)
     assert proc.stdout is not None
     assert proc.stdout.read(len("Partial")) == b"Partial"
     proc.send_signal(signal.SIGINT)
@@ -372,24 +378,7 @@ def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config
 
 
 def test_ctrl_c_with_json_prints_one_object_with_the_partial_text(server, write_config):
-    srv = server()
-    first_token_sent = threading.Event()
-
-    @srv.route("POST", "/v1/chat/completions")
-    def slow(ex: Exchange) -> None:
-        ex.start_stream()
-        ex.event(chunk("Partial"))
-        first_token_sent.set()
-        ex.stall()
-
-    only_local(write_config, srv.url)
-    proc = subprocess.Popen(
-        [*exobridge_command(), "chat", "--json", "-m", "x", "Hi"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
+    proc, first_token_sent = stalled_after_one_token(server, write_config, "--json")
     assert first_token_sent.wait(20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
