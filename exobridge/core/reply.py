@@ -31,7 +31,6 @@ class Reply:
     served_model: str | None
     usage: dict[str, Any] | None
     finish_reason: str | None
-    first_token_at: float | None
     chunks: int = 0
 
 
@@ -55,7 +54,6 @@ class ReplyBuilder:
         self.served_model: str | None = None
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
-        self.first_token_at: float | None = None
         self.producing = False
         self.chunks = 0
         self.text_length = 0
@@ -68,8 +66,6 @@ class ReplyBuilder:
                 self._check_model(model)
 
     def _text(self, content: str) -> None:
-        if self.first_token_at is None:
-            self.first_token_at = time.monotonic()
         self.producing = True
         self.text_length += len(content)
         if self._keep_text:
@@ -138,7 +134,6 @@ class ReplyBuilder:
             served_model=self.served_model,
             usage=self.usage,
             finish_reason=self.finish_reason,
-            first_token_at=self.first_token_at,
             chunks=self.chunks,
         )
 

@@ -169,7 +169,7 @@ class Router:
                 return result
             started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
             with http:
-                answered = self._route(http, request, targets, result, emit, started)
+                answered = self._route(http, request, targets, result, emit)
         except KeyboardInterrupt:
             answered = True
             result.error = "interrupted"
@@ -189,7 +189,6 @@ class Router:
         targets: list[Target],
         result: ChatResult,
         emit: Callable[[str], None],
-        started: float,
     ) -> bool:
         """Walk the targets; True once one answered or the routing must stop."""
         from exobridge.core.providers import client_for
@@ -235,12 +234,12 @@ class Router:
                     deferred.append((target, key, url))
                     continue
                 client = client or client_for(target.provider, key.value, http)
-                if self._try_node(client, target, url, request, result, emit, started) != "next":
+                if self._try_node(client, target, url, request, result, emit) != "next":
                     return True
         # Everything after them failed: the nodes skipped for cooldown are now the only candidates left.
         for target, key, url in deferred:
             client = client_for(target.provider, key.value, http)
-            if self._try_node(client, target, url, request, result, emit, started) != "next":
+            if self._try_node(client, target, url, request, result, emit) != "next":
                 return True
         return False
 
@@ -259,7 +258,6 @@ class Router:
         request: ChatRequest,
         result: ChatResult,
         emit: Callable[[str], None],
-        started: float,
     ) -> str:
         """One node, with at most one retry. Returns "ok", "next" (fail over) or "stop"."""
         retried = False
@@ -315,6 +313,4 @@ class Router:
             result.backend = backend
             result.usage = reply.usage
             result.cost = client.cost(reply.usage)
-            if reply.first_token_at is not None:
-                result.first_token_ms = int((reply.first_token_at - started) * 1000)
             return "ok"
