@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from exobridge.cli import completions, exits
+
+if TYPE_CHECKING:
+    from exobridge.core.config import Config
 
 
 def read_stdin(stream: object = None) -> tuple[str | None, bool]:
@@ -42,20 +45,18 @@ def compose_prompt(argument: str | None, piped: str | None) -> str:
     return argument
 
 
-def _cli_keys(values: list[str], providers: list[str], pinned: str | None, names: set[str]) -> dict[str, str]:
+def _cli_keys(values: list[str], providers: list[str], pinned: str | None, config: Config) -> dict[str, str]:
     """`--key NAME=VALUE`, or a bare `--key VALUE` when exactly one provider is targeted."""
     result: dict[str, str] = {}
     for value in values:
         head, sep, tail = value.partition("=")
-        if sep and head in names:
+        if sep and head in config.providers:
             result[head] = tail
             continue
         single = [pinned] if pinned else providers
         if len(single) != 1:
             if sep and head.isidentifier():
-                exits.fail(
-                    f"--key {head}=…: unknown provider {head!r} (configured: {', '.join(sorted(names))})", exits.USAGE
-                )
+                exits.fail(f"--key {head}=…: {config.unknown_provider(head)}", exits.USAGE)
             exits.fail("--key needs one provider: use -p NAME, a NAME:model, or --key NAME=KEY", exits.USAGE)
         result[single[0]] = value
     return result
@@ -115,7 +116,7 @@ def chat(
         exits.fail(config.unknown_provider(unknown[0]), exits.USAGE)
     spec = model or config.default_model
     pinned, _ = model_map.split_pinned(spec, config)
-    cli_keys = _cli_keys(key or [], only, pinned, set(config.providers))
+    cli_keys = _cli_keys(key or [], only, pinned, config)
 
     targets = model_map.targets(spec, config, only=only)
     if no_fallback:
