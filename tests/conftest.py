@@ -89,6 +89,16 @@ def server() -> Iterator[Callable[[], LoopbackServer]]:
 
 
 @pytest.fixture
+def backup(server: Callable[[], LoopbackServer]) -> LoopbackServer:
+    """A well-behaved OpenAI-compatible fallback at `{url}/chat/completions` that answers "from backup"."""
+    from tests.loopback import stream_words
+
+    srv = server()
+    srv.route("POST", "/chat/completions")(stream_words(["from ", "backup"]))
+    return srv
+
+
+@pytest.fixture
 def write_config(isolated: Path) -> Callable[[str], Path]:
     def write(text: str) -> Path:
         path = Path(os.environ["EXOBRIDGE_CONFIG"])

@@ -186,7 +186,8 @@ def test_quiet_piped_run_prints_no_notices(server, write_config, run_cli):
     assert proc.stderr == ""
 
 
-def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, run_cli):
+def breaks_after_two_tokens(server):
+    """A server whose stream sends "Half an " and "answer", then resets the connection."""
     srv = server()
 
     @srv.route("POST", "/v1/chat/completions")
@@ -196,6 +197,11 @@ def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, 
         ex.event(chunk("answer"))
         ex.reset()
 
+    return srv
+
+
+def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, run_cli):
+    srv = breaks_after_two_tokens(server)
     only_local(write_config, srv.url)
     proc = run_cli("chat", "-m", "x", "Hi")
     assert proc.returncode == 5
@@ -359,15 +365,7 @@ def test_bad_option_is_one_line_exit_2(run_cli):
 
 
 def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config, run_cli):
-    srv = server()
-
-    @srv.route("POST", "/v1/chat/completions")
-    def half(ex: Exchange) -> None:
-        ex.start_stream()
-        ex.event(chunk("Half an "))
-        ex.event(chunk("answer"))
-        ex.reset()
-
+    srv = breaks_after_two_tokens(server)
     only_local(write_config, srv.url)
     proc = run_cli("chat", "--json", "-m", "x", "Hi")
     assert proc.returncode == 5

@@ -17,7 +17,7 @@ from exobridge.core.failover import Failure, FailureKind
 from exobridge.core.routing import ChatRequest, Router
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import BlackHole, closed_port, stream_words
-from tests.test_routing import make_config
+from tests.test_routing import make_config, two_providers
 
 
 class Clock:
@@ -53,24 +53,8 @@ def outcomes(result: Any) -> list[tuple[str, str]]:
     return [(a.provider, a.outcome) for a in result.attempts]
 
 
-def pair(first_url: str, second_url: str, **first: Any) -> Any:
-    return make_config(
-        {
-            "first": {"kind": "openai", "url": first_url, "priority": 0, **first},
-            "second": {"kind": "openai", "url": second_url, "priority": 1},
-        }
-    )
-
-
-@pytest.fixture
-def backup(server):
-    srv = server()
-    srv.route("POST", "/chat/completions")(stream_words(["from ", "backup"]))
-    return srv
-
-
 def test_connect_failure_cools_down_and_next_run_skips_it(backup, state_dir, clock):
-    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url)
+    cfg = two_providers(f"http://127.0.0.1:{closed_port()}", backup.url)
     first = run(cfg, state_dir, clock)
     assert outcomes(first) == [("first", "failed"), ("second", "ok")]
 
@@ -87,7 +71,7 @@ def test_connect_failure_cools_down_and_next_run_skips_it(backup, state_dir, clo
 
 def test_black_hole_timeout_is_paid_once(backup, state_dir, clock):
     with BlackHole() as hole:
-        cfg = pair(hole.url, backup.url, first_token_timeout=0.3)
+        cfg = two_providers(hole.url, backup.url, first_token_timeout=0.3)
         started = time.monotonic()
         run(cfg, state_dir, clock)
         paid = time.monotonic() - started
@@ -116,7 +100,7 @@ def test_skipped_node_is_tried_once_everything_after_it_failed(server, state_dir
     """A cooldown never turns a possible answer into "no provider could answer"."""
     back = server()
     back.route("POST", "/chat/completions")(stream_words(["back ", "up"]))
-    cfg = pair(back.url, f"http://127.0.0.1:{closed_port()}")
+    cfg = two_providers(back.url, f"http://127.0.0.1:{closed_port()}")
     store(state_dir, clock).record_failure(cfg.providers["first"], back.url, Failure(FailureKind.CONNECT, "refused"))
     result = run(cfg, state_dir, clock)
     assert outcomes(result) == [("first", "skipped"), ("second", "failed"), ("first", "ok")]
@@ -126,7 +110,7 @@ def test_skipped_node_is_tried_once_everything_after_it_failed(server, state_dir
 
 def test_all_cooling_down_are_still_tried_in_order(server, backup, state_dir, clock):
     dead = f"http://127.0.0.1:{closed_port()}"
-    cfg = pair(dead, backup.url)
+    cfg = two_providers(dead, backup.url)
     st = store(state_dir, clock)
     for name, url in (("first", dead), ("second", backup.url)):
         st.record_failure(cfg.providers[name], url, Failure(FailureKind.CONNECT, "connection refused"))
@@ -160,7 +144,7 @@ def test_cooling_exo_node_is_skipped_for_a_later_node(server, state_dir, clock):
 def test_cooldown_length_by_failure(server, backup, state_dir, clock, status, headers, expected):
     bad = server()
     bad.route("POST", "/chat/completions")(lambda ex: ex.reply(status, {"error": {"message": "no"}}, headers=headers))
-    cfg = pair(bad.url, backup.url)
+    cfg = two_providers(bad.url, backup.url)
     run(cfg, state_dir, clock)
     entry = store(state_dir, clock).get("first", bad.url)
     assert entry is not None and entry.status == status
@@ -168,7 +152,7 @@ def test_cooldown_length_by_failure(server, backup, state_dir, clock, status, he
 
 
 def test_provider_cooldown_setting_overrides_the_default(server, backup, state_dir, clock):
-    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=5)
+    cfg = two_providers(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=5)
     run(cfg, state_dir, clock)
     entry = store(state_dir, clock).get("first", cfg.providers["first"].url)
     assert entry is not None and entry.until - clock.now == pytest.approx(5)
@@ -184,14 +168,14 @@ def test_provider_cooldown_setting_overrides_the_default(server, backup, state_d
 def test_request_faults_and_missing_models_do_not_cool_down(server, backup, state_dir, clock, status, body):
     bad = server()
     bad.route("POST", "/chat/completions")(lambda ex: ex.reply(status, body))
-    run(pair(bad.url, backup.url), state_dir, clock)
+    run(two_providers(bad.url, backup.url), state_dir, clock)
     assert store(state_dir, clock).entries() == []
 
 
 def test_corrupt_state_file_is_ignored_with_one_warning(backup, state_dir, clock):
     state_dir.mkdir(parents=True)
     (state_dir / "state.json").write_text("{not json", encoding="utf-8")
-    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url)
+    cfg = two_providers(f"http://127.0.0.1:{closed_port()}", backup.url)
     state = FileRouteState(store(state_dir, clock))
     result = Router(cfg, state=state).run(
         ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_map.targets("m", cfg)
@@ -277,7 +261,7 @@ def test_cli_second_run_skips_the_dead_node_and_reset_clears(backup, write_confi
 
 
 def test_cooldown_zero_never_keeps_away_from_a_provider(backup, state_dir, clock):
-    cfg = pair(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=0)
+    cfg = two_providers(f"http://127.0.0.1:{closed_port()}", backup.url, cooldown=0)
     first = run(cfg, state_dir, clock)
     second = run(cfg, state_dir, clock)
     assert outcomes(first) == outcomes(second) == [("first", "failed"), ("second", "ok")]

@@ -68,13 +68,6 @@ def two_providers(first_url: str, second_url: str, **first: Any) -> config_mod.C
     )
 
 
-@pytest.fixture
-def backup(server):
-    srv = server()
-    srv.route("POST", "/chat/completions")(stream_words(["from ", "backup"]))
-    return srv
-
-
 def test_answers_from_first_provider_and_streams_text(server, backup):
     first = server()
     first.route("POST", "/chat/completions")(stream_words(["Hello", ", ", "world"], model="m"))
