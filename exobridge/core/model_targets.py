@@ -1,0 +1,85 @@
+"""From what the user typed (`-m`) to the list of (provider, model id) targets, in priority order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exobridge.core.config import Config, ProviderConfig
+from exobridge.core.model_table import BUILTIN_MODELS
+
+
+@dataclass(frozen=True)
+class Target:
+    """One provider to try, with the model id to send it.
+
+    `alternates` are other ids for the same model (Exo's legacy slug and its v1 id); the Exo provider picks
+    whichever its node lists. `reason` set means the provider cannot be asked (no id for this model).
+    """
+
+    provider: ProviderConfig
+    model: str | None
+    alternates: tuple[str, ...] = field(default=())
+    reason: str | None = None
+
+
+def split_pinned(spec: str, config: Config) -> tuple[str | None, str]:
+    """`openrouter:anthropic/claude-3.5-sonnet` → ("openrouter", "anthropic/claude-3.5-sonnet").
+
+    Only a configured provider name counts as a pin, so ids with colons (`qwen2.5:7b`, `…:free`) pass through.
+    """
+    head, sep, tail = spec.partition(":")
+    if sep and head in config.providers and tail:
+        return head, tail
+    return None, spec
+
+
+def table(config: Config) -> dict[str, dict[str, str]]:
+    """The built-in model table with the user's `[models]` entries laid over it, entry by entry."""
+    merged = {name: dict(ids) for name, ids in BUILTIN_MODELS.items()}
+    for name, ids in config.models.items():
+        merged.setdefault(name, {}).update(ids)
+    return merged
+
+
+def _ids_for(provider: ProviderConfig, name: str, config: Config) -> tuple[str | None, tuple[str, ...]]:
+    user = config.models.get(name, {})
+    if provider.name in user:
+        return user[provider.name], ()
+    builtin = BUILTIN_MODELS.get(name, {})
+    primary = builtin.get(provider.name) or builtin.get(provider.kind)
+    alternates: tuple[str, ...] = ()
+    if provider.kind == "exo":
+        v1 = builtin.get("exo_v1")
+        if primary is None:
+            primary, v1 = v1, None
+        alternates = (v1,) if v1 else ()
+    return primary, alternates
+
+
+def targets(spec: str, config: Config, only: list[str] | None = None) -> list[Target]:
+    """Every provider that could answer `spec`, in priority order.
+
+    Disabled providers are left out, unless named explicitly (pinned or in `only`): then they stay, so the
+    router can say they are disabled rather than silently doing nothing.
+    """
+    pinned, name = split_pinned(spec, config)
+    known = table(config)
+    providers = config.ordered(include_disabled=True)
+    if pinned:
+        providers = [config.providers[pinned]]
+    if only:
+        providers = [p for p in providers if p.name in only]
+    elif not pinned:
+        providers = [p for p in providers if p.enabled]
+    result: list[Target] = []
+    for provider in providers:
+        if name in known:
+            model, alternates = _ids_for(provider, name, config)
+            if model is None:
+                hint = f'add models."{name}".{provider.name} = "<id>" to the config'
+                result.append(Target(provider, None, reason=f"no id for {name} ({hint})"))
+                continue
+        else:
+            model, alternates = name, ()
+        result.append(Target(provider, model, alternates))
+    return result
