@@ -8,6 +8,9 @@ from pathlib import Path
 
 from exobridge.core import paths
 from exobridge.core.config import ProviderConfig
+from exobridge.core.secrets import mask, mask_header, redact
+
+__all__ = ["ResolvedKey", "mask", "mask_header", "redact", "read_keys_file", "resolve", "secrets_in_keys_file"]
 
 
 @dataclass(frozen=True)
@@ -20,39 +23,24 @@ class ResolvedKey:
         return mask(self.value) if self.value else ""
 
 
-def mask(key: str) -> str:
-    """`sk-or-v1-abc…9f2c` → `sk-or-…9f2c`: the vendor prefix and the last four characters, nothing else."""
-    if len(key) <= 8:
-        return "…" + key[-2:] if len(key) > 4 else "…"
-    parts = key.split("-")
-    prefix = ""
-    if len(parts) > 2 and len(parts[0]) <= 3:
-        prefix = "-".join(parts[:2]) + "-"
-    elif "_" in key[:4]:
-        prefix = key[: key.index("_") + 1]
-    elif len(parts) > 1 and len(parts[0]) <= 3:
-        prefix = parts[0] + "-"
-    return f"{prefix}…{key[-4:]}"
+def secrets_in_keys_file(path: Path | None = None) -> dict[str, str]:
+    """Every value in the keys file, for redaction: never raises. A file that is not valid TOML still gives
+    its quoted values (a malformed file must not leak what it holds)."""
+    path = paths.keys_path() if path is None else path
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    import tomllib
 
+    try:
+        data = tomllib.loads(text)
+        return {str(name): value for name, value in data.items() if isinstance(value, str) and value}
+    except tomllib.TOMLDecodeError:
+        import re
 
-SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password")
-
-
-def mask_header(name: str, value: str) -> str:
-    """A header value to show: credentials (`Authorization`, `X-Api-Key`, …) masked, anything else as is."""
-    if not any(word in name.lower() for word in SECRET_HEADER_WORDS):
-        return value
-    scheme, _, credential = value.partition(" ")
-    if credential and scheme.lower() in ("bearer", "basic", "token"):
-        return f"{scheme} {mask(credential)}"
-    return mask(value)
-
-
-def redact(text: str, key: str | None) -> str:
-    """`text` with every copy of `key` masked: some providers echo the credential back in their error text."""
-    if not key or key not in text:
-        return text
-    return text.replace(key, mask(key))
+        values = re.findall(r"""=\s*["']([^"'\r\n]+)["']?""", text)
+        return {f"line{number}": value.strip() for number, value in enumerate(values) if value.strip()}
 
 
 def read_keys_file(path: Path | None = None) -> dict[str, str]:
