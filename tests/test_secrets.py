@@ -139,6 +139,9 @@ def test_header_secrets(name: str, value: str, found: list[str]) -> None:
     assert secrets.header_secrets(name, value) == found
 
 
+HDR = "hdr-0123456789"
+
+
 def test_config_redactor_collects_keys_from_every_source(tmp_path, monkeypatch) -> None:
     from exobridge.core import config
 

@@ -10,7 +10,7 @@ from exobridge.core import paths
 from exobridge.core.config import ProviderConfig
 from exobridge.core.secrets import mask, mask_header, redact
 
-__all__ = ["ResolvedKey", "mask", "mask_header", "redact", "read_keys_file", "resolve", "secrets_in_keys_file"]
+__all__ = ["ResolvedKey", "mask", "mask_header", "read_keys_file", "redact", "resolve", "secrets_in_keys_file"]
 
 
 @dataclass(frozen=True)
