@@ -40,9 +40,9 @@ def root(
 
 
 def _register() -> None:
-    from exobridge.cli import chat, completions, config, doctor, keys, models, providers
+    from exobridge.cli import chat, completions, config, doctor, keys, models, providers, serve
 
-    for module in (chat, providers, models, config, keys, doctor, completions):
+    for module in (chat, providers, models, config, keys, doctor, completions, serve):
         module.register(app)
 
 

@@ -1,0 +1,56 @@
+"""`exobridge serve`: the same Exo-first failover as a local OpenAI-compatible endpoint (docs/serve.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from exobridge.cli import exits
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on. Not loopback: a client key is required.")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", help="Port to listen on; 0 picks a free one (named at start-up).")] = (
+        52480
+    ),
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Client key (visible in ps: prefer --api-key-env).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option("--api-key-env", metavar="VAR", help="Read the client key from this environment variable."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines on stderr.")] = False,
+    grace: Annotated[
+        float, typer.Option("--grace", min=0.0, help="Seconds in-flight replies may finish after SIGINT/SIGTERM.")
+    ] = 10.0,
+) -> None:
+    """Serve an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models) routed Exo first."""
+    from exobridge.core.config import ConfigError
+    from exobridge.serve.options import ServeOptions, ServeUsageError
+    from exobridge.serve.server import serve_run
+
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        api_key=api_key,
+        api_key_env=api_key_env,
+        workers=workers,
+        json_logs=json_logs,
+        grace=grace,
+    )
+    try:
+        code = serve_run(opts)
+    except ServeUsageError as exc:
+        exits.fail(str(exc), exits.USAGE)
+    except ConfigError as exc:
+        exits.fail(f"config: {exc}", exits.CONFIG)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

@@ -1,0 +1,17 @@
+"""`exobridge serve`: the routing core behind a local OpenAI-compatible HTTP endpoint.
+
+Modules, each one job:
+
+- `options`: what the command line asked for (`ServeOptions`) and the client key it resolves to.
+- `wire`: the OpenAI wire format: request fields in, `chat.completion` / `chat.completion.chunk` objects,
+  SSE framing, OpenAI-style error bodies and the HTTP status that best fits a failed route.
+- `bridge`: one chat request driven through `core.routing.Router` on a worker thread, its text pieces handed to
+  the event loop; a client that goes away cancels the upstream request at once.
+- `shared`: what concurrent requests share: cooldowns (the CLI's state file, plus a gate so that 100
+  simultaneous requests try a failing node once), the live config (reloaded when the file changes) and small
+  time-to-live caches for the status and model list endpoints.
+- `app`: the ASGI application (Starlette): routes, client authentication, request limits, access log.
+- `server`: binding, the start-up line, uvicorn, and graceful SIGINT/SIGTERM.
+
+Nothing here is imported by `exobridge --help` or `chat`: starlette and uvicorn load only for `serve`.
+"""

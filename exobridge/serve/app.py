@@ -1,0 +1,441 @@
+"""The ASGI application behind `exobridge serve` (Starlette routes, pure-ASGI edges).
+
+- `POST /v1/chat/completions`: routed like `exobridge chat` (Exo first, failover only before the first token);
+  the reply is always a clean OpenAI reply. The provider that answered and the attempts are in
+  `X-Exobridge-*` headers, never in the content.
+- `GET /v1/models`: logical names and every provider's ids (`provider:id`), from `exobridge models`' cache.
+- `GET /health`: liveness, no upstream call. `GET /v1/exobridge/status`: `providers status --json`, cached.
+
+Every error is an OpenAI-style JSON body (`{"error": {"message", "type", "param", "code"}}`), never a
+traceback; error text passes the redactor, so an upstream key never reaches a client or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from exobridge.serve import wire
+from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun
+from exobridge.serve.logs import AccessLog
+from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+STATUS_TTL = 5.0  # seconds a `/v1/exobridge/status` answer is reused: a polling dashboard cannot flood providers
+MODELS_TTL = 30.0
+
+
+@dataclass
+class ServeContext:
+    """Everything the endpoints share for the life of the server."""
+
+    live: LiveConfig
+    state: SharedRouteState
+    pool: DaemonPool
+    log: AccessLog
+    redact: Callable[[str], str]  # whole keys and 8-character pieces: errors, headers, log lines
+    quick_redact: Callable[[str], str] = str  # whole keys only: cheap enough for every piece of model text
+    client_key: str | None = None
+    http: Any = None  # the shared upstream httpx.Client (pooled connections), when the router accepts one
+
+    def __post_init__(self) -> None:
+        self.status_cache = TtlValue(STATUS_TTL, self._status)
+        self.models_cache = TtlValue(MODELS_TTL, self._models)
+
+    def _status(self) -> dict[str, Any]:
+        from exobridge.core import provider_status
+        from exobridge.core.cooldown import CooldownStore
+
+        results = provider_status.probe_all(self.live.get(), cooldowns=CooldownStore())
+        maker = getattr(provider_status, "status_json", None)
+        if maker is not None:
+            return maker(results)
+        ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))
+        return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
+
+    def _models(self) -> dict[str, Any]:
+        from exobridge.core import model_lists
+
+        config = self.live.get()
+        lists = model_lists.provider_lists(config)
+        data: list[dict[str, Any]] = []
+        for entry in model_lists.model_table(config, lists):
+            if entry.providers:  # a name no configured provider has an id for is not servable
+                serving = [name for name, column in entry.providers.items() if column.get("available") is not False]
+                data.append(_model_entry(entry.name, "exobridge", serving))
+        for item in lists:
+            if str(item.status) != "ok":
+                continue
+            for model in item.models:
+                data.append(_model_entry(f"{item.name}:{model['id']}", item.name, [item.name]))
+        return {"object": "list", "data": data}
+
+
+def _model_entry(model_id: str, owner: str, providers: list[str]) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner, "providers": providers}
+
+
+# --- small ASGI helpers ---------------------------------------------------------------------------------
+
+
+def _headers(extra: dict[str, str] | None, content_type: bytes) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type)]
+    for name, value in (extra or {}).items():
+        headers.append((name.lower().encode("latin-1"), wire.header_value(value).encode("latin-1")))
+    return headers
+
+
+async def send_json(send: Send, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+    body = wire.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status, "headers": _headers(headers, b"application/json")})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_problem(
+    send: Send, scope: Scope, problem: wire.RequestProblem, headers: dict[str, str] | None = None
+) -> None:
+    scope.setdefault("exobridge", {})["error"] = problem.message
+    await send_json(send, problem.status, problem.body(), headers)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int = wire.MAX_BODY_BYTES) -> bytes:
+    """The whole request body, or a 413 RequestProblem past `limit` bytes (checked before reading when the
+    client declared its length)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise wire.RequestProblem(400, "invalid Content-Length") from None
+            if declared > limit:
+                raise _too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _too_large(limit: int) -> wire.RequestProblem:
+    return wire.RequestProblem(413, f"request body larger than {limit // (1024 * 1024)} MiB", code="body_too_large")
+
+
+# --- POST /v1/chat/completions ------------------------------------------------------------------------------
+
+
+class ChatEndpoint:
+    def __init__(self, ctx: ServeContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        info = scope.setdefault("exobridge", {})
+        try:
+            body = await read_body(scope, receive)
+            call = wire.parse_chat(body)
+        except wire.RequestProblem as problem:
+            await send_problem(send, scope, problem)
+            return
+        except ClientGone:
+            return
+        from exobridge.core import model_targets
+        from exobridge.core.routing import ChatRequest
+
+        config = self.ctx.live.get()
+        spec = call.model or config.default_model
+        info["requested_model"] = spec
+        targets = model_targets.targets(spec, config)
+        if not targets:
+            problem = wire.RequestProblem(
+                404, f"no configured provider serves model {spec!r}", param="model", code="model_not_found"
+            )
+            await send_problem(send, scope, problem)
+            return
+        fields = {
+            "messages": call.messages,
+            "model": spec,
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+            "top_p": call.top_p,
+            "stream": call.stream,
+        }
+        if call.extra and _chat_request_takes_extra():
+            fields["extra"] = call.extra
+        run = RouteRun(
+            config,
+            ChatRequest(**fields),
+            targets,
+            self.ctx.state,
+            asyncio.get_running_loop(),
+            http=self.ctx.http,
+            secrets=self.ctx.quick_redact,
+        )
+        self.ctx.pool.submit(run.work)
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, run))
+        try:
+            if call.stream:
+                await self._stream(scope, send, run, call)
+            else:
+                await self._whole(scope, send, run)
+        except BaseException:
+            run.cancel()
+            raise
+        finally:
+            watcher.cancel()
+
+    async def _end(self, run: RouteRun, pending: list[Event]) -> Event:
+        while True:
+            for event in pending:
+                if event.kind == "end":
+                    return event
+            pending = await run.events()
+
+    async def _whole(self, scope: Scope, send: Send, run: RouteRun) -> None:
+        end = await self._end(run, [])
+        if end.error is not None or end.result is None:
+            await self._crashed(scope, send, end.error)
+            return
+        result = end.result
+        self._note(scope, result)
+        if result.exit_code != 0 or result.provider is None:
+            await self._failed(scope, send, result)
+            return
+        model = result.model or run.model or result.requested_model
+        reply = wire.completion(wire.new_id(), int(time.time()), model, run.secrets(result.text), result.usage)
+        await send_json(send, 200, reply, self._reply_headers(result.provider, model, result.attempts, result))
+
+    async def _stream(self, scope: Scope, send: Send, run: RouteRun, call: wire.ChatCall) -> None:
+        # Wait for the first token (or the end) before answering: until then, failover can still happen and
+        # a failure can still have its own HTTP status.
+        batch = await run.events()
+        while not any(e.kind == "text" for e in batch) and not any(e.kind == "end" for e in batch):
+            batch = await run.events()
+        if not any(e.kind == "text" for e in batch):
+            end = batch[-1]
+            if end.error is not None or end.result is None:
+                await self._crashed(scope, send, end.error)
+                return
+            self._note(scope, end.result)
+            if end.result.exit_code != 0 or end.result.provider is None:
+                await self._failed(scope, send, end.result)
+                return
+        model = run.model or "unknown"
+        chunks = wire.ChunkWriter(model, call.include_usage)
+        headers = self._reply_headers(run.provider or "", model, run.attempts, None)
+        headers["Cache-Control"] = "no-cache"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": _headers(headers, b"text/event-stream; charset=utf-8"),
+            }
+        )
+        opening = chunks.role()
+        while True:
+            texts = [e.text for e in batch if e.kind == "text"]
+            ends = [e for e in batch if e.kind == "end"]
+            data = opening + chunks.text(texts)
+            opening = b""
+            if ends:
+                data += self._stream_tail(scope, chunks, ends[0])
+                await send({"type": "http.response.body", "body": data, "more_body": False})
+                return
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            batch = await run.events()
+
+    def _stream_tail(self, scope: Scope, chunks: wire.ChunkWriter, end: Event) -> bytes:
+        result = end.result
+        if result is None or end.error is not None:
+            if isinstance(end.error, ClientGone):
+                return b""
+            message = self._internal(scope, end.error)
+            return chunks.error(message, "internal_error")
+        self._note(scope, result)
+        if result.exit_code == 0:
+            return chunks.finish(result.usage)
+        # Broken after the first token: one error event and no [DONE], so the client sees an error.
+        message = self.ctx.redact(result.error or "the stream broke")
+        scope["exobridge"]["error"] = message
+        return chunks.error(f"the reply broke after it started: {message}", "stream_broken")
+
+    # --- pieces -----------------------------------------------------------------------------------------
+    def _reply_headers(self, provider: str, model: str, attempts: list[Any], result: Any) -> dict[str, str]:
+        headers = {
+            "X-Exobridge-Provider": provider,
+            "X-Exobridge-Model": self.ctx.redact(model),
+            "X-Exobridge-Attempts": wire.attempts_header(attempts),
+        }
+        if result is not None:
+            if result.cost is not None:
+                headers["X-Exobridge-Cost"] = f"{result.cost:.6f}"
+            if result.latency_ms is not None:
+                headers["X-Exobridge-Latency-Ms"] = str(result.latency_ms)
+        return headers
+
+    def _note(self, scope: Scope, result: Any) -> None:
+        info = scope["exobridge"]
+        info["result"] = result
+
+    async def _failed(self, scope: Scope, send: Send, result: Any) -> None:
+        if result.exit_code == 4 or not result.attempts:  # e.g. a malformed proxy setting: serve's own problem
+            message = self.ctx.redact(result.error or "no provider could answer")
+            problem = wire.RequestProblem(
+                503 if result.attempts else 500, message, code="no_provider" if result.attempts else "config_error"
+            )
+            await send_problem(send, scope, problem)
+            return
+        failure = wire.route_failure(result.attempts, result.error)
+        failure.body["error"]["message"] = self.ctx.redact(failure.body["error"]["message"])
+        scope["exobridge"]["error"] = failure.body["error"]["message"]
+        headers = {"X-Exobridge-Attempts": wire.attempts_header(result.attempts), **failure.headers}
+        await send_json(send, failure.status, failure.body, headers)
+
+    def _internal(self, scope: Scope, error: BaseException | None) -> str:
+        what = f"{type(error).__name__}: {error}" if error is not None else "no result"
+        message = self.ctx.redact(f"internal error: {what}")
+        scope["exobridge"]["error"] = message
+        return message
+
+    async def _crashed(self, scope: Scope, send: Send, error: BaseException | None) -> None:
+        if isinstance(error, ClientGone):
+            scope["exobridge"]["error"] = "client disconnected"
+            return
+        message = self._internal(scope, error)
+        await send_json(send, 500, wire.error_body(message, "server_error", code="internal_error"))
+
+
+_takes_extra: bool | None = None
+
+
+def _chat_request_takes_extra() -> bool:
+    global _takes_extra
+    if _takes_extra is None:
+        import dataclasses
+
+        from exobridge.core.routing import ChatRequest
+
+        _takes_extra = any(f.name == "extra" for f in dataclasses.fields(ChatRequest))
+    return _takes_extra
+
+
+async def _watch_disconnect(receive: Receive, run: RouteRun) -> None:
+    """Cancel the route as soon as the client disconnects (the body was read: the next message is that)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            run.cancel()
+            return
+
+
+# --- the other endpoints ------------------------------------------------------------------------------------
+
+
+class JsonEndpoint:
+    """A raw ASGI endpoint answering the JSON that `compute` gives (a class, so Starlette routes to it as is)."""
+
+    def __init__(self, compute: Callable[[], Awaitable[Any]]) -> None:
+        self.compute = compute
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, await self.compute())
+
+
+class Edges:
+    """Outermost layer: access log, client authentication, and errors as OpenAI JSON (never a traceback)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], ctx: ServeContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.expected = f"Bearer {ctx.client_key}".encode() if ctx.client_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        info = scope.setdefault("exobridge", {})
+        status: list[int] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            if self.expected is not None and scope["path"] != "/health" and not self._authorized(scope):
+                problem = wire.RequestProblem(
+                    401,
+                    "missing or wrong API key for exobridge serve",
+                    kind="invalid_request_error",
+                    code="invalid_api_key",
+                )
+                await send_problem(sending, scope, problem, {"WWW-Authenticate": "Bearer"})
+            else:
+                await self.app(scope, receive, sending)
+        except Exception as exc:  # a bug: one line in the log and a 500 body, never a traceback to the client
+            message = self.ctx.redact(f"internal error: {type(exc).__name__}: {exc}")
+            info["error"] = message
+            if not status:
+                await send_json(sending, 500, wire.error_body(message, "server_error", code="internal_error"))
+        finally:
+            self.ctx.log.request(scope, status[0] if status else 0, time.monotonic() - started)
+
+    def _authorized(self, scope: Scope) -> bool:
+        assert self.expected is not None
+        given = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                given = value
+                break
+        return hmac.compare_digest(given, self.expected)
+
+
+def create_app(ctx: ServeContext) -> Edges:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def health() -> Any:
+        return {"status": "ok"}
+
+    async def status() -> Any:
+        ctx.live.get()  # notices a changed config file
+        return await ctx.status_cache.get(ctx.live.generation)
+
+    async def models() -> Any:
+        ctx.live.get()
+        return await ctx.models_cache.get(ctx.live.generation)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = "not_found" if exc.status_code == 404 else "method_not_allowed" if exc.status_code == 405 else None
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        request.scope.setdefault("exobridge", {})["error"] = message
+        return JSONResponse(wire.error_body(message, "invalid_request_error", code=code), exc.status_code)
+
+    routes = [
+        Route("/v1/chat/completions", ChatEndpoint(ctx), methods=["POST"]),
+        Route("/chat/completions", ChatEndpoint(ctx), methods=["POST"]),
+        Route("/v1/models", JsonEndpoint(models), methods=["GET"]),
+        Route("/health", JsonEndpoint(health), methods=["GET"]),
+        Route("/v1/exobridge/status", JsonEndpoint(status), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Edges(app, ctx)

@@ -1,0 +1,247 @@
+"""One chat request driven through the router on a worker thread, its events handed to the event loop.
+
+The router is synchronous and blocking (it owns the failover rules, shared with `chat`), so each request runs
+it on a daemon thread. The observer hands text pieces to the event loop in batches (one wake-up per batch,
+not per token) and a bounded buffer makes a slow client slow the upstream down instead of filling memory.
+
+A client that disconnects cancels its route at once: the upstream socket of the response in flight is shut
+down (which wakes a reader blocked in recv and closes the connection), and the next hook the router calls
+raises `ClientGone`, so it neither keeps reading nor fails over to another provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import queue
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from exobridge.core.routing import Attempt, ChatRequest, ChatResult, RouteObserver, Router
+
+if TYPE_CHECKING:
+    import httpx
+
+    from exobridge.core.config import Config
+    from exobridge.core.model_targets import Target
+    from exobridge.serve.shared import SharedRouteState
+
+BUFFERED_PIECES = 4096  # text pieces waiting for a slow client before the upstream is made to wait
+
+
+class ClientGone(Exception):
+    """The client of this request disconnected: stop routing it."""
+
+
+class DaemonPool:
+    """Worker threads for routes. Daemon threads, so a route stuck on a stalled upstream never holds up exit;
+    idle ones are reused, so a request does not pay for starting a thread."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = 0
+        self._limit = limit
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that idle worker takes this job
+            elif self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"exobridge-route-{self._threads}", daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_current = threading.local()
+
+
+def track_response(response: httpx.Response) -> None:
+    """httpx response hook: remember the response on the route running in this thread, to cut it on cancel."""
+    run = getattr(_current, "run", None)
+    if run is not None:
+        run.track(response)
+
+
+def shut_socket(response: httpx.Response) -> None:
+    """Close an upstream connection now, even while another thread is blocked reading it."""
+    stream = response.extensions.get("network_stream")
+    sock = None
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            sock = stream.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@functools.cache
+def router_takes_http() -> bool:
+    """Whether this Router accepts a shared httpx client (`Router(..., http=client)`)."""
+    return "http" in inspect.signature(Router).parameters
+
+
+def _same(text: str) -> str:
+    return text
+
+
+@dataclass
+class Event:
+    kind: str  # "text" | "end"
+    text: str = ""
+    result: ChatResult | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class RouteRun:
+    """One request's route: started on a worker thread, read from the event loop."""
+
+    config: Config
+    request: ChatRequest
+    targets: list[Target]
+    state: SharedRouteState
+    loop: asyncio.AbstractEventLoop
+    http: httpx.Client | None = None
+    secrets: Callable[[str], str] = _same
+    # what the response headers say once the first token arrived
+    provider: str | None = None
+    url: str | None = None
+    model: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._items: deque[Event] = deque()
+        self._lock = threading.Condition()
+        self._signalled = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._responses: list[httpx.Response] = []
+        self._first_seen = False
+
+    # --- worker side ----------------------------------------------------------------------------------
+    def work(self) -> None:
+        _current.run = self
+        observer = _Observer(self)
+        try:
+            kwargs: dict[str, Any] = {"http": self.http} if self.http is not None and router_takes_http() else {}
+            router = Router(
+                self.config, observer=observer, keep_text=not self.request.stream, state=self.state, **kwargs
+            )
+            result = router.run(self.request, self.targets)
+            self._push(Event("end", result=result))
+        except BaseException as exc:  # handed to the event loop, never lost on a worker thread
+            self._push(Event("end", error=exc))
+        finally:
+            _current.run = None
+            self.state.leave(self)
+
+    def track(self, response: httpx.Response) -> None:
+        self._responses.append(response)
+        if self.cancelled.is_set():
+            shut_socket(response)
+            raise ClientGone()
+
+    def _push(self, event: Event) -> None:
+        with self._lock:
+            while event.kind == "text" and len(self._items) >= BUFFERED_PIECES and not self.cancelled.is_set():
+                self._lock.wait(0.5)
+            self._items.append(event)
+            if self._signalled:
+                return
+            self._signalled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone anyway
+            self.loop.call_soon_threadsafe(self._wake)
+
+    # --- event loop side --------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def events(self) -> list[Event]:
+        """The next batch of events (at least one)."""
+        while True:
+            with self._lock:
+                if self._items:
+                    batch = list(self._items)
+                    self._items.clear()
+                    self._lock.notify_all()
+                    return batch
+                self._signalled = False
+                self._waiter = self.loop.create_future()
+            await self._waiter
+
+    def cancel(self) -> None:
+        """The client went away: cut the upstream now; the router stops at its next step."""
+        self.cancelled.set()
+        for response in list(self._responses):
+            shut_socket(response)
+        with self._lock:
+            self._lock.notify_all()
+
+
+class _Observer(RouteObserver):
+    """The router's hooks for one serve request."""
+
+    def __init__(self, run: RouteRun) -> None:
+        self.run = run
+        self.current: tuple[Any, str, str] | None = None
+        self.gate_skipped = False
+        self.tried: set[tuple[str, str]] = set()
+
+    def text(self, piece: str) -> None:
+        run = self.run
+        if run.cancelled.is_set():
+            raise ClientGone()
+        if not run._first_seen and self.current is not None:
+            run._first_seen = True
+            target, url, model = self.current
+            run.provider, run.url, run.model = target.provider.name, url, model
+            run.state.answered(target.provider, url)
+        if run.request.stream:
+            run._push(Event("text", text=run.secrets(piece)))
+
+    def attempt_started(self, target: Any, url: str, model: str) -> None:
+        run = self.run
+        if run.cancelled.is_set():
+            raise ClientGone()
+        key = (target.provider.name, url)
+        self.current = (target, url, model)
+        if key not in self.tried and self._has_later_candidate(target):
+            reason = run.state.enter(target.provider, url, run)
+            if reason:
+                from exobridge.serve.shared import skipped_by_gate
+
+                self.gate_skipped = True
+                raise skipped_by_gate(reason)
+        self.tried.add(key)
+
+    def _has_later_candidate(self, target: Any) -> bool:
+        names = [t.provider.name for t in self.run.targets]
+        try:
+            index = names.index(target.provider.name)
+        except ValueError:
+            return False
+        return any(t.reason is None and t.provider.enabled for t in self.run.targets[index + 1 :])
+
+    def attempt_ended(self, attempt: Attempt, decision: Any) -> None:
+        if self.gate_skipped:
+            self.gate_skipped = False
+            # Not a new failure of the node: another request found it failing a moment ago.
+            attempt.outcome = type(attempt.outcome)("skipped")
+            attempt.kind = "cooldown"
+        self.run.attempts.append(attempt)

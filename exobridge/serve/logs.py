@@ -1,0 +1,110 @@
+"""serve's stderr: one start-up line, one line per request, warnings; text or JSON lines (`--json-logs`).
+
+Every field that came from a provider or a client passes the redactor (no upstream key, nor a piece of one)
+and, in text lines, has its control characters shown escaped, so a log line cannot rewrite a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+
+def printable(text: str) -> str:
+    """Control characters and escape sequences shown as `\\x1b`, never interpreted by a terminal."""
+    try:
+        from exobridge.core.sanitize import terminal_text
+    except ImportError:
+        return "".join(ch if ch >= " " and not "\x7f" <= ch <= "\x9f" else f"\\x{ord(ch):02x}" for ch in text)
+    return terminal_text(text)
+
+
+def _cost(cost: float | None) -> str:
+    if cost is None:
+        return "cost unknown"
+    return "free" if cost == 0 else f"${cost:.6f}"
+
+
+class AccessLog:
+    def __init__(
+        self, stream: IO[str] | None = None, json_lines: bool = False, redact: Callable[[str], str] = lambda s: s
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.json_lines = json_lines
+        self.redact = redact
+
+    def _write(self, line: str) -> None:
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed or full: serving matters more than the log
+            pass
+
+    def _emit(self, event: str, text: str, fields: dict[str, Any]) -> None:
+        if self.json_lines:
+            self._write(json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, ensure_ascii=False))
+        else:
+            self._write(f"exobridge serve: {printable(self.redact(text))}")
+
+    def startup(self, url: str, providers: list[str], key_required: bool) -> None:
+        order = ", ".join(providers) or "none enabled"
+        auth = "client key required" if key_required else "no client key (loopback only)"
+        self._emit(
+            "start",
+            f"listening on {url} · providers: {order} · {auth}",
+            {"url": url, "providers": providers, "key_required": key_required},
+        )
+
+    def warn(self, message: str) -> None:
+        self._emit("warning", f"warning: {message}", {"message": self.redact(message)})
+
+    def stopped(self) -> None:
+        self._emit("stop", "stopped", {})
+
+    def request(self, scope: dict[str, Any] | Any, status: int, seconds: float) -> None:
+        info = scope.get("exobridge", {})
+        result = info.get("result")
+        client = scope.get("client") or ("-", 0)
+        fields: dict[str, Any] = {
+            "client": f"{client[0]}",
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "latency_ms": round(seconds * 1000, 1),
+            "provider": None,
+            "model": None,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "first_token_ms": None,
+            "cost": None,
+            "error": info.get("error"),
+        }
+        if result is not None:
+            usage = result.usage if isinstance(result.usage, dict) else {}
+            fields.update(
+                provider=result.provider,
+                model=result.model,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                first_token_ms=result.first_token_ms,
+                cost=result.cost,
+                attempts=[f"{a.provider}={getattr(a.outcome, 'value', a.outcome)}" for a in result.attempts],
+            )
+        for name in ("model", "error", "path"):
+            if isinstance(fields.get(name), str):
+                fields[name] = self.redact(fields[name])
+        parts = [f"{fields['client']} {fields['method']} {fields['path']} {status}"]
+        if fields["provider"]:
+            parts.append(str(fields["provider"]))
+            parts.append(str(fields["model"] or "?"))
+            tokens = (fields["prompt_tokens"], fields["completion_tokens"])
+            parts.append(f"{tokens[0]}+{tokens[1]} tok" if tokens != (None, None) else "tokens unknown")
+        parts.append(f"{fields['latency_ms']:.0f} ms")
+        if fields["provider"]:
+            parts.append(_cost(fields["cost"]))
+        if fields["error"]:
+            parts.append(f"error: {fields['error']}")
+        self._emit("request", " · ".join(parts), fields)

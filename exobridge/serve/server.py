@@ -1,0 +1,186 @@
+"""Running `exobridge serve`: bind, say where, serve with uvicorn, stop gracefully.
+
+uvicorn (with Starlette for routing) is a well-kept ASGI server; serve's own code is only the application.
+The socket is bound here, before uvicorn starts, so `--port 0` gets a free port that the start-up line names.
+
+SIGINT/SIGTERM: uvicorn stops accepting, lets in-flight requests and streams finish for up to `--grace`
+seconds, then cancels what is left (their upstream requests are cut at once); the process then exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from typing import IO, Any
+
+from exobridge.serve.options import ServeOptions, ServeUsageError, check, resolve_client_key
+
+SECRETS_REFRESH_SECONDS = 5.0
+MIN_SECRET_PIECE = 8  # no 8-character piece of a key is ever shown
+
+
+class Secrets:
+    """Redacts every upstream key, configured header secret and the client key from outgoing text."""
+
+    def __init__(self, live: Any, client_key: str | None) -> None:
+        self.live = live
+        self.client_key = client_key
+        self._values: list[str] = []
+        self._pieces: set[str] = set()
+        self._at = -float("inf")
+        self._generation: int | None = None
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._generation == self.live.generation and now - self._at < SECRETS_REFRESH_SECONDS:
+            return
+        from exobridge.core import keys as keys_mod
+
+        config = self.live.config
+        stored = keys_mod.read_keys_file()
+        values = {self.client_key} if self.client_key else set()
+        for provider in config.providers.values():
+            key = keys_mod.resolve(provider, stored=stored).value
+            if key:
+                values.add(key)
+            for name, value in provider.headers.items():
+                if any(word in name.lower() for word in keys_mod.SECRET_HEADER_WORDS) and value:
+                    values.add(value.split(" ", 1)[-1])
+        self._values = sorted((v for v in values if v), key=len, reverse=True)
+        self._pieces = {
+            v[i : i + MIN_SECRET_PIECE] for v in self._values for i in range(max(0, len(v) - MIN_SECRET_PIECE + 1))
+        }
+        self._at, self._generation = now, self.live.generation
+
+    def quick(self, text: str) -> str:
+        """Whole keys only: cheap enough for every piece of model text."""
+        self._refresh()
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, "[redacted]")
+        return text
+
+    def __call__(self, text: str) -> str:
+        """Whole keys and any 8-character piece of one: for errors, headers and log lines."""
+        text = self.quick(text)
+        if any(piece in text for piece in self._pieces):
+            for piece in sorted(self._pieces, key=len, reverse=True):
+                text = text.replace(piece, "[redacted]")
+        return text
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServeUsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def upstream_client() -> Any:
+    """One pooled httpx client for every route (building one costs ~20 ms: never per request), whose response
+    hook lets a cancelled request cut its own upstream connection."""
+    import httpx
+
+    from exobridge.serve.bridge import track_response
+
+    return httpx.Client(
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        event_hooks={"response": [track_response]},
+    )
+
+
+def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
+    from exobridge.core import config as config_mod
+    from exobridge.core import paths
+    from exobridge.serve.app import ServeContext
+    from exobridge.serve.bridge import DaemonPool, router_takes_http
+    from exobridge.serve.logs import AccessLog
+    from exobridge.serve.shared import LiveConfig, SharedRouteState
+
+    log = AccessLog(stderr, opts.json_logs)
+    live = LiveConfig(config_mod.load, paths.config_path(), log.warn)
+    secrets = Secrets(live, key)
+    log.redact = secrets
+    return ServeContext(
+        live=live,
+        state=SharedRouteState(),
+        pool=DaemonPool(),
+        log=log,
+        redact=secrets,
+        quick_redact=secrets.quick,
+        client_key=key,
+        http=upstream_client() if router_takes_http() else None,
+    )
+
+
+def app_from_environment() -> Any:
+    """The application for each `--workers` process (uvicorn imports it by name)."""
+    import json
+
+    from exobridge.serve.app import create_app
+
+    raw = json.loads(os.environ["_EXOBRIDGE_SERVE"])
+    opts = ServeOptions(**raw["options"])
+    return create_app(build_context(opts, raw["key"], sys.stderr))
+
+
+def serve_run(opts: ServeOptions, stderr: IO[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM. Raises ServeUsageError (exit 2) or the config's error (exit 4)."""
+    stderr = stderr if stderr is not None else sys.stderr
+    key = resolve_client_key(opts)
+    check(opts, key)
+    import uvicorn
+
+    from exobridge.serve.app import create_app
+
+    ctx = build_context(opts, key.value, stderr)  # loads the config: a bad one fails here, before binding
+    if key.warning:
+        ctx.log.warn(key.warning)
+    sock = _bind(opts.host, opts.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    providers = [p.name for p in ctx.live.config.ordered()]
+    settings: dict[str, Any] = {
+        "log_config": None,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "off",
+        "timeout_graceful_shutdown": opts.grace,
+        "server_header": False,
+    }
+    ctx.log.startup(f"http://{shown}:{port}/v1", providers, key.value is not None)
+    # uvicorn re-raises the signal that stopped it once it is done; a handler of ours makes that a no-op, so
+    # a graceful stop ends with exit 0.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if opts.workers > 1:
+            import json
+
+            os.environ["_EXOBRIDGE_SERVE"] = json.dumps({"options": opts.__dict__, "key": key.value})
+            uvicorn.run(
+                "exobridge.serve.server:app_from_environment",
+                factory=True,
+                fd=sock.fileno(),
+                workers=opts.workers,
+                **settings,
+            )
+        else:
+            server = uvicorn.Server(uvicorn.Config(create_app(ctx), **settings))
+            server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    ctx.log.stopped()
+    return 0
