@@ -519,7 +519,7 @@ def test_a_key_echoed_in_an_error_is_masked(server, backup):
     result, _ = route(cfg, keys={"first": "sk-first-0123456789SECRET"})
     assert result.provider == "second"
     assert "SECRET" not in result.attempts[0].reason
-    assert "sk-first-…CRET" in result.attempts[0].reason
+    assert "sk-…CRET" in result.attempts[0].reason  # the known vendor prefix and the last 4, nothing else
 
 
 def test_a_stream_labelled_json_is_still_read_as_a_stream(server):

@@ -1,43 +1,38 @@
 """What went wrong with one attempt, and the three separate decisions it leads to:
 retry the same target, fail over to the next one, or stop.
+
+`decide` is the README's failover table as code; `classify_http` / `classify_inband` turn a provider's error
+reply into a `Failure` (defined in core/errors.py, re-exported here). `parse_retry_after` reads `Retry-After`
+(seconds or an HTTP date) and Hugging Face's `estimated_time` safely: never negative, never NaN, and at most
+`RETRY_AFTER_CAP` (1 hour), which also caps every cooldown (core/cooldown.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from enum import StrEnum
+
+from exobridge.core.errors import Failure, FailureKind
+
+__all__ = [
+    "RETRY_AFTER_CAP",
+    "RETRY_AFTER_LIMIT",
+    "ErrorBody",
+    "FailoverDecision",
+    "Failure",
+    "FailureKind",
+    "classify_http",
+    "classify_inband",
+    "decide",
+    "parse_error_body",
+    "parse_error_object",
+    "parse_retry_after",
+]
 
 RETRY_AFTER_LIMIT = 10.0  # seconds we are willing to wait before retrying the same target
+RETRY_AFTER_CAP = 3600.0  # the most a provider's Retry-After (or any cooldown) may ask for: one hour
 SERVER_RETRY_BACKOFF = 0.3
-
-
-class FailureKind(StrEnum):
-    CONNECT = "connect"  # refused, DNS, connect timeout
-    FIRST_TOKEN_TIMEOUT = "first_token_timeout"
-    IDLE_TIMEOUT = "idle_timeout"
-    STREAM_BROKEN = "stream_broken"  # reset or in-band error
-    AUTH = "auth"  # 401, 403
-    CREDITS = "credits"  # 402
-    MODEL_UNAVAILABLE = "model_unavailable"  # 404, not served, substituted
-    SERVER = "server"  # 408, 5xx
-    RATE_LIMITED = "rate_limited"  # 429
-    CONTEXT_LENGTH = "context_length"
-    BAD_REQUEST = "bad_request"  # other 400, 413, 422: every provider would reject it
-    BAD_RESPONSE = "bad_response"  # invalid JSON, HTML, wrong shape in a 200
-    NO_KEY = "no_key"
-    DISABLED = "disabled"
-
-
-@dataclass
-class Failure(Exception):
-    kind: FailureKind
-    reason: str
-    status: int | None = None
-    retry_after: float | None = None
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 @dataclass(frozen=True)
@@ -131,8 +126,7 @@ def parse_error_body(body: bytes, content_type: str = "") -> ErrorBody:
     except ValueError:
         data = None
     if isinstance(data, dict):
-        retry = data.get("estimated_time")
-        retry_after = float(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) else None
+        retry_after = _seconds(data.get("estimated_time"))
         if data.get("error") is not None:  # `"error": null` next to a `message` is not the error
             parsed = parse_error_object(data["error"])
             return ErrorBody(parsed.message, parsed.code, retry_after)
@@ -151,22 +145,47 @@ def parse_error_body(body: bytes, content_type: str = "") -> ErrorBody:
     return ErrorBody(first_line[:300])
 
 
-def _retry_after(header: str | None) -> float | None:
-    if not header:
+def _seconds(value: object) -> float | None:
+    """A finite number of seconds, clamped to 0..RETRY_AFTER_CAP; None for anything else (bools, NaN, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return max(0.0, float(header))
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return RETRY_AFTER_CAP if value > 0 else 0.0
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def parse_retry_after(header: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds from now: a number (`120`, `1.5`) or an HTTP date; capped at RETRY_AFTER_CAP.
+
+    Anything unreadable (NaN, `inf`, garbage, an impossible date) is None: no wait was asked.
+    """
+    if not header:
+        return None
+    text = header.strip()
+    if len(text) > 64:
+        return None
+    try:
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return None if not math.isfinite(number) else _seconds(number)
     from email.utils import parsedate_to_datetime
 
     try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(text)
+        stamp = when.timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    import time
+    if now is None:
+        import time
 
-    return max(0.0, when.timestamp() - time.time())
+        now = time.time()
+    return _seconds(stamp - now)
 
 
 def classify_http(status: int, error: ErrorBody, retry_after_header: str | None = None) -> Failure:
@@ -181,9 +200,9 @@ def classify_http(status: int, error: ErrorBody, retry_after_header: str | None 
     if status == 404:
         return Failure(FailureKind.MODEL_UNAVAILABLE, reason, status)
     if status == 429:
-        return Failure(FailureKind.RATE_LIMITED, reason, status, _retry_after(retry_after_header))
+        return Failure(FailureKind.RATE_LIMITED, reason, status, parse_retry_after(retry_after_header))
     if status == 408 or status >= 500:
-        retry = _retry_after(retry_after_header)
+        retry = parse_retry_after(retry_after_header)
         if retry is None:
             retry = error.retry_after
         return Failure(FailureKind.SERVER, reason, status, retry)

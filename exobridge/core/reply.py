@@ -1,16 +1,16 @@
 """Reading one chat reply, streamed or whole, into text pieces, usage and the served model.
 
 Streams are read on a helper thread and handed over through a queue, so the first-token and idle deadlines
-are wall-clock deadlines: keep-alive comments and role-only chunks cannot keep a silent model alive forever.
+are wall-clock deadlines: keep-alive comments, role-only chunks and a drip of bytes cannot keep a silent model
+alive forever. SSE is decoded by `SSEDecoder` (fed bytes, capped per line and per event); whole replies are
+read within the first-token deadline and `http.JSON_CAP`.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core.failover import Failure, FailureKind, classify_inband
+from exobridge.core.http import SSE_LINE_CAP
 
 if TYPE_CHECKING:
     import httpx
@@ -153,37 +154,128 @@ def feed_event(builder: ReplyBuilder, data: str) -> bool:
     return False
 
 
+class SSEDecoder:
+    """Server-sent events from bytes, as the spec reads them: lines end with CRLF, LF or CR; `data:` lines
+    (one optional space after the colon) join with newlines; an empty line dispatches the event; comments
+    (`:`) and other fields are ignored; an event cut off by the end of the stream is not dispatched.
+
+    No line and no event's data may exceed `cap` characters: past it, `Failure(BAD_RESPONSE)`, so a server
+    that never sends a newline cannot grow memory.
+    """
+
+    def __init__(self, cap: int = SSE_LINE_CAP) -> None:
+        self.cap = cap
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._line = ""  # the unfinished line
+        self._after_cr = False
+        self._data: list[str] = []
+        self._data_size = 0
+        self._has_data = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The data of every event completed by `chunk`."""
+        return self._lines(self._text.decode(chunk))
+
+    def close(self) -> list[str]:
+        """End of stream: flush the decoder; a last line without its empty line dispatches nothing."""
+        return self._lines(self._text.decode(b"", final=True))
+
+    def _lines(self, text: str) -> list[str]:
+        events: list[str] = []
+        start = 0
+        if self._after_cr and text.startswith("\n"):
+            start = 1
+        self._after_cr = False
+        length = len(text)
+        index = start
+        while index < length:
+            char = text[index]
+            if char == "\r" or char == "\n":
+                self._line += text[start:index]
+                event = self._field(self._line)
+                self._line = ""
+                if event is not None:
+                    events.append(event)
+                if char == "\r":
+                    if index + 1 < length:
+                        if text[index + 1] == "\n":
+                            index += 1
+                    else:
+                        self._after_cr = True
+                start = index + 1
+            index += 1
+        if start < length:
+            self._line += text[start:]
+            if len(self._line) > self.cap:
+                raise Failure(FailureKind.BAD_RESPONSE, f"stream line longer than {self.cap} characters (cap)")
+        return events
+
+    def _field(self, line: str) -> str | None:
+        if len(line) > self.cap:
+            raise Failure(FailureKind.BAD_RESPONSE, f"stream line longer than {self.cap} characters (cap)")
+        if not line:
+            if not self._has_data:
+                return None
+            data = "\n".join(self._data)
+            self._data, self._data_size, self._has_data = [], 0, False
+            return data
+        if line.startswith(":"):
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self.cap:
+                raise Failure(FailureKind.BAD_RESPONSE, f"stream event larger than {self.cap} characters (cap)")
+            self._data.append(value)
+            self._has_data = True
+        return None
+
+
 def read_sse_body(body: bytes, builder: ReplyBuilder) -> Reply:
     """A whole SSE body that arrived under another content type (early Exo builds label streams JSON)."""
-    for line in body.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("data:") and feed_event(builder, line[5:]):
+    decoder = SSEDecoder()
+    # Such bodies may end without the last empty line: add one so the last event counts.
+    for data in [*decoder.feed(body), *decoder.feed(b"\n\n"), *decoder.close()]:
+        if feed_event(builder, data):
             break
     return builder.result()
 
 
-def _shutdown(response: httpx.Response) -> None:
-    """Wake a reader blocked in recv(): closing the fd alone does not, shutting the socket down does."""
-    stream = response.extensions.get("network_stream")
-    sock = None
-    if stream is not None:
-        try:
-            sock = stream.get_extra_info("socket")
-        except Exception:
-            sock = None
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(Exception):
-        response.close()
+def read_json_reply(
+    response: httpx.Response, builder: ReplyBuilder, streamed: bool, deadline: float, first_token_timeout: float
+) -> Reply:
+    """A whole reply (not text/event-stream): read by the first-token deadline, at most JSON_CAP bytes."""
+    from exobridge.core import http
+
+    try:
+        body = http.read_body(response, cap=http.JSON_CAP, deadline=deadline)
+    except Failure as failure:
+        if failure.kind is FailureKind.FIRST_TOKEN_TIMEOUT:
+            failure.reason = f"no reply within {first_token_timeout:g} s"
+        elif failure.kind is FailureKind.STREAM_BROKEN:
+            failure.reason = f"connection broke while reading the reply ({failure.reason})"
+        raise
+    if streamed and body.lstrip().startswith(b"data:"):
+        return read_sse_body(body, builder)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        snippet = body[:60].decode("utf-8", errors="replace").strip()
+        what = "HTML" if snippet.startswith("<") else "invalid JSON"
+        raise Failure(FailureKind.BAD_RESPONSE, f"{what} in a 200 reply: {snippet!r}", 200) from None
+    builder.completion(data)
+    return builder.result()
 
 
 class QueuedBody:
-    """The part of a response that httpx-sse's EventSource reads (`headers`, `iter_text`), fed by a reader
-    thread through a bounded queue.
+    """A response body read on a helper thread and handed over through a bounded queue.
 
     The reader thread only does socket reads, so the consumer can give up at a wall-clock deadline even
-    while the socket is silent; the bound (at most MAX_CHUNKS network reads waiting) keeps memory flat when
-    the server is faster than the terminal, by letting TCP flow control slow the server down.
+    while the socket is silent or dripping; the bound (at most MAX_CHUNKS network reads waiting) keeps memory
+    flat when the server is faster than the terminal, by letting TCP flow control slow the server down.
+    The socket's own read timeout (`http.timeout_for`: the longer of first-token and idle) is only a backstop.
     """
 
     MAX_CHUNKS = 64
@@ -197,22 +289,12 @@ class QueuedBody:
         idle_timeout: float,
     ) -> None:
         self.response = response
-        self.headers = response.headers
         self.builder = builder
         self.deadline = deadline
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self._closed = threading.Event()
-        # The consumer enforces both deadlines; the socket's own read timeout (the first-token timeout, set
-        # for the wait on the headers) must not cut a pause between tokens that idle_timeout allows.
-        # httpcore reads this value when the body iteration starts, i.e. in the reader thread below.
-        try:
-            timeouts = response.request.extensions.get("timeout")
-        except RuntimeError:  # a response built by hand, with no request
-            timeouts = None
-        if isinstance(timeouts, dict) and timeouts.get("read") is not None:
-            timeouts["read"] = max(first_token_timeout, idle_timeout)
         self._reader = threading.Thread(target=self._pump, name="exobridge-stream", daemon=True)
         self._reader.start()
 
@@ -239,34 +321,36 @@ class QueuedBody:
             return Failure(FailureKind.IDLE_TIMEOUT, f"stream stalled: nothing for {self.idle_timeout:g} s")
         return Failure(FailureKind.FIRST_TOKEN_TIMEOUT, f"no first token within {self.first_token_timeout:g} s")
 
-    def iter_text(self) -> Iterator[str]:
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Network chunks until the end of the body; a Failure at the current deadline."""
         import httpx
 
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._timed_out()
             try:
-                item = self._chunks.get(timeout=max(self.deadline - time.monotonic(), 0.0))
+                item = self._chunks.get(timeout=remaining)
             except queue.Empty:
                 raise self._timed_out() from None
             if item is _END:
-                break
+                return
             if isinstance(item, httpx.TimeoutException):
                 raise self._timed_out() from None
+            if isinstance(item, httpx.DecodingError):
+                raise Failure(FailureKind.BAD_RESPONSE, f"undecodable stream ({_short(item)})")
             if isinstance(item, httpx.HTTPError):
                 raise Failure(FailureKind.STREAM_BROKEN, f"connection broke mid-stream ({_short(item)})")
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, bytes)
-            text = decoder.decode(item)
-            if text:
-                yield text
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
+            yield item
 
     def close(self) -> None:
+        from exobridge.core import http
+
         self._closed.set()
-        _shutdown(self.response)
+        http.shutdown_response(self.response)
 
 
 def read_stream(
@@ -276,16 +360,23 @@ def read_stream(
     first_token_timeout: float,
     idle_timeout: float,
 ) -> Reply:
-    """Consume an SSE chat stream with wall-clock deadlines. `[DONE]` is optional (Exo legacy, Cerebras)."""
-    from httpx_sse import EventSource
+    """Consume an SSE chat stream with wall-clock deadlines. `[DONE]` is optional (Exo legacy, Cerebras).
 
+    Until the first token, only `started + first_token_timeout` counts (keep-alive comments, role-only
+    chunks and a drip of bytes do not extend it); after it, each silence may last `idle_timeout`.
+    """
     body = QueuedBody(response, builder, started + first_token_timeout, first_token_timeout, idle_timeout)
+    decoder = SSEDecoder()
     try:
-        for sse in EventSource(body).iter_sse():  # type: ignore[arg-type]  # duck-typed response
-            if feed_event(builder, sse.data):
+        for chunk in body.iter_bytes():
+            for data in decoder.feed(chunk):
+                if feed_event(builder, data):
+                    return builder.result()
+                if builder.producing:
+                    body.deadline = time.monotonic() + idle_timeout
+        for data in decoder.close():
+            if feed_event(builder, data):
                 break
-            if builder.producing:
-                body.deadline = time.monotonic() + idle_timeout
     finally:
         body.close()
     return builder.result()

@@ -1,32 +1,62 @@
-"""Routing one chat request: try each target (and each Exo node) in order, retry, fail over or stop."""
+"""Routing one chat request: try each target (and each node of it) in order, retry, fail over or stop.
+
+The rule, as `Router.run` walks it:
+1. Every target becomes `Candidate`s, one per node (url), in order. A candidate that cannot be asked at all
+   (disabled, no key, model not mapped) is reported as skipped.
+2. A node that is cooling down (`RouteState.blocked`) is deferred while some later candidate is still usable:
+   the last candidates are always tried.
+3. Each candidate gets one attempt, and at most one retry (`failover.decide`); the first to answer ends the
+   run. The deferred nodes are tried last, in order.
+
+Every Failure reason is redacted (the provider's key and its configured header secrets) before it is kept.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
+from exobridge.core.errors import ExitCode, ExobridgeError
 from exobridge.core.failover import FailoverDecision, Failure, FailureKind, decide
-from exobridge.core.model_map import Target
+from exobridge.core.model_targets import Target
 
-EXIT_OK = 0
-EXIT_NO_PROVIDER = 3
-EXIT_CONFIG = 4
-EXIT_PARTIAL = 5
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    import httpx
+
+    from exobridge.core.providers import ProviderKind
+
+# Kept until cli/ imports ExitCode (the lead removes these aliases at integration).
+EXIT_OK = ExitCode.OK
+EXIT_NO_PROVIDER = ExitCode.NO_PROVIDER
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_PARTIAL = ExitCode.PARTIAL
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+
+COOLDOWN = "cooldown"  # Attempt.kind of a node skipped because it is cooling down
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass
 class ChatRequest:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     model: str
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
     stream: bool = True
+    # Fields passed through as they are to OpenAI-compatible providers (stop, seed, response_format, tools …).
+    # They never override model, messages, stream or stream_options.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -34,17 +64,19 @@ class Attempt:
     provider: str
     url: str | None
     model: str | None
-    outcome: str  # ok | failed | skipped
+    outcome: Outcome
     reason: str | None = None
     status: int | None = None
     ms: int | None = None
-    kind: str | None = None
+    kind: FailureKind | str | None = None  # a FailureKind, "cooldown", or "interrupted"
     hint: str | None = None
 
     def public(self) -> dict[str, Any]:
+        """The README's `attempts[]` entry (no kind, no hint)."""
         data = asdict(self)
         data.pop("kind")
         data.pop("hint")
+        data["outcome"] = str(self.outcome)
         return data
 
 
@@ -62,7 +94,7 @@ class ChatResult:
     first_token_ms: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
     error: str | None = None
-    exit_code: int = EXIT_OK
+    exit_code: int = ExitCode.OK
     printed: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +112,22 @@ class ChatResult:
             "attempts": [a.public() for a in self.attempts],
             "error": self.error,
         }
+
+
+@dataclass
+class Candidate:
+    """One node of one target, and whether (and why not) it can be asked now."""
+
+    target: Target
+    url: str
+    key: str | None = None
+    skip: str | None = None  # why it cannot be asked at all
+    skip_kind: FailureKind | None = None
+    cooling: str | None = None  # why it should wait (cooldown), if a later candidate is usable
+
+    @property
+    def provider(self) -> ProviderConfig:
+        return self.target.provider
 
 
 class RouteObserver:
@@ -110,9 +158,13 @@ class RouteState:
 
 
 def hint_for(failure: Failure, target: Target) -> str | None:
+    """A next step for the user (moving to cli/hints.py; kept while the CLI still reads Attempt.hint)."""
+    from exobridge.core.providers import kind_class
+
     provider = target.provider
-    if failure.kind is FailureKind.CONNECT and provider.kind == "exo":
-        return "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.exo.url"
+    kind = kind_class(provider.kind)
+    if failure.kind is FailureKind.CONNECT and kind.unreachable_hint:
+        return kind.unreachable_hint.format(name=provider.name)
     if failure.kind in (FailureKind.AUTH, FailureKind.CREDITS):
         env = provider.key_env or "its key"
         what = "add credits" if failure.kind is FailureKind.CREDITS else "check the key"
@@ -127,6 +179,9 @@ def _ms(since: float) -> int:
 
 
 class Router:
+    """Routes one request at a time through `run`. Thread-safe when each thread has its own Router, or when
+    `state` and `observer` are (serve shares one `http` client and a thread-safe RouteState)."""
+
     def __init__(
         self,
         config: Config,
@@ -135,6 +190,7 @@ class Router:
         keep_text: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         state: RouteState | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
         self.config = config
         self.state = state or RouteState()
@@ -142,6 +198,7 @@ class Router:
         self.observer = observer or RouteObserver()
         self.keep_text = keep_text
         self.sleep = sleep
+        self.http = http  # when given, used and never closed (one client shared by many runs)
 
     def run(self, request: ChatRequest, targets: list[Target]) -> ChatResult:
         result = ChatResult(requested_model=request.model)
@@ -159,107 +216,127 @@ class Router:
             self.observer.text(piece)
 
         try:
-            import httpx
+            from exobridge.core import http as http_mod
 
+            own = self.http is None
             try:
-                http = httpx.Client(follow_redirects=False)
-            except (ValueError, httpx.InvalidURL) as exc:  # a malformed *_PROXY variable
-                result.error = f"invalid proxy setting in the environment: {exc}"
-                result.exit_code = EXIT_CONFIG
+                http = http_mod.client() if own else self.http
+            except ExobridgeError as exc:  # a malformed or unsupported *_PROXY variable
+                result.error = str(exc)
+                result.exit_code = exc.code
                 return result
+            assert http is not None
             started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
-            with http:
+            try:
                 answered = self._route(http, request, targets, result, emit)
+            finally:
+                if own:
+                    http.close()
         except KeyboardInterrupt:
             answered = True
             result.error = "interrupted"
-            result.exit_code = EXIT_INTERRUPTED
+            result.exit_code = ExitCode.INTERRUPTED
         result.latency_ms = _ms(started)
         result.text = "".join(parts)
         if not answered:
-            result.exit_code = EXIT_NO_PROVIDER
+            result.exit_code = ExitCode.NO_PROVIDER
             if result.error is None:
                 result.error = "no provider could answer"
         return result
 
-    def _route(
-        self,
-        http: Any,
-        request: ChatRequest,
-        targets: list[Target],
-        result: ChatResult,
-        emit: Callable[[str], None],
-    ) -> bool:
-        """Walk the targets; True once one answered or the routing must stop."""
-        from exobridge.core.providers import client_for
-
+    def candidates(self, targets: list[Target]) -> list[Candidate]:
+        """Every node of every target, in order, with its key and why it is skipped or cooling."""
         stored_keys = keys_mod.read_keys_file()
-        # First what can be asked at all, then which nodes are cooling down: a node in cooldown is skipped
-        # only while some later node is still usable, so the last candidates are always tried.
-        plan: list[tuple[Target, Any, str | None, FailureKind | None]] = []
+        found: list[Candidate] = []
         for target in targets:
             provider = target.provider
             if target.reason or not provider.enabled:
                 reason = target.reason or f"disabled (exobridge providers enable {provider.name})"
                 kind = FailureKind.DISABLED if not provider.enabled else FailureKind.MODEL_UNAVAILABLE
-                plan.append((target, None, reason, kind))
+                found.append(Candidate(target, provider.url, skip=reason, skip_kind=kind))
                 continue
             key = keys_mod.resolve(provider, self.cli_keys.get(provider.name), stored=stored_keys)
             if key.source == "missing":
                 env = " or ".join(provider.key_envs)
-                plan.append((target, None, f"no API key (set {env})", FailureKind.NO_KEY))
+                found.append(
+                    Candidate(target, provider.url, skip=f"no API key (set {env})", skip_kind=FailureKind.NO_KEY)
+                )
                 continue
-            plan.append((target, key, None, None))
-        nodes = [
-            (target, url, self.state.blocked(target.provider, url))
-            for target, _key, reason, _kind in plan
-            if reason is None
-            for url in target.provider.urls
-        ]
-        position = 0
-        deferred: list[tuple[Target, Any, str]] = []
-        for target, key, reason, kind in plan:
-            if reason is not None:
-                assert kind is not None
-                self._skip(result, target, reason, kind)
+            for url in provider.urls:
+                found.append(Candidate(target, url, key.value, cooling=self.state.blocked(provider, url)))
+        return found
+
+    def _route(
+        self,
+        http: httpx.Client,
+        request: ChatRequest,
+        targets: list[Target],
+        result: ChatResult,
+        emit: Callable[[str], None],
+    ) -> bool:
+        """Walk the candidates; True once one answered or the routing must stop."""
+        from exobridge.core.providers import client_for
+
+        candidates = self.candidates(targets)
+        clients: dict[str, ProviderKind] = {}
+
+        def client(candidate: Candidate) -> ProviderKind:
+            name = candidate.provider.name
+            if name not in clients:
+                clients[name] = client_for(candidate.provider, candidate.key, http)
+            return clients[name]
+
+        deferred: list[Candidate] = []
+        for position, candidate in enumerate(candidates):
+            if candidate.skip is not None:
+                assert candidate.skip_kind is not None
+                self._skip(result, candidate.target, candidate.skip, candidate.skip_kind)
                 continue
-            client = None
-            for url in target.provider.urls:
-                blocked = nodes[position][2]
-                position += 1
-                if blocked and any(later is None for _t, _u, later in nodes[position:]):
-                    attempt = Attempt(target.provider.name, url, target.model, "skipped", blocked, kind="cooldown")
-                    result.attempts.append(attempt)
-                    self.observer.attempt_ended(attempt, None)
-                    deferred.append((target, key, url))
-                    continue
-                client = client or client_for(target.provider, key.value, http)
-                if self._try_node(client, target, url, request, result, emit) != "next":
-                    return True
+            later = candidates[position + 1 :]
+            if candidate.cooling and any(c.skip is None and c.cooling is None for c in later):
+                self._report(
+                    result,
+                    Attempt(
+                        candidate.provider.name,
+                        candidate.url,
+                        candidate.target.model,
+                        Outcome.SKIPPED,
+                        candidate.cooling,
+                        kind=COOLDOWN,
+                    ),
+                )
+                deferred.append(candidate)
+                continue
+            if self._try_node(client(candidate), candidate, request, result, emit) != "next":
+                return True
         # Everything after them failed: the nodes skipped for cooldown are now the only candidates left.
-        for target, key, url in deferred:
-            client = client_for(target.provider, key.value, http)
-            if self._try_node(client, target, url, request, result, emit) != "next":
+        for candidate in deferred:
+            if self._try_node(client(candidate), candidate, request, result, emit) != "next":
                 return True
         return False
 
+    def _report(self, result: ChatResult, attempt: Attempt, decision: FailoverDecision | None = None) -> None:
+        result.attempts.append(attempt)
+        self.observer.attempt_ended(attempt, decision)
+
     def _skip(self, result: ChatResult, target: Target, reason: str, kind: FailureKind) -> None:
-        attempt = Attempt(target.provider.name, target.provider.url, target.model, "skipped", reason, kind=kind.value)
+        attempt = Attempt(target.provider.name, target.provider.url, target.model, Outcome.SKIPPED, reason, kind=kind)
         if kind is FailureKind.NO_KEY:
             attempt.hint = f"exobridge keys set {target.provider.name}, or export {target.provider.key_env}"
-        result.attempts.append(attempt)
-        self.observer.attempt_ended(attempt, None)
+        self._report(result, attempt)
 
     def _try_node(
         self,
-        client: Any,
-        target: Target,
-        url: str,
+        client: ProviderKind,
+        candidate: Candidate,
         request: ChatRequest,
         result: ChatResult,
         emit: Callable[[str], None],
     ) -> str:
         """One node, with at most one retry. Returns "ok", "next" (fail over) or "stop"."""
+        from exobridge.core import http as http_mod
+
+        target, url, provider = candidate.target, candidate.url, candidate.provider
         retried = False
         while True:
             attempt_started = time.monotonic()
@@ -270,44 +347,41 @@ class Router:
                 reply, backend = client.chat(url, model, request, emit, keep_text=False)
             except KeyboardInterrupt:
                 attempt = Attempt(
-                    target.provider.name, url, model, "failed", "interrupted", None, _ms(attempt_started), "interrupted"
+                    provider.name, url, model, Outcome.FAILED, "interrupted", None, _ms(attempt_started), "interrupted"
                 )
                 result.attempts.append(attempt)
                 if result.printed:
-                    result.provider, result.url, result.model = target.provider.name, url, model
+                    result.provider, result.url, result.model = provider.name, url, model
                 raise
             except Failure as failure:
-                failure.reason = keys_mod.redact(failure.reason, client.key)
-                self.state.failed(target.provider, url, failure)
+                failure.reason = http_mod.redact(failure.reason, http_mod.secrets_of(provider, client.key))
+                self.state.failed(provider, url, failure)
                 attempt = Attempt(
-                    target.provider.name,
+                    provider.name,
                     url,
                     model,
-                    "failed",
+                    Outcome.FAILED,
                     failure.reason,
                     failure.status,
                     _ms(attempt_started),
-                    failure.kind.value,
+                    failure.kind,
                     hint_for(failure, target),
                 )
-                result.attempts.append(attempt)
                 decision = decide(failure, already_retried=retried, printed=result.printed)
-                self.observer.attempt_ended(attempt, decision)
+                self._report(result, attempt, decision)
                 if decision.retry_same:
                     retried = True
                     self.sleep(decision.retry_delay)
                     continue
                 if decision.fail_over:
                     return "next"
-                result.provider, result.url, result.model = target.provider.name, url, model
-                result.error = f"{target.provider.name}: {failure.reason}"
-                result.exit_code = EXIT_PARTIAL if result.printed else EXIT_NO_PROVIDER
+                result.provider, result.url, result.model = provider.name, url, model
+                result.error = f"{provider.name}: {failure.reason}"
+                result.exit_code = ExitCode.PARTIAL if result.printed else ExitCode.NO_PROVIDER
                 return "stop"
-            self.state.succeeded(target.provider, url)
-            attempt = Attempt(target.provider.name, url, model, "ok", None, 200, _ms(attempt_started))
-            result.attempts.append(attempt)
-            self.observer.attempt_ended(attempt, None)
-            result.provider = target.provider.name
+            self.state.succeeded(provider, url)
+            self._report(result, Attempt(provider.name, url, model, Outcome.OK, None, 200, _ms(attempt_started)))
+            result.provider = provider.name
             result.model = reply.served_model or model
             result.url = url
             result.backend = backend

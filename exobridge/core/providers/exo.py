@@ -1,21 +1,21 @@
 """Exo, both API lines. Legacy (`/healthcheck`) answers unknown names with its default model, so the
 model is checked twice: against the node's `/v1/models` list before sending, and against the served
 `model` field before printing. v1 (`/node_id`) answers 404 "No instance found" when nothing is placed.
+Every Exo model is free.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exobridge.core.cache import JsonCache
 from exobridge.core.failover import Failure, FailureKind
-from exobridge.core.providers.openai import OpenAICompatible
+from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
 
 if TYPE_CHECKING:
-    from exobridge.core.model_map import Target
+    from exobridge.core.model_targets import Target
 
 MODEL_LIST_TTL = 300.0
-MODEL_LIST_READ_TIMEOUT = 5.0
+MODEL_LIST_READ_TIMEOUT = 5.0  # seconds (wall clock) for the model-list check before a chat
 
 
 def same_model(requested: str, served: str) -> bool:
@@ -25,55 +25,50 @@ def same_model(requested: str, served: str) -> bool:
 
 def listed_ids(data: Any) -> list[str] | None:
     """Model ids from an OpenAI-style `{"data": [{"id": …}]}` list; None when the shape is unknown."""
-    items = data.get("data") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        return None
-    ids = [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
-    return ids or None
+    models = ProviderKind.parse_models(data)
+    return [m["id"] for m in models] or None if models is not None else None
 
 
-class Exo(OpenAICompatible):
-    kind = "exo"
+class Exo(ProviderKind):
+    name = "exo"
+    label = "Exo"
+    default_url = "http://localhost:52415"
+    # A dead local Exo must cost almost nothing; a model loading on it may take a while to answer.
+    default_timeouts = Timeouts(1.0, 60.0, 30.0)
+    free = True
+    status_probe = StatusProbe.EXO_CLUSTER
     sends_stream_usage = False
-
-    def chat_url(self, node: str) -> str:
-        return f"{node}/v1/chat/completions"
-
-    def models_url(self, node: str) -> str:
-        return f"{node}/v1/models"
-
-    def cost(self, usage: dict[str, Any] | None) -> float | None:
-        return 0.0
+    checks_served_model = True
+    unreachable_hint = "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.{name}.url"
+    models_path = "/v1/models"
+    chat_path = "/v1/chat/completions"
 
     def listed_models(self, node: str) -> list[str] | None:
-        """The node's model list, cached for a few minutes. Raises a CONNECT Failure for a dead node."""
-        import httpx
+        """The ids the node lists (shared model-list cache, refreshed by `models --refresh`); None when the
+        node answered without a usable list. Raises a Failure for a node that cannot be asked."""
+        from exobridge.core import model_lists
 
-        cache = JsonCache("exo-models")
-        cached = cache.get(node, MODEL_LIST_TTL)
-        if isinstance(cached, list):
-            return [str(i) for i in cached]
+        shared = getattr(model_lists, "node_model_ids", None)
+        if shared is not None:
+            return shared(self.config, node, self.key, http=self.http)
+        return self._listed_models_uncached(node)  # until the shared cache has its fetch
+
+    def _listed_models_uncached(self, node: str) -> list[str] | None:
+        from exobridge.core import http
+
         # A black-holed node must cost no more than the first-token timeout the user configured.
-        read = min(MODEL_LIST_READ_TIMEOUT, self.config.first_token_timeout)
-        timeout = httpx.Timeout(
-            connect=self.config.connect_timeout,
-            read=read,
-            write=read,
-            pool=self.config.connect_timeout,
+        seconds = min(MODEL_LIST_READ_TIMEOUT, self.config.first_token_timeout)
+        headers = self.headers()
+        headers["Accept"] = "application/json"
+        status, data, _body = http.get_json(
+            self.http,
+            self.models_url(node),
+            provider=self.config,
+            headers=headers,
+            deadline_s=seconds,
+            cap=http.MODEL_LIST_CAP,
         )
-        response = self.open("GET", self.models_url(node), timeout=timeout)
-        try:
-            if response.status_code != 200:
-                return None
-            response.read()
-            ids = listed_ids(response.json())
-        except (ValueError, httpx.HTTPError):
-            return None
-        finally:
-            response.close()
-        if ids is not None:
-            cache.put(node, ids)
-        return ids
+        return listed_ids(data) if status == 200 else None
 
     def choose_model(self, node: str, target: Target) -> str:
         assert target.model is not None
@@ -86,7 +81,7 @@ class Exo(OpenAICompatible):
                 return by_lower[candidate.lower()]
         raise Failure(
             FailureKind.MODEL_UNAVAILABLE,
-            f"model {target.model} is not in this node's model list (exobridge models --provider exo)",
+            f"model {target.model} is not in this node's model list (exobridge models --provider {self.config.name})",
         )
 
     def check_served(self, requested: str, served: str) -> None:

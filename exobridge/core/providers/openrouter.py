@@ -1,16 +1,22 @@
-"""OpenRouter: attribution headers and the cost it reports in `usage.cost`."""
+"""OpenRouter: attribution headers, the cost it reports in `usage.cost`, and its `GET /key` status probe."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from exobridge.core.providers.openai import OpenAICompatible
+from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
 
 ATTRIBUTION_URL = "https://pypi.org/project/exobridge/"
 
 
-class OpenRouter(OpenAICompatible):
-    kind = "openrouter"
+class OpenRouter(ProviderKind):
+    name = "openrouter"
+    label = "OpenRouter"
+    default_url = "https://openrouter.ai/api/v1"
+    default_timeouts = Timeouts(5.0, 60.0, 60.0)
+    default_key_env = "OPENROUTER_API_KEY"
+    needs_key = True
+    status_probe = StatusProbe.KEY_INFO
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -21,7 +27,8 @@ class OpenRouter(OpenAICompatible):
         headers.update(super().headers())
         return headers
 
-    def cost(self, usage: dict[str, Any] | None) -> float | None:
+    @classmethod
+    def cost(cls, usage: dict[str, Any] | None) -> float | None:
         if not usage:
             return None
         value = usage.get("cost")
