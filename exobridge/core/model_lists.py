@@ -1,48 +1,80 @@
-"""What each provider offers: model lists read from the providers, cached, and the logical model table.
+"""One way to ask a provider for its models, and the one cache of the answers.
 
-Shared cache contract (read by the shell-completion helper, written here):
+Every reader of model lists goes through here: `exobridge models` (`provider_lists`), the router's check of
+what an Exo node serves (`node_model_ids`, called by the Exo kind's `choose_model`), `providers status`,
+`doctor` and shell completion (which reads the cache file directly, see below). The provider kind knows the
+list's URL and how to parse it (`ProviderKind.models_url`, `.parse_models`); this module owns the fetching,
+its deadlines and caps, and the cache. So `exobridge models --refresh` also refreshes what the router believes
+an Exo node serves, and a list the router read shows up in `exobridge models`.
+
+Bounds (README "Deadlines and size caps"): one list GET ends within the kind's `model_list_seconds` (Exo:
+5 s; otherwise `LIST_SECONDS`, 15 s) and never after the provider's first_token_timeout (wall clock, connect
+included; a server dripping one byte a second cannot extend it) and reads at most `http.MODEL_LIST_CAP`
+decoded bytes; an Exo cluster's `/state` gets `STATE_SECONDS` more. All the nodes of one provider share
+`PROVIDER_SECONDS`; the providers are read at once, so `exobridge models` ends within about
+`PROVIDER_SECONDS` whatever the servers do. The router's check of an Exo node gets
+min(`ROUTER_LIST_SECONDS`, first_token_timeout).
+
+Shared cache contract (read by core/completion_values.py, written only here):
 
     JsonCache("models")  ->  file `<cache_dir>/models.json`
     key   = provider name (as configured, e.g. "exo", "openrouter")
     value = list of objects, each with at least "id" (str); optional "free" (bool), "placed" (bool, Exo v1:
-            an instance of this model is running), "context_length" (int)
+            an instance of this model is running), "context_length" (int), "hugging_face_id" (str)
 
 Only lists that were read successfully are cached; a provider that cannot be reached leaves its old entry alone.
-Details about the list itself (Exo line, the url it came from, when it was read) live in a second cache,
-`JsonCache("models-meta")`, so the value above stays a plain list.
+Details about the list itself (the node url it came from, the Exo API line, when it was read) live in a second
+cache, `JsonCache("models-meta")` = {provider: {"url", "read_at", "line", "note"}}, so the value above stays a
+plain list. `exobridge models` trusts an entry for `CACHE_TTL` (1 hour); the router trusts it for
+`ROUTER_TTL` (5 minutes) and only when it was read from the node being asked.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
-from exobridge.core import model_targets, provider_status
+from exobridge.core import model_targets
 from exobridge.core.cache import JsonCache
 from exobridge.core.config import Config, ProviderConfig
-from exobridge.core.failover import Failure
+from exobridge.core.failover import Failure, FailureKind
 
 if TYPE_CHECKING:
     import httpx
 
+    from exobridge.core.providers.base import ProviderKind
+
 CACHE_NAME = "models"
 META_CACHE_NAME = "models-meta"
-CACHE_TTL = 3600.0
-READ_TIMEOUT = 15.0
+CACHE_TTL = 3600.0  # `exobridge models` and `providers status` reuse a list this long
+ROUTER_TTL = 300.0  # the router re-reads an Exo node's list after this long (models get placed and removed)
+LIST_SECONDS = 15.0  # one model-list GET, wall clock
+STATE_SECONDS = 5.0  # an Exo cluster's /state GET (which models are placed), wall clock
+PROVIDER_SECONDS = 20.0  # all the nodes of one provider together
+ROUTER_LIST_SECONDS = 5.0  # the router's check of an Exo node (also capped by its first_token_timeout)
 LEGACY_NOTE = "legacy Exo lists every model card it knows, not what is downloaded or loaded"
+
+
+class ListStatus(StrEnum):
+    """What became of one provider's list."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"  # the list could not be read (any failure; `reason` says which)
+    DISABLED = "disabled"  # not asked: the provider is disabled
 
 
 @dataclass
 class ProviderModels:
-    """One provider's list, or why there is none."""
+    """One provider's list, or why there is none. `failure_kind` lets the CLI make the hint."""
 
     name: str
     kind: str
     url: str
-    status: str  # ok | unreachable | disabled
+    status: ListStatus
     models: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     hint: str | None = None
@@ -50,13 +82,14 @@ class ProviderModels:
     read_at: float | None = None
     line: str | None = None  # Exo only: "v1" or "legacy"
     note: str | None = None
+    failure_kind: FailureKind | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "url": self.url,
-            "status": self.status,
+            "status": str(self.status),
             "reason": self.reason,
             "hint": self.hint,
             "cached": self.cached,
@@ -67,134 +100,140 @@ class ProviderModels:
         }
 
 
-def _is_zero(value: Any) -> bool:
-    try:
-        return float(value) == 0.0
-    except (TypeError, ValueError):
-        return False
+def _kind(provider: ProviderConfig) -> type[ProviderKind]:
+    from exobridge.core import providers
+
+    return providers.kind_class(provider.kind)
 
 
-def parse_list(data: Any, kind: str) -> list[dict[str, Any]] | None:
-    """Model entries from an OpenAI-style `{"data": [...]}` reply; None when the shape is unknown."""
-    items = data.get("data") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        return None
-    models: list[dict[str, Any]] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        entry: dict[str, Any] = {"id": item["id"]}
-        pricing = item.get("pricing")
-        if kind == "exo":
-            entry["free"] = True
-            if isinstance(item.get("hugging_face_id"), str):
-                entry["hugging_face_id"] = item["hugging_face_id"]
-        elif isinstance(pricing, dict) and "prompt" in pricing and "completion" in pricing:
-            entry["free"] = _is_zero(pricing.get("prompt")) and _is_zero(pricing.get("completion"))
-        context = item.get("context_length")
-        if isinstance(context, int) and not isinstance(context, bool) and context > 0:
-            entry["context_length"] = context
-        models.append(entry)
-    return models
+def is_free(provider: ProviderConfig, model: dict[str, Any] | None) -> bool:
+    """Whether a listed model costs nothing there (every model of a free kind such as Exo)."""
+    if _kind(provider).free:
+        return True
+    return bool(model and model.get("free"))
 
 
-def _timeout(provider: ProviderConfig, read: float = READ_TIMEOUT) -> httpx.Timeout:
-    import httpx
+class _Reader:
+    """One provider's lists over one httpx client, with its key and headers. Raises Failure on any fault."""
 
-    return httpx.Timeout(connect=provider.connect_timeout, read=read, write=read, pool=provider.connect_timeout)
+    def __init__(self, provider: ProviderConfig, key: str | None, http: httpx.Client) -> None:
+        from exobridge.core import providers
 
+        self.provider = provider
+        self.key = key
+        self.http = http
+        self.kind = providers.kind_class(provider.kind)
+        self.headers = providers.client_for(provider, key, http).headers()
+        self.headers["Accept"] = "application/json"
 
-def _get_json(client: Any, url: str, timeout: httpx.Timeout) -> Any:
-    """GET a JSON body through a provider client (its headers, its key). Raises Failure on any fault."""
-    import json
+    def list_seconds(self) -> float:
+        """A list GET's wall-clock bound: the kind's (Exo on the LAN: a few seconds; the cloud: `LIST_SECONDS`),
+        never more than the provider's first_token_timeout."""
+        seconds = getattr(self.kind, "model_list_seconds", None) or LIST_SECONDS
+        return min(seconds, self.provider.first_token_timeout)
 
-    import httpx
+    def get_json(self, url: str, seconds: float) -> Any:
+        """The JSON body of a 2xx reply within `seconds` (wall clock) and the model-list cap."""
+        from exobridge.core import http
 
-    from exobridge.core.failover import FailureKind
+        deadline = time.monotonic() + seconds
+        response = http.send(
+            self.http,
+            "GET",
+            url,
+            provider=self.provider,
+            headers=self.headers,
+            timeout=http.timeout_for(self.provider, read=seconds),
+            deadline=deadline,
+        )
+        http.raise_for_status(response, self.provider, deadline=deadline)
+        body = http.read_body(response, cap=http.MODEL_LIST_CAP, deadline=deadline, provider=self.provider)
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            snippet = body[:60].decode("utf-8", errors="replace").strip()
+            raise Failure(FailureKind.BAD_RESPONSE, f"not JSON: {snippet!r}", response.status_code) from None
 
-    response = client.open("GET", url, timeout=timeout)
-    client.raise_for_status(response)
-    try:
-        body = response.read()
-    except httpx.HTTPError as exc:
-        raise Failure(FailureKind.STREAM_BROKEN, f"connection broke while reading ({exc})") from None
-    finally:
-        response.close()
-    try:
-        return json.loads(body)
-    except ValueError:
-        snippet = body[:60].decode("utf-8", errors="replace").strip()
-        raise Failure(FailureKind.BAD_RESPONSE, f"not JSON: {snippet!r}", response.status_code) from None
+    def read_node(self, node: str, seconds: float) -> ProviderModels:
+        """The list of one node; for an Exo cluster also which models are placed (from `/state`)."""
+        from exobridge.core import provider_status
+        from exobridge.core.providers import StatusProbe
 
-
-def _read_exo(client: Any, provider: ProviderConfig, node: str) -> ProviderModels:
-    from exobridge.core.failover import FailureKind
-    from exobridge.core.providers.exo import MODEL_LIST_READ_TIMEOUT
-
-    # Exo is on the LAN and its list is small: a black-holed node costs seconds, not the cloud's 15 s.
-    timeout = _timeout(provider, min(MODEL_LIST_READ_TIMEOUT, provider.first_token_timeout))
-    listed = parse_list(_get_json(client, f"{node}/v1/models", timeout), "exo")
-    if listed is None:
-        raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
-    try:
-        state = _get_json(client, f"{node}/state", _timeout(provider, MODEL_LIST_READ_TIMEOUT))
-    except Failure:
-        state = None
-    result = ProviderModels(provider.name, provider.kind, node, "ok", listed)
-    if isinstance(state, dict) and "instances" in state:
-        result.line = "v1"
-        placed = set(provider_status.state_placed_models(state))
-        seen: set[str] = set()
-        for entry in listed:
-            names = {entry["id"], entry.get("hugging_face_id")}
-            entry["placed"] = bool(names & placed)
-            seen.update(n for n in names if n)
-        for model in sorted(placed - seen):
-            listed.append({"id": model, "free": True, "placed": True})
-        if not placed:
-            result.note = "no model is placed: start an instance in the Exo dashboard first"
-    else:
-        result.line = "legacy"
-        result.note = LEGACY_NOTE
-    return result
-
-
-def read_provider(provider: ProviderConfig, key: str | None) -> ProviderModels:
-    """Read one provider's list from the network (every Exo node in turn until one answers)."""
-    import httpx
-
-    from exobridge.core.providers import client_for
-
-    last: Failure | None = None
-    with httpx.Client(follow_redirects=False) as http:
-        client = client_for(provider, key, http)
-        for node in provider.urls:
+        listed = self.kind.parse_models(self.get_json(self.kind.models_url(node), min(self.list_seconds(), seconds)))
+        if listed is None:
+            raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
+        result = ProviderModels(self.provider.name, self.provider.kind, node, ListStatus.OK, listed)
+        if self.kind.status_probe == StatusProbe.EXO_CLUSTER:
             try:
-                if provider.kind == "exo":
-                    result = _read_exo(client, provider, node)
-                else:
-                    from exobridge.core.failover import FailureKind
+                state = self.get_json(f"{node}/state", STATE_SECONDS)
+            except Failure:
+                state = None
+            _mark_placed(result, state, provider_status.state_placed_models(state))
+        return result
 
-                    listed = parse_list(_get_json(client, client.models_url(node), _timeout(provider)), provider.kind)
-                    if listed is None:
-                        raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
-                    result = ProviderModels(provider.name, provider.kind, node, "ok", listed)
+
+def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> None:
+    """An Exo v1 cluster (its `/state` has `instances`) marks each listed model placed or not; legacy says so."""
+    if not (isinstance(state, dict) and "instances" in state):
+        result.line, result.note = "legacy", LEGACY_NOTE
+        return
+    result.line = "v1"
+    placed = set(placed_ids)
+    seen: set[str] = set()
+    for entry in result.models:
+        names = {entry["id"], entry.get("hugging_face_id")}
+        entry["placed"] = bool(names & placed)
+        seen.update(n for n in names if n)
+    for model in sorted(placed - seen):
+        result.models.append({"id": model, "free": True, "placed": True})
+    if not placed:
+        result.note = "no model is placed: start an instance in the Exo dashboard first"
+
+
+def read_provider(provider: ProviderConfig, key: str | None, *, http: httpx.Client | None = None) -> ProviderModels:
+    """Read one provider's list from the network: each node in turn until one answers, all within
+    `PROVIDER_SECONDS`. Never raises for network trouble (it is the `unreachable` result); a broken proxy
+    setting raises `errors.ProxyError`."""
+    from exobridge.core import http as http_mod
+    from exobridge.core.secrets import Redactor
+
+    own = http is None
+    client = http_mod.client() if http is None else http
+    deadline = time.monotonic() + PROVIDER_SECONDS
+    last = Failure(FailureKind.CONNECT, "no url to ask")
+    try:
+        reader = _Reader(provider, key, client)
+        for node in provider.urls:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                result = reader.read_node(node, left)
             except Failure as failure:
-                failure.reason = keys_mod.redact(failure.reason, key)
                 last = failure
                 continue
             result.read_at = time.time()
             return result
-    assert last is not None
+    finally:
+        if own:
+            client.close()
+    reason = Redactor(http_mod.secrets_of(provider, key)).redact(last.reason)
     return ProviderModels(
-        provider.name, provider.kind, provider.url, "unreachable", reason=last.reason, hint=_hint(provider, last)
+        provider.name,
+        provider.kind,
+        provider.url,
+        ListStatus.UNREACHABLE,
+        reason=reason,
+        hint=_hint(provider, last),
+        failure_kind=last.kind,
     )
 
 
 def _hint(provider: ProviderConfig, failure: Failure) -> str | None:
-    from exobridge.core.failover import FailureKind
+    """Kept until the CLI makes hints from `failure_kind` (cli/hints.py); no kind names here."""
+    from exobridge.core.providers import StatusProbe
 
-    if failure.kind is FailureKind.CONNECT and provider.kind == "exo":
+    if failure.kind is FailureKind.CONNECT and _kind(provider).status_probe == StatusProbe.EXO_CLUSTER:
         return f"start Exo, or point exobridge at it: exobridge config set providers.{provider.name}.url URL"
     if failure.kind is FailureKind.AUTH:
         where = " or ".join(provider.key_envs) or "its key"
@@ -202,39 +241,154 @@ def _hint(provider: ProviderConfig, failure: Failure) -> str | None:
     return None
 
 
-def _from_cache(provider: ProviderConfig, ttl: float) -> ProviderModels | None:
+# --- the cache --------------------------------------------------------------------------------------------
+
+
+def _cached(provider: ProviderConfig, ttl: float) -> ProviderModels | None:
     listed = JsonCache(CACHE_NAME).get(provider.name, ttl)
     if not isinstance(listed, list):
         return None
     models = [m for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
     meta = JsonCache(META_CACHE_NAME).get(provider.name, ttl)
     meta = meta if isinstance(meta, dict) else {}
+    read_at = meta.get("read_at")
     return ProviderModels(
         provider.name,
         provider.kind,
         str(meta.get("url") or provider.url),
-        "ok",
+        ListStatus.OK,
         models,
         cached=True,
-        read_at=meta.get("read_at") if isinstance(meta.get("read_at"), int | float) else None,
+        read_at=read_at if isinstance(read_at, int | float) and not isinstance(read_at, bool) else None,
         line=meta.get("line") if meta.get("line") in ("v1", "legacy") else None,
         note=meta.get("note") if isinstance(meta.get("note"), str) else None,
     )
 
 
-def _store(result: ProviderModels) -> None:
-    JsonCache(CACHE_NAME).put(result.name, result.models)
-    meta = {"url": result.url, "read_at": result.read_at, "line": result.line, "note": result.note}
-    JsonCache(META_CACHE_NAME).put(result.name, meta)
+def _store(results: list[ProviderModels]) -> None:
+    """Cache lists that were read (one write per cache file)."""
+    read = [r for r in results if r.status is ListStatus.OK and not r.cached]
+    if not read:
+        return
+    JsonCache(CACHE_NAME).put_many({r.name: r.models for r in read})
+    JsonCache(META_CACHE_NAME).put_many(
+        {r.name: {"url": r.url, "read_at": r.read_at, "line": r.line, "note": r.note} for r in read}
+    )
+
+
+def cached_lists(config: Config, ttl: float = CACHE_TTL) -> dict[str, ProviderModels]:
+    """Every provider's cached list younger than `ttl`, by provider name (no network)."""
+    found = {}
+    for provider in config.ordered(include_disabled=True):
+        cached = _cached(provider, ttl)
+        if cached is not None:
+            found[provider.name] = cached
+    return found
+
+
+# --- the router's check of an Exo node --------------------------------------------------------------------
+
+
+def node_model_ids(
+    provider: ProviderConfig,
+    node: str,
+    key: str | None,
+    *,
+    http: httpx.Client | None = None,
+    max_age: float = ROUTER_TTL,
+) -> list[str] | None:
+    """The model ids `node` lists, for the router to pick the id to send (and refuse one it lacks).
+
+    From the shared cache when the provider's list was read from this node within `max_age`; else one GET of
+    the kind's model-list URL within min(`ROUTER_LIST_SECONDS`, first_token_timeout), stored in the shared
+    cache (keeping what a fuller read knew: the Exo line and which models are placed). None when the node
+    answered without a usable list (an error status, not JSON, an unknown shape, an empty list): the caller
+    then sends the model anyway. Raises `Failure` when the node cannot be reached, at the deadline (a node
+    that drips), or when the list passes the size cap.
+    """
+    from exobridge.core import http as http_mod
+
+    cached = JsonCache(CACHE_NAME).get(provider.name, max_age)
+    meta = JsonCache(META_CACHE_NAME).get(provider.name, max_age)
+    if isinstance(cached, list) and isinstance(meta, dict) and meta.get("url") == node:
+        ids = [m["id"] for m in cached if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if ids:
+            return ids
+    own = http is None
+    client = http_mod.client() if http is None else http
+    try:
+        listed = _router_read(_Reader(provider, key, client), node)
+    finally:
+        if own:
+            client.close()
+    if not listed:
+        return None
+    _store_router_read(provider, node, listed)
+    return [entry["id"] for entry in listed]
+
+
+def _router_read(reader: _Reader, node: str) -> list[dict[str, Any]] | None:
+    from exobridge.core import http as http_mod
+
+    seconds = min(ROUTER_LIST_SECONDS, reader.list_seconds())
+    deadline = time.monotonic() + seconds
+    response = http_mod.send(
+        reader.http,
+        "GET",
+        reader.kind.models_url(node),
+        provider=reader.provider,
+        headers=reader.headers,
+        timeout=http_mod.timeout_for(reader.provider, read=seconds),
+        deadline=deadline,
+    )
+    if response.status_code != 200:
+        http_mod.shutdown_response(response)
+        return None
+    try:
+        body = http_mod.read_body(response, cap=http_mod.MODEL_LIST_CAP, deadline=deadline, provider=reader.provider)
+    except Failure as failure:
+        if failure.kind is FailureKind.STREAM_BROKEN:
+            return None
+        raise  # at the deadline (a dripping node) or past the cap: this node cannot be asked
+    try:
+        return reader.kind.parse_models(json.loads(body))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _store_router_read(provider: ProviderConfig, node: str, listed: list[dict[str, Any]]) -> None:
+    """Cache a list the router read, keeping the `placed` marks and the line a fuller read of this node saw."""
+    meta_cache, list_cache = JsonCache(META_CACHE_NAME), JsonCache(CACHE_NAME)
+    found = meta_cache.entry(provider.name)
+    old_meta = found[1] if found is not None and isinstance(found[1], dict) and found[1].get("url") == node else {}
+    previous = list_cache.entry(provider.name) if old_meta else None
+    previous = previous[1] if previous is not None else None
+    if isinstance(previous, list):
+        placed = {m.get("id"): m.get("placed") for m in previous if isinstance(m, dict) and "placed" in m}
+        for entry in listed:
+            if entry["id"] in placed:
+                entry["placed"] = placed[entry["id"]]
+    list_cache.put(provider.name, listed)
+    meta_cache.put(
+        provider.name,
+        {"url": node, "read_at": time.time(), "line": old_meta.get("line"), "note": old_meta.get("note")},
+    )
+
+
+# --- every provider ---------------------------------------------------------------------------------------
 
 
 def provider_lists(
     config: Config, only: list[str] | None = None, refresh: bool = False, ttl: float = CACHE_TTL
 ) -> list[ProviderModels]:
-    """Each provider's list, in priority order: from the cache when fresh, else read concurrently.
+    """Each provider's list, in priority order: from the cache when fresh, else read (all at once).
 
-    Disabled providers are reported as such and not asked, unless named in `only`.
+    Disabled providers are reported as such and not asked, unless named in `only`. Ends within about
+    `PROVIDER_SECONDS`: a read still running then is reported unreachable ("did not finish …") and left behind.
     """
+    from exobridge.core import http as http_mod
+    from exobridge.core import parallel
+
     providers = config.ordered(include_disabled=True)
     if only:
         providers = [p for p in providers if p.name in only]
@@ -247,28 +401,43 @@ def provider_lists(
                 provider.name,
                 provider.kind,
                 provider.url,
-                "disabled",
+                ListStatus.DISABLED,
                 reason=f"disabled (exobridge providers enable {provider.name})",
             )
             continue
-        cached = None if refresh else _from_cache(provider, ttl)
+        cached = None if refresh else _cached(provider, ttl)
         if cached is not None:
             results[provider.name] = cached
             continue
+        _kind(provider)  # resolved here, on the calling thread: an unknown kind fails before any thread starts
         to_read.append((provider, keys_mod.resolve(provider, stored=stored).value))
     if to_read:
-        with ThreadPoolExecutor(max_workers=len(to_read)) as pool:
-            for result in pool.map(lambda item: read_provider(*item), to_read):
-                if result.status == "ok":
-                    _store(result)
-                results[result.name] = result
+        shared = http_mod.client()  # a broken proxy setting is a config error (exit 4), raised here, once
+        outcomes = parallel.run_each(
+            lambda item: read_provider(*item, http=shared),
+            to_read,
+            timeout=PROVIDER_SECONDS + 1.0,
+            name=lambda item: item[0].name,
+            thread_prefix="models",
+        )
+        read: list[ProviderModels] = []
+        for (provider, _key), outcome in zip(to_read, outcomes, strict=True):
+            if outcome.timed_out:
+                result = ProviderModels(
+                    provider.name,
+                    provider.kind,
+                    provider.url,
+                    ListStatus.UNREACHABLE,
+                    reason=f"did not finish within {PROVIDER_SECONDS:g} s",
+                    failure_kind=FailureKind.FIRST_TOKEN_TIMEOUT,
+                )
+            else:
+                result = outcome.value_or_raise()
+            read.append(result)
+            results[provider.name] = result
+        shared.close()  # a read left behind at the deadline fails on its own thread
+        _store(read)
     return [results[p.name] for p in providers]
-
-
-def is_free(provider: ProviderConfig, model: dict[str, Any] | None) -> bool:
-    if provider.kind == "exo":
-        return True
-    return bool(model and model.get("free"))
 
 
 @dataclass
@@ -300,7 +469,7 @@ def model_table(config: Config, lists: list[ProviderModels], free_only: bool = F
     that are not disabled get a column.
     """
     by_name = {item.name: item for item in lists}
-    names = [item.name for item in lists if item.status != "disabled"]
+    names = [item.name for item in lists if item.status is not ListStatus.DISABLED]
     entries: list[TableEntry] = []
     for logical in sorted(model_targets.table(config)):
         columns: dict[str, dict[str, Any]] = {}
@@ -312,7 +481,7 @@ def model_table(config: Config, lists: list[ProviderModels], free_only: bool = F
             read = by_name.get(provider.name)
             available: bool | None = None
             found = None
-            if read is not None and read.status == "ok":
+            if read is not None and read.status is ListStatus.OK:
                 found = _find(read.models, ids)
                 available = found is not None
                 if found is not None and read.line == "v1":
