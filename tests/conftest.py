@@ -118,6 +118,21 @@ def exobridge_command() -> list[str]:
 
 
 @pytest.fixture
+def cli() -> Callable[..., object]:
+    """`cli("chat", "Hi", stdin=..., env=..., io=...)` runs exobridge in this process with a test IO.
+
+    Returns `runner.Result(exit_code, stdout, stderr)`; `.json()` parses stdout. Use `run_cli` (a real
+    process) only for what only a process shows: exit codes end to end, TTY, pipes, signals, start-up.
+    """
+    from exobridge.cli.runner import invoke
+
+    def run(*args: str, **kwargs: object) -> object:
+        return invoke(list(args), **kwargs)  # type: ignore[arg-type]
+
+    return run
+
+
+@pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(
         *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 30

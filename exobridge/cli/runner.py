@@ -1,0 +1,260 @@
+"""Run one `exobridge …` command line, and the one place where a failure becomes a message and an exit code.
+
+- `run(args, io) -> int`: builds the app for `args`, runs it with `io` as the current IOStreams, and maps
+  whatever escapes the command: `ExobridgeError` → `exobridge: error: <line>` and its exit code; click's
+  usage errors → exit 2 with "(see 'exobridge chat --help')"; Ctrl-C → "interrupted" and 130 (SIGTERM 143,
+  SIGHUP 129); a reader that went away (`| head`) → 0; anything else → exit 1 "internal error" (the traceback
+  only with EXOBRIDGE_DEBUG=1). With `--json` on the command line, each of those failures also prints the one
+  JSON object on stdout: `{"error": "...", "exit_code": N}` plus the error's `fields`.
+  A command that prints its own JSON object (e.g. chat's result) returns its exit code instead of raising.
+- `invoke(args, io=None, env=None, stdin=None) -> Result`: the same, in-process, for tests: the test IO is
+  also installed as sys.stdin/stdout/stderr and `env` is applied to os.environ for the call only.
+- `signals_as_interrupt()`: SIGTERM and SIGHUP raise `Terminated` (a KeyboardInterrupt) in the main thread,
+  so they end a command the way Ctrl-C does: partial text kept, the JSON object printed, exit 128 + signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exobridge.core.errors import ExitCode, ExobridgeError, UsageError
+from exobridge.render import io as iostreams
+from exobridge.render.io import IOStreams
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: handled like Ctrl-C, ending with 128 + `signum`."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def interrupt_exit_code(exc: BaseException | None = None) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return ExitCode.for_signal(getattr(exc, "signum", signal.SIGINT))
+
+
+def interrupt_notice(exc: BaseException | None = None) -> str:
+    signum = getattr(exc, "signum", signal.SIGINT)
+    return "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise Terminated in the main thread while the block runs (a no-op elsewhere)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        current = signal.getsignal(sig)
+        if current == signal.SIG_IGN:  # nohup: leave it ignored
+            continue
+        previous[sig] = current
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """`--json` among the options (not after a `--`)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
+def report(
+    io: IOStreams,
+    message: str,
+    code: int,
+    *,
+    json_mode: bool,
+    fields: Mapping[str, Any] | None = None,
+    label: str = "error: ",
+) -> int:
+    """The one way a failure is shown: `exobridge: error: …` on stderr, and the JSON object under --json."""
+    from exobridge.core.sanitize import terminal_text
+
+    line = terminal_text(message)
+    io.write_err(f"exobridge: {label}{line}\n")
+    if json_mode:
+        write_json(io, {**(fields or {}), "error": line, "exit_code": int(code)})
+    return int(code)
+
+
+def write_json(io: IOStreams, data: Any) -> None:
+    """One JSON object and a newline on stdout: the one --json style of every command."""
+    with contextlib.suppress(BrokenPipeError, ExobridgeError):
+        io.write_out(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """click's (or Typer's vendored click's) usage and parameter errors, recognised by their public shape."""
+    return isinstance(getattr(exc, "exit_code", None), int) and callable(getattr(exc, "format_message", None))
+
+
+def _usage_message(exc: Any) -> str:
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"{exc.format_message()}{hint}"
+
+
+def run(args: Sequence[str], io: IOStreams) -> int:
+    """Run one command line with `io`; return the exit code. Never raises (except SystemExit from below)."""
+    import typer
+    import typer.main
+
+    from exobridge.cli.app import build_app
+
+    args = list(args)
+    json_mode = wants_json(args)
+    with iostreams.use(io):
+        try:
+            command = typer.main.get_command(build_app(args))
+            with command.make_context("exobridge", args) as ctx:
+                value = command.invoke(ctx)
+            return value if isinstance(value, int) else ExitCode.OK
+        except ExobridgeError as exc:
+            return report(io, exc.line(), exc.code, json_mode=json_mode, fields=exc.fields)
+        except typer.Exit as exc:
+            return int(exc.exit_code)
+        except typer.Abort:
+            return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode)
+        except KeyboardInterrupt as exc:
+            code = interrupt_exit_code(exc)
+            io.notice(f"exobridge: {interrupt_notice(exc)}", "yellow")
+            if json_mode:
+                write_json(io, {"error": interrupt_notice(exc), "exit_code": code})
+            return code
+        except BrokenPipeError:
+            silence_stdout()
+            return ExitCode.OK
+        except Exception as exc:
+            if _is_usage_error(exc):
+                ctx = getattr(exc, "ctx", None)
+                if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # bare `exobridge providers`
+                    io.write_err(ctx.get_help() + "\n")
+                    return int(exc.exit_code)  # type: ignore[attr-defined]
+                return report(io, _usage_message(exc), exc.exit_code, json_mode=json_mode)  # type: ignore[attr-defined]
+            if io.env.get("EXOBRIDGE_DEBUG"):
+                io.write_err(traceback.format_exc())
+            message = f"{type(exc).__name__}: {exc}"
+            if not io.env.get("EXOBRIDGE_DEBUG"):
+                message += " (set EXOBRIDGE_DEBUG=1 for the traceback)"
+            code = report(io, message, ExitCode.INTERNAL, json_mode=False, label="internal error: ")
+            if json_mode:
+                write_json(io, {"error": f"internal error: {message}", "exit_code": code})
+            return code
+
+
+def silence_stdout() -> None:
+    """stdout went away (`| head -1`): send the rest nowhere, so Python does not complain at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """The process: system streams, SIGTERM/SIGHUP like Ctrl-C, and an exit code that always means something."""
+    io = IOStreams.system()
+    with signals_as_interrupt():
+        try:
+            code = run(sys.argv[1:] if args is None else args, io)
+        except KeyboardInterrupt as exc:  # a signal between the command and here
+            code = interrupt_exit_code(exc)
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    except (OSError, ValueError):
+        silence_stdout()
+        if code == ExitCode.OK:
+            io.notice("exobridge: error: cannot write to stdout", "bold red")
+            code = ExitCode.INTERNAL
+    sys.exit(code)
+
+
+# --- in-process, for tests ------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout as the one JSON object it must be."""
+        return json.loads(self.stdout)
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str | None] | None) -> Iterator[None]:
+    if not env:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in env}
+    try:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def invoke(
+    args: Sequence[str],
+    *,
+    io: IOStreams | None = None,
+    env: Mapping[str, str | None] | None = None,
+    stdin: str | bytes | None = None,
+) -> Result:
+    """Run `exobridge ARGS` in this process with a test IO; `env` values of None unset a variable."""
+    if io is None:
+        io = IOStreams.test(stdin=stdin if stdin is not None else "")
+    elif stdin is not None:
+        raise UsageError("give stdin to IOStreams.test(), not to invoke(), when passing io")
+    with _environment(env):
+        saved = sys.stdin, sys.stdout, sys.stderr
+        sys.stdin, sys.stdout, sys.stderr = io.stdin, io.out, io.err
+        try:
+            code = run(args, io)
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved
+    return Result(int(code), _text(io.out), _text(io.err))
+
+
+def _text(stream: Any) -> str:
+    getvalue = getattr(stream, "getvalue", None)
+    return getvalue() if callable(getvalue) else ""
