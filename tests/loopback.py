@@ -115,6 +115,33 @@ class Exchange:
         """Hold the connection open, saying nothing, until the server stops."""
         self.server.released.wait()
 
+    def drip(self, data: bytes | str, every: float = 0.02, forever: bool = False) -> None:
+        """Send `data` one byte at a time, one byte per `every` seconds (pacing, not synchronisation), until it
+        is all sent (or, with `forever`, again and again) or the client hangs up or the server stops."""
+        raw = data.encode() if isinstance(data, str) else data
+        with contextlib.suppress(OSError):
+            while True:
+                for byte in raw:
+                    if self.server.released.wait(every):
+                        return
+                    self.conn.sendall(bytes([byte]))
+                if not forever:
+                    return
+
+    def flood(self, piece: bytes, limit: int = 1 << 34) -> None:
+        """Send `piece` again and again (an endless body) until the client hangs up, or `limit` bytes."""
+        sent = 0
+        with contextlib.suppress(OSError):
+            while sent < limit and not self.server.released.is_set():
+                self.conn.sendall(piece)
+                sent += len(piece)
+
+    def head(self, status: int, headers: dict[str, str] | None = None) -> None:
+        """Only the status line and headers (the body is the handler's business)."""
+        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.raw(("\r\n".join(lines) + "\r\n\r\n").encode())
+
 
 Handler = Callable[[Exchange], None]
 

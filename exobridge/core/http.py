@@ -122,6 +122,12 @@ def timeout_for(provider: ProviderConfig, read: float | None = None) -> httpx.Ti
     return httpx.Timeout(connect=provider.connect_timeout, read=read, write=read, pool=provider.connect_timeout)
 
 
+def _default_timeout(provider: ProviderConfig | None) -> Any:
+    import httpx
+
+    return timeout_for(provider) if provider is not None else httpx.USE_CLIENT_DEFAULT
+
+
 def secrets_of(provider: ProviderConfig | None, key: str | None) -> list[str]:
     """The key and every configured header value that carries a credential (the part after `Bearer `)."""
     found = [key] if key else []
@@ -305,7 +311,7 @@ def send(
             url,
             json=json_body,
             headers=dict(headers or {}),
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=timeout if timeout is not None else _default_timeout(provider),
             extensions=extensions,
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
