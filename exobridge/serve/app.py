@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exobridge.serve import wire
-from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun
+from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun, UpstreamClients
 from exobridge.serve.logs import AccessLog
 from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue
 
@@ -44,7 +44,7 @@ class ServeContext:
     redact: Callable[[str], str]  # whole keys and 8-character pieces: errors, headers, log lines
     quick_redact: Callable[[str], str] = str  # whole keys only: cheap enough for every piece of model text
     client_key: str | None = None
-    http: Any = None  # the shared upstream httpx.Client (pooled connections), when the router accepts one
+    clients: UpstreamClients | None = None  # makes each route's own upstream httpx client
 
     def __post_init__(self) -> None:
         self.status_cache = TtlValue(STATUS_TTL, self._status)
@@ -182,7 +182,7 @@ class ChatEndpoint:
             targets,
             self.ctx.state,
             asyncio.get_running_loop(),
-            http=self.ctx.http,
+            clients=self.ctx.clients,
             secrets=self.ctx.quick_redact,
         )
         self.ctx.pool.submit(run.work)
@@ -278,7 +278,7 @@ class ChatEndpoint:
         headers = {
             "X-Exobridge-Provider": provider,
             "X-Exobridge-Model": self.ctx.redact(model),
-            "X-Exobridge-Attempts": wire.attempts_header(attempts),
+            "X-Exobridge-Attempts": wire.attempts_header(attempts, answering=provider if result is None else None),
         }
         if result is not None:
             if result.cost is not None:

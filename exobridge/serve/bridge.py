@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import queue
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -66,26 +66,32 @@ class DaemonPool:
                 self._idle += 1
 
 
-_current = threading.local()
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
-def track_response(response: httpx.Response) -> None:
-    """httpx response hook: remember the response on the route running in this thread, to cut it on cancel."""
-    run = getattr(_current, "run", None)
-    if run is not None:
-        run.track(response)
+class UpstreamClients:
+    """An httpx client per route, cheap to make: the TLS context is built once (~20 ms), and the environment's
+    proxy settings are only consulted when the environment has any. A client of its own lets a route's
+    response hook record every upstream response, so a cancelled route can cut exactly its own connections.
+    """
+
+    def __init__(self) -> None:
+        import httpx
+
+        self._tls = httpx.create_ssl_context()
+        self._trust_env = any(name.lower() in PROXY_VARIABLES for name in os.environ)
+
+    def for_route(self, run: RouteRun) -> httpx.Client:
+        from exobridge.core import http
+
+        return http.client(trust_env=self._trust_env, verify=self._tls, event_hooks={"response": [run.track]})
 
 
 def shut_socket(response: httpx.Response) -> None:
     """Close an upstream connection now, even while another thread is blocked reading it."""
-    stream = response.extensions.get("network_stream")
-    sock = None
-    if stream is not None:
-        with contextlib.suppress(Exception):
-            sock = stream.get_extra_info("socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    from exobridge.core import http
+
+    http.shutdown(response.extensions.get("network_stream"))
 
 
 @functools.cache
@@ -115,7 +121,7 @@ class RouteRun:
     targets: list[Target]
     state: SharedRouteState
     loop: asyncio.AbstractEventLoop
-    http: httpx.Client | None = None
+    clients: UpstreamClients | None = None
     secrets: Callable[[str], str] = _same
     # what the response headers say once the first token arrived
     provider: str | None = None
@@ -134,10 +140,12 @@ class RouteRun:
 
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
-        _current.run = self
         observer = _Observer(self)
+        http = None
         try:
-            kwargs: dict[str, Any] = {"http": self.http} if self.http is not None and router_takes_http() else {}
+            if self.clients is not None and router_takes_http():
+                http = self.clients.for_route(self)
+            kwargs: dict[str, Any] = {"http": http} if http is not None else {}
             router = Router(
                 self.config, observer=observer, keep_text=not self.request.stream, state=self.state, **kwargs
             )
@@ -146,7 +154,8 @@ class RouteRun:
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
             self._push(Event("end", error=exc))
         finally:
-            _current.run = None
+            if http is not None:
+                http.close()
             self.state.leave(self)
 
     def track(self, response: httpx.Response) -> None:

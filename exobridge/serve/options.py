@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from exobridge.core.errors import UsageError
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 52480
 DEFAULT_GRACE = 10.0
@@ -19,10 +21,8 @@ KEY_ENV = "EXOBRIDGE_SERVE_KEY"
 KEYS_FILE_ENTRY = "serve"
 
 
-class ServeUsageError(Exception):
+class ServeUsageError(UsageError):
     """The command line cannot be served as given (exit 2)."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -18,58 +18,43 @@ from typing import IO, Any
 
 from exobridge.serve.options import ServeOptions, ServeUsageError, check, resolve_client_key
 
-SECRETS_REFRESH_SECONDS = 5.0
-MIN_SECRET_PIECE = 8  # no 8-character piece of a key is ever shown
+SECRETS_REFRESH_SECONDS = 5.0  # how soon a key added to the keys file or the environment is also redacted
 
 
 class Secrets:
-    """Redacts every upstream key, configured header secret and the client key from outgoing text."""
+    """Redacts every upstream key, configured header secret and the client key from outgoing text.
+
+    `__call__` removes whole secrets and any 8-character piece of one (core.secrets): for errors, headers and
+    log lines. `quick` removes whole secrets only, cheap enough for every piece of model text.
+    """
 
     def __init__(self, live: Any, client_key: str | None) -> None:
         self.live = live
         self.client_key = client_key
-        self._values: list[str] = []
-        self._pieces: set[str] = set()
+        self._redactor: Any = None
+        self._whole: tuple[str, ...] = ()
         self._at = -float("inf")
         self._generation: int | None = None
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> Any:
         now = time.monotonic()
-        if self._generation == self.live.generation and now - self._at < SECRETS_REFRESH_SECONDS:
-            return
-        from exobridge.core import keys as keys_mod
+        if self._generation != self.live.generation or now - self._at > SECRETS_REFRESH_SECONDS:
+            from exobridge.core.secrets import config_redactor
 
-        config = self.live.config
-        stored = keys_mod.read_keys_file()
-        values = {self.client_key} if self.client_key else set()
-        for provider in config.providers.values():
-            key = keys_mod.resolve(provider, stored=stored).value
-            if key:
-                values.add(key)
-            for name, value in provider.headers.items():
-                if any(word in name.lower() for word in keys_mod.SECRET_HEADER_WORDS) and value:
-                    values.add(value.split(" ", 1)[-1])
-        self._values = sorted((v for v in values if v), key=len, reverse=True)
-        self._pieces = {
-            v[i : i + MIN_SECRET_PIECE] for v in self._values for i in range(max(0, len(v) - MIN_SECRET_PIECE + 1))
-        }
-        self._at, self._generation = now, self.live.generation
+            self._redactor = config_redactor(self.live.config, extra=[self.client_key])
+            self._whole = tuple(sorted(self._redactor.secrets, key=len, reverse=True))
+            self._at, self._generation = now, self.live.generation
+        return self._redactor
 
     def quick(self, text: str) -> str:
-        """Whole keys only: cheap enough for every piece of model text."""
         self._refresh()
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, "[redacted]")
+        for secret in self._whole:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
         return text
 
     def __call__(self, text: str) -> str:
-        """Whole keys and any 8-character piece of one: for errors, headers and log lines."""
-        text = self.quick(text)
-        if any(piece in text for piece in self._pieces):
-            for piece in sorted(self._pieces, key=len, reverse=True):
-                text = text.replace(piece, "[redacted]")
-        return text
+        return self._refresh().redact(text)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -86,25 +71,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def upstream_client() -> Any:
-    """One pooled httpx client for every route (building one costs ~20 ms: never per request), whose response
-    hook lets a cancelled request cut its own upstream connection."""
-    import httpx
-
-    from exobridge.serve.bridge import track_response
-
-    return httpx.Client(
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-        event_hooks={"response": [track_response]},
-    )
-
-
 def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
     from exobridge.core import config as config_mod
     from exobridge.core import paths
     from exobridge.serve.app import ServeContext
-    from exobridge.serve.bridge import DaemonPool, router_takes_http
+    from exobridge.serve.bridge import DaemonPool, UpstreamClients
     from exobridge.serve.logs import AccessLog
     from exobridge.serve.shared import LiveConfig, SharedRouteState
 
@@ -120,7 +91,7 @@ def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
         redact=secrets,
         quick_redact=secrets.quick,
         client_key=key,
-        http=upstream_client() if router_takes_http() else None,
+        clients=UpstreamClients(),
     )
 
 

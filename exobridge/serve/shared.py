@@ -160,11 +160,11 @@ class LiveConfig:
         if signature == self._signature:
             return self.config
         self._signature = signature
-        from exobridge.core.config import ConfigError
+        from exobridge.core.errors import ExobridgeError
 
         try:
             self.config = self._load()
-        except ConfigError as exc:
+        except ExobridgeError as exc:
             self._warn(f"config changed but does not load, still using the previous one: {exc}")
             return self.config
         self.generation += 1

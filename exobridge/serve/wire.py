@@ -219,13 +219,19 @@ def _outcome(attempt: Any) -> str:
     return str(getattr(attempt.outcome, "value", attempt.outcome))
 
 
-def attempts_header(attempts: Iterable[Any]) -> str:
-    """`exo=failed:connect, openrouter=ok`: who was tried and what happened, without any provider text."""
+def attempts_header(attempts: Iterable[Any], answering: str | None = None) -> str:
+    """`exo=failed:connect, openrouter=ok`: who was tried and what happened, without any provider text.
+
+    `answering`: a stream's headers go out at its first token, before its own attempt is over; it is listed
+    as `ok` (should it break later, the stream's error event says so).
+    """
     parts = []
     for attempt in attempts:
         outcome = _outcome(attempt)
         kind = _kind(attempt)
         parts.append(f"{attempt.provider}={outcome}" + (f":{kind}" if kind and outcome != "ok" else ""))
+    if answering:
+        parts.append(f"{answering}=ok")
     return header_value(", ".join(parts))
 
 
