@@ -1,43 +1,69 @@
-"""Live, read-only probes of providers: is it reachable, is the key good, what can it serve right now.
+"""The live status of providers: is each node reachable, is the key good, what can it serve right now.
 
-No probe ever sends a completion (nothing here POSTs): they only GET health, state, key and model-list routes,
-so probing is free. A key goes only to its own provider's configured url.
+No status probe ever sends a completion (nothing here POSTs): they only GET health, state, key and
+model-list routes, so asking is free. A key goes only to its own provider's configured url, and redirects
+are never followed.
 
-Stable API (also used by `exobridge doctor`):
+How a kind is asked is its class's `status_probe` (core/providers): `models` (the default: GET the model
+list, with the key when there is one), `key_info` (OpenRouter's `GET /key`: key valid, credits left) or
+`exo_cluster` (`GET /node_id` → v1, else `/healthcheck` → legacy; then `/state` or `/topology` for the nodes
+and the placed models). This module implements the strategies; it never compares kind names.
+
+Bounds (README "Deadlines and size caps"): every GET has a wall-clock deadline (`read_timeout` plus the
+provider's connect timeout, and never past the node's `NODE_SECONDS`) and a byte cap (`http.JSON_CAP`;
+error bodies `http.ERROR_BODY_CAP`); a server that drips one byte a second cannot extend either. All nodes
+are probed at once on daemon threads (core/parallel), and `probe_all` returns within `NODE_SECONDS` (+1 s):
+a probe still running then is reported as "did not finish within N s", and left behind, never joined.
+
+Stable API (also used by `exobridge doctor` and `serve`):
 
 - `probe_all(config, keys=None, *, include_disabled=False, only=None, read_timeout=READ_TIMEOUT,
   cooldowns=None) -> list[ProbeResult]`: every enabled provider, one result per node (each Exo url),
-  probed concurrently (one thread per node), returned in priority order. `keys` maps provider name →
-  `keys.ResolvedKey`; providers missing from it are resolved from the environment and the keys file.
-  `cooldowns` (a `cooldown.CooldownStore`) fills `cooldown` / `last_failure` when given.
-- `probe_provider(provider, url, key, *, read_timeout, http=None) -> ProbeResult`: one node.
-- Individual probes, each taking an `httpx.Client`, raising `ProbeError` on trouble:
-  `exo_line(http, url, timeout) -> ExoLine`, `exo_node_count(http, url, line, timeout) -> int | None`,
-  `exo_models_ready(http, url, line, timeout) -> ReadyModels`,
-  `openrouter_key_info(http, url, headers, timeout) -> dict` (the `data` object of `GET {url}/key`),
-  `list_models(http, url, headers, timeout) -> list[str]` (`GET {url}/models`).
-- `ProbeResult.can_answer`: the provider looks able to answer a chat now (reachable, key accepted, credits
-  left, and for v1 Exo at least one placed model). `any_can_answer(results)`.
+  in priority order. `keys` maps provider name → `keys.ResolvedKey`; providers missing from it are resolved
+  from the environment and the keys file. `cooldowns` (a `cooldown.CooldownStore`) fills `cooldown` /
+  `last_failure`.
+- `probe_provider(provider, url, key=None, *, read_timeout=READ_TIMEOUT, http=None) -> ProbeResult`: one node.
+- `ProbeResult.state` (`NodeState`), `.can_answer`: the provider looks able to answer a chat now (reachable,
+  key accepted, credits left, and for v1 Exo at least one placed model). `any_can_answer(results)`.
+- `status_json(results)`: the `providers status --json` object, `{"can_answer": [...], "nodes": [...]}`.
+- Exo's cluster state readers `state_node_count(state)` and `state_placed_models(state)` (model_lists uses them).
+
+Every provider string in a result (problem, key label, model ids) is raw text from the network, redacted of
+the provider's secrets; the CLI sanitises it for the terminal.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
+from exobridge.core.failover import Failure, FailureKind
 
 if TYPE_CHECKING:
     import httpx
 
     from exobridge.core.cooldown import CooldownStore
+    from exobridge.core.providers.base import ProviderKind
 
-READ_TIMEOUT = 3.0  # seconds a reachable server gets to answer one probe request
+READ_TIMEOUT = 3.0  # seconds a reachable server gets to answer one probe request (wall clock)
+NODE_SECONDS = 10.0  # every probe of one node together, wall clock
 LEGACY_MODELS_NOTE = "every model card the node knows, not what is loaded"
+UNREACHABLE_KINDS = (FailureKind.CONNECT, FailureKind.FIRST_TOKEN_TIMEOUT, FailureKind.STREAM_BROKEN)
+
+
+class NodeState(StrEnum):
+    """One node's status in a word (`ProbeResult.state`)."""
+
+    READY = "ready"  # reachable and able to answer a chat now
+    PROBLEM = "problem"  # reachable, but something stops it answering (`problem` says what)
+    UNREACHABLE = "unreachable"  # no HTTP reply at all
+    NOT_PROBED = "not_probed"  # not asked (e.g. no key)
+    DISABLED = "disabled"  # the provider is disabled (probed only when asked for)
 
 
 class ProbeError(Exception):
@@ -94,87 +120,92 @@ class ProbeResult:
     cooldown_left: float | None = None
     last_failure: str | None = None
 
+    @property
+    def state(self) -> NodeState:
+        if not self.enabled:
+            return NodeState.DISABLED
+        if self.can_answer:
+            return NodeState.READY
+        if self.reachable is None:
+            return NodeState.NOT_PROBED
+        return NodeState.PROBLEM if self.reachable else NodeState.UNREACHABLE
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["key_source"] = None if self.key_source is None else str(self.key_source)
+        data["state"] = str(self.state)
+        return data
+
+
+def status_json(results: list[ProbeResult]) -> dict[str, Any]:
+    """The `providers status --json` object (serve's `/v1/exobridge/status` too)."""
+    ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
+    return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         return None
     return float(value)
 
 
-def _timeout(provider: ProviderConfig, read_timeout: float) -> httpx.Timeout:
-    import httpx
+class _Session:
+    """The GETs of one node's probe: one client, the provider's headers and secrets, one wall-clock deadline."""
 
-    return httpx.Timeout(
-        connect=provider.connect_timeout, read=read_timeout, write=read_timeout, pool=provider.connect_timeout
-    )
+    def __init__(
+        self, provider: ProviderConfig, key: str | None, http: httpx.Client, read_timeout: float, deadline: float
+    ) -> None:
+        from exobridge.core import http as http_mod
+        from exobridge.core import providers
+        from exobridge.core.secrets import Redactor
 
+        self.provider = provider
+        self.http = http
+        self.read_timeout = read_timeout
+        self.deadline = deadline
+        self.kind: type[ProviderKind] = providers.kind_class(provider.kind)
+        self.headers = providers.client_for(provider, key, http).headers()
+        self.headers["Accept"] = "application/json"
+        self.redactor = Redactor(http_mod.secrets_of(provider, key))
 
-def _get(http: httpx.Client, url: str, headers: Mapping[str, str] | None, timeout: Any) -> httpx.Response:
-    """GET, with transport errors turned into an unreachable ProbeError. The body is read."""
-    import httpx
+    def get(self, url: str) -> tuple[int, Any, bytes]:
+        """`(status, JSON or None, body)`; ProbeError for no reply, a deadline or a cap."""
+        from exobridge.core import http as http_mod
 
-    try:
-        return http.get(url, headers=dict(headers or {}), timeout=timeout, follow_redirects=False)
-    except httpx.ConnectTimeout:
-        raise ProbeError("connect timeout", unreachable=True) from None
-    except httpx.ConnectError as exc:
-        text = str(exc).lower()
-        reason = "connection refused" if "refused" in text else f"cannot connect ({exc or type(exc).__name__})"
-        raise ProbeError(reason, unreachable=True) from None
-    except httpx.TimeoutException:
-        read = getattr(timeout, "read", None)
-        reason = f"no reply within {read:g} s" if isinstance(read, int | float) else "no reply in time"
-        raise ProbeError(reason, unreachable=True) from None
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"{type(exc).__name__}: {exc}", unreachable=True) from None
+        left = self.deadline - time.monotonic()
+        seconds = min(self.read_timeout + self.provider.connect_timeout, left)
+        if seconds <= 0:
+            raise ProbeError(f"no reply within {NODE_SECONDS:g} s", unreachable=True)
+        try:
+            return http_mod.get_json(
+                self.http,
+                url,
+                provider=self.provider,
+                headers=self.headers,
+                deadline_s=seconds,
+                cap=http_mod.JSON_CAP,
+                timeout=http_mod.timeout_for(self.provider, read=self.read_timeout),
+            )
+        except Failure as failure:
+            reason = self.redactor.redact(failure.reason)
+            if failure.kind is FailureKind.FIRST_TOKEN_TIMEOUT:  # the time a reachable server had to answer
+                reason = f"no reply within {min(seconds, self.read_timeout):g} s"
+            raise ProbeError(reason, failure.status, unreachable=failure.kind in UNREACHABLE_KINDS) from None
 
+    def problem(self, status: int, body: bytes) -> ProbeError:
+        """The error a non-2xx reply states, redacted before it is cut short."""
+        from exobridge.core.failover import parse_error_body
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _http_problem(response: httpx.Response) -> ProbeError:
-    from exobridge.core.failover import parse_error_body
-
-    error = parse_error_body(response.content, response.headers.get("content-type", ""))
-    return ProbeError(f"HTTP {response.status_code}: {error.message}", response.status_code)
-
-
-# --- Exo ------------------------------------------------------------------------------------------
-
-
-def exo_line(http: httpx.Client, url: str, timeout: Any) -> ExoLine:
-    """Which Exo API line answers at `url`: v1 (`GET /node_id` → a JSON string) or legacy (`/healthcheck`)."""
-    response = _get(http, f"{url}/node_id", None, timeout)
-    if response.status_code == 200:
-        data = _json(response)
-        if isinstance(data, str):
-            return ExoLine("v1", data)
-    response = _get(http, f"{url}/healthcheck", None, timeout)
-    data = _json(response) if response.status_code == 200 else None
-    if isinstance(data, dict) and data.get("status") == "ok":
-        return ExoLine("legacy")
-    raise ProbeError(f"not an Exo API (no /node_id or /healthcheck; HTTP {response.status_code})", response.status_code)
+        text = self.redactor.redact(body.decode("utf-8", errors="replace"))
+        error = parse_error_body(text.encode("utf-8"))
+        return ProbeError(f"HTTP {status}: {self.redactor.redact(error.message)}", status)
 
 
-def _exo_state(http: httpx.Client, url: str, timeout: Any) -> dict[str, Any]:
-    response = _get(http, f"{url}/state", None, timeout)
-    if response.status_code != 200:
-        raise _http_problem(response)
-    data = _json(response)
-    if not isinstance(data, dict):
-        raise ProbeError("GET /state: not a JSON object")
-    return data
+# --- Exo cluster ------------------------------------------------------------------------------------------
 
 
-def state_node_count(state: dict[str, Any]) -> int | None:
-    topology = state.get("topology")
+def state_node_count(state: Any) -> int | None:
+    topology = state.get("topology") if isinstance(state, dict) else None
     nodes = topology.get("nodes") if isinstance(topology, dict) else None
     return len(nodes) if isinstance(nodes, list | dict) else None
 
@@ -204,17 +235,34 @@ def state_placed_models(state: Any) -> list[str]:
     return found
 
 
-def exo_node_count(http: httpx.Client, url: str, line: str, timeout: Any) -> int | None:
-    """Nodes in the cluster: v1 `len(/state topology.nodes)`, legacy `len(/topology nodes)`."""
-    if line == "v1":
-        return state_node_count(_exo_state(http, url, timeout))
+def exo_line(session: _Session, url: str) -> ExoLine:
+    """Which Exo API line answers at `url`: v1 (`GET /node_id` → a JSON string) or legacy (`/healthcheck`)."""
+    status, data, _ = session.get(f"{url}/node_id")
+    if status == 200 and isinstance(data, str):
+        return ExoLine("v1", data)
+    status, data, _ = session.get(f"{url}/healthcheck")
+    if status == 200 and isinstance(data, dict) and data.get("status") == "ok":
+        return ExoLine("legacy")
+    raise ProbeError(f"not an Exo API (no /node_id or /healthcheck; HTTP {status})", status)
+
+
+def _exo_state(session: _Session, url: str) -> dict[str, Any]:
+    status, data, body = session.get(f"{url}/state")
+    if status != 200:
+        raise session.problem(status, body)
+    if not isinstance(data, dict):
+        raise ProbeError("GET /state: not a JSON object")
+    return data
+
+
+def _legacy_node_count(session: _Session, url: str) -> int | None:
+    """Nodes in a legacy cluster: `len(/topology nodes)` (or `/v1/topology`)."""
     for path in ("/topology", "/v1/topology"):
-        response = _get(http, f"{url}{path}", None, timeout)
-        if response.status_code == 404:
+        status, data, body = session.get(f"{url}{path}")
+        if status == 404:
             continue
-        if response.status_code != 200:
-            raise _http_problem(response)
-        data = _json(response)
+        if status != 200:
+            raise session.problem(status, body)
         if not isinstance(data, dict):
             return None
         nodes = data.get("nodes", {})
@@ -222,67 +270,20 @@ def exo_node_count(http: httpx.Client, url: str, line: str, timeout: Any) -> int
     return None
 
 
-def exo_models_ready(http: httpx.Client, url: str, line: str, timeout: Any) -> ReadyModels:
-    """v1: the models placed on the cluster (from /state). Legacy: every card in /v1/models (with a note)."""
-    if line == "v1":
-        return ReadyModels(state_placed_models(_exo_state(http, url, timeout)))
-    return ReadyModels(list_models(http, url + "/v1", None, timeout), LEGACY_MODELS_NOTE)
-
-
-# --- OpenAI-style and OpenRouter ------------------------------------------------------------------
-
-
-def list_models(http: httpx.Client, url: str, headers: Mapping[str, str] | None, timeout: Any) -> list[str]:
-    """`GET {url}/models` → the ids of an OpenAI-style list."""
-    response = _get(http, f"{url}/models", headers, timeout)
-    if response.status_code != 200:
-        raise _http_problem(response)
-    data = _json(response)
-    items = data.get("data") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise ProbeError("GET /models: not a model list")
-    return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
-
-
-def openrouter_key_info(http: httpx.Client, url: str, headers: Mapping[str, str], timeout: Any) -> dict[str, Any]:
-    """`GET {url}/key` (or `{url}/auth/key` on 404) → its `data` object (label, limit, limit_remaining, …)."""
-    response = _get(http, f"{url}/key", headers, timeout)
-    if response.status_code == 404:
-        response = _get(http, f"{url}/auth/key", headers, timeout)
-    if response.status_code != 200:
-        raise _http_problem(response)
-    data = _json(response)
-    info = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(info, dict):
-        raise ProbeError("GET /key: unexpected reply shape")
-    return info
-
-
-# --- one node, all nodes ----------------------------------------------------------------------------
-
-
-def _headers(provider: ProviderConfig, key: str | None, http: httpx.Client) -> dict[str, str]:
-    from exobridge.core.providers import client_for
-
-    headers = client_for(provider, key, http).headers()
-    headers["Accept"] = "application/json"
-    return headers
-
-
-def _probe_exo(result: ProbeResult, http: httpx.Client, url: str, timeout: Any) -> None:
-    line = exo_line(http, url, timeout)
+def _probe_exo_cluster(result: ProbeResult, session: _Session, url: str) -> None:
+    line = exo_line(session, url)
     result.reachable = True
     result.api_line, result.node_id = line.line, line.node_id
     if line.line == "v1":
-        state = _exo_state(http, url, timeout)
+        state = _exo_state(session, url)
         result.nodes = state_node_count(state)
         ready = ReadyModels(state_placed_models(state))
     else:
         try:
-            result.nodes = exo_node_count(http, url, line.line, timeout)
+            result.nodes = _legacy_node_count(session, url)
         except ProbeError as exc:
             result.problem = f"node count: {exc.reason}"
-        ready = exo_models_ready(http, url, line.line, timeout)
+        ready = ReadyModels(_list_ids(session, session.kind.models_url(url)), LEGACY_MODELS_NOTE)
     result.models = ready.ids
     result.models_ready = len(ready.ids)
     result.models_ready_note = ready.note
@@ -292,19 +293,45 @@ def _probe_exo(result: ProbeResult, http: httpx.Client, url: str, timeout: Any) 
     result.can_answer = True
 
 
-def _probe_openrouter(result: ProbeResult, http: httpx.Client, url: str, headers: dict[str, str], timeout: Any) -> None:
+# --- model lists and key info -----------------------------------------------------------------------------
+
+
+def _list_ids(session: _Session, url: str) -> list[str]:
+    """The ids of the model list at `url` (the kind parses it)."""
+    status, data, body = session.get(url)
+    if status != 200:
+        raise session.problem(status, body)
+    models = session.kind.parse_models(data)
+    if models is None:
+        raise ProbeError("GET /models: not a model list")
+    return [m["id"] for m in models]
+
+
+def _note_rejected_key(result: ProbeResult, exc: ProbeError, keyed: bool) -> None:
+    if exc.status is not None:
+        result.reachable = True
+        if exc.status in (401, 403) and keyed:
+            result.key_valid = False
+
+
+def _probe_key_info(result: ProbeResult, session: _Session, url: str, keyed: bool) -> None:
+    """`GET {url}/key` (or `{url}/auth/key` on 404) → its `data` object: label, limit, limit_remaining, …"""
     try:
-        info = openrouter_key_info(http, url, headers, timeout)
+        status, data, body = session.get(f"{url}/key")
+        if status == 404:
+            status, data, body = session.get(f"{url}/auth/key")
+        if status != 200:
+            raise session.problem(status, body)
+        info = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            raise ProbeError("GET /key: unexpected reply shape", status)
     except ProbeError as exc:
-        if exc.status is not None:
-            result.reachable = True
-            if exc.status in (401, 403):
-                result.key_valid = False
+        _note_rejected_key(result, exc, keyed)
         raise
     result.reachable = True
     result.key_valid = True
     label = info.get("label")
-    result.key_label = label if isinstance(label, str) else None
+    result.key_label = session.redactor.redact(label) if isinstance(label, str) else None
     result.credits_limit = _number(info.get("limit"))
     result.credits_remaining = _number(info.get("limit_remaining"))
     result.credits_usage = _number(info.get("usage"))
@@ -316,16 +343,11 @@ def _probe_openrouter(result: ProbeResult, http: httpx.Client, url: str, headers
     result.can_answer = True
 
 
-def _probe_models_list(
-    result: ProbeResult, http: httpx.Client, url: str, headers: dict[str, str], timeout: Any, keyed: bool
-) -> None:
+def _probe_model_list(result: ProbeResult, session: _Session, url: str, keyed: bool) -> None:
     try:
-        ids = list_models(http, url, headers, timeout)
+        ids = _list_ids(session, session.kind.models_url(url))
     except ProbeError as exc:
-        if exc.status is not None:
-            result.reachable = True
-            if exc.status in (401, 403) and keyed:
-                result.key_valid = False
+        _note_rejected_key(result, exc, keyed)
         raise
     result.reachable = True
     if keyed:
@@ -333,6 +355,13 @@ def _probe_models_list(
     result.models = ids
     result.models_ready = len(ids)
     result.can_answer = True
+
+
+# --- one node, all nodes ----------------------------------------------------------------------------------
+
+
+def _no_key_problem(provider: ProviderConfig) -> str:
+    return f"no API key (set {' or '.join(provider.key_envs)}, or exobridge keys set {provider.name})"
 
 
 def probe_provider(
@@ -343,41 +372,37 @@ def probe_provider(
     read_timeout: float = READ_TIMEOUT,
     http: httpx.Client | None = None,
 ) -> ProbeResult:
-    """Probe one node of one provider. Never raises for network trouble: it is reported in the result."""
-    import httpx
+    """Probe one node of one provider within `NODE_SECONDS`. Network trouble is reported in the result, never
+    raised; a broken proxy setting raises `errors.ProxyError` (a config error, like every command)."""
+    from exobridge.core import http as http_mod
+    from exobridge.core.providers import StatusProbe
 
     key = key if key is not None else keys_mod.resolve(provider)
     result = ProbeResult(provider.name, provider.kind, url, provider.enabled)
     result.key_source = key.source
     result.key_masked = key.masked or None
     if key.source == "missing":
-        result.problem = f"no API key (set {' or '.join(provider.key_envs)}, or exobridge keys set {provider.name})"
+        result.problem = _no_key_problem(provider)
         return result
     own = http is None
-    try:
-        client = httpx.Client(follow_redirects=False, trust_env=True) if own else http
-    except Exception as exc:  # e.g. a malformed HTTP(S)_PROXY, or a SOCKS proxy without socksio
-        result.reachable = False
-        result.problem = f"cannot set up HTTP (check the *_PROXY variables): {type(exc).__name__}: {exc}"
-        return result
-    assert client is not None
-    timeout = _timeout(provider, read_timeout)
+    client = http_mod.client() if http is None else http
     started = time.monotonic()
     try:
-        headers = _headers(provider, key.value, client)
-        if provider.kind == "exo":
-            _probe_exo(result, client, url, timeout)
-        elif provider.kind == "openrouter":
-            _probe_openrouter(result, client, url, headers, timeout)
+        session = _Session(provider, key.value, client, read_timeout, started + NODE_SECONDS)
+        keyed = key.value is not None
+        if session.kind.status_probe == StatusProbe.EXO_CLUSTER:
+            _probe_exo_cluster(result, session, url)
+        elif session.kind.status_probe == StatusProbe.KEY_INFO:
+            _probe_key_info(result, session, url, keyed)
         else:
-            _probe_models_list(result, client, url, headers, timeout, keyed=key.value is not None)
+            _probe_model_list(result, session, url, keyed)
     except ProbeError as exc:
         if exc.unreachable:
             result.reachable = False
         elif result.reachable is None:
             result.reachable = True
         result.status = exc.status
-        result.problem = keys_mod.redact(exc.reason, key.value)
+        result.problem = exc.reason
         result.can_answer = False
     finally:
         result.latency_ms = int((time.monotonic() - started) * 1000)
@@ -397,50 +422,46 @@ def probe_all(
     read_timeout: float = READ_TIMEOUT,
     cooldowns: CooldownStore | None = None,
 ) -> list[ProbeResult]:
-    """Every (enabled) provider's every node, probed at once; results in priority order."""
-    providers = [p for p in config.ordered(include_disabled=include_disabled) if not only or p.name in only]
+    """Every (enabled) provider's every node, probed at once; results in priority order, within
+    `NODE_SECONDS` + 1 s whatever the servers do."""
+    from exobridge.core import http as http_mod
+    from exobridge.core import parallel, providers
+
+    chosen = [p for p in config.ordered(include_disabled=include_disabled) if not only or p.name in only]
     stored = keys_mod.read_keys_file()
     jobs: list[tuple[ProviderConfig, str, keys_mod.ResolvedKey]] = []
-    for provider in providers:
+    for provider in chosen:
+        providers.kind_class(provider.kind)  # resolved on this thread: an unknown kind fails before any probe
         key = (keys or {}).get(provider.name) or keys_mod.resolve(provider, stored=stored)
         for url in provider.urls:
             jobs.append((provider, url, key))
     if not jobs:
         return []
-    results = _run_probes(jobs, read_timeout)
-    for (provider, _url, _key), result in zip(jobs, results, strict=True):
+    shared = http_mod.client()  # a broken proxy setting is a config error (exit 4), raised here, once
+    try:
+        outcomes = parallel.run_each(
+            lambda job: probe_provider(job[0], job[1], job[2], read_timeout=read_timeout, http=shared),
+            jobs,
+            timeout=NODE_SECONDS + 1.0,
+            name=lambda job: job[0].name,
+            thread_prefix="probe",
+        )
+    finally:
+        shared.close()  # a probe left behind at the deadline fails on its own thread
+    results: list[ProbeResult] = []
+    for (provider, url, key), outcome in zip(jobs, outcomes, strict=True):
+        if outcome.timed_out:
+            result = ProbeResult(provider.name, provider.kind, url, provider.enabled, reachable=False)
+            result.key_source, result.key_masked = key.source, key.masked or None
+            result.problem = f"did not finish within {NODE_SECONDS:g} s"
+        else:
+            result = outcome.value_or_raise()
         if not provider.enabled:
             result.problem = result.problem or "disabled"
             result.can_answer = False
+        results.append(result)
     if cooldowns is not None:
         annotate_cooldowns(results, cooldowns)
-    return results
-
-
-def _run_probes(jobs: list[tuple[ProviderConfig, str, keys_mod.ResolvedKey]], read_timeout: float) -> list[ProbeResult]:
-    """One daemon thread per node: Ctrl-C (e.g. in `status --watch`) exits at once, not after a stalled probe."""
-    slots: list[ProbeResult | BaseException | None] = [None] * len(jobs)
-    done = [threading.Event() for _ in jobs]
-
-    def work(index: int) -> None:
-        provider, url, key = jobs[index]
-        try:
-            slots[index] = probe_provider(provider, url, key, read_timeout=read_timeout)
-        except BaseException as exc:  # handed to the caller below
-            slots[index] = exc
-        finally:
-            done[index].set()
-
-    for index in range(len(jobs)):
-        threading.Thread(target=work, args=(index,), daemon=True, name=f"probe-{jobs[index][0].name}").start()
-    results: list[ProbeResult] = []
-    for index, event in enumerate(done):
-        event.wait()
-        slot = slots[index]
-        if isinstance(slot, BaseException):
-            raise slot
-        assert slot is not None
-        results.append(slot)
     return results
 
 
