@@ -26,6 +26,12 @@ from __future__ import annotations
 #                 microsoft, nvidia). Whether router.huggingface.co currently has an inference provider for
 #                 a given repo is not checked here; the router answers with an error if none serves it.
 
+# Columns are named after provider kinds. A kind's column may have twins holding other ids of the same model
+# on another API line of that kind; a provider of the kind sends its column's id and accepts a twin's id when
+# the node lists that one instead (Exo v1 lists "mlx-community/…" ids where legacy Exo lists slugs). A new
+# kind needs no entry here: it reads the column named after it.
+TWIN_COLUMNS: dict[str, tuple[str, ...]] = {"exo": ("exo_v1",)}
+
 BUILTIN_MODELS: dict[str, dict[str, str]] = {
     # --- Llama -------------------------------------------------------------------------------------------
     "llama-3.2-1b": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exobridge.core.config import Config, ProviderConfig
-from exobridge.core.model_table import BUILTIN_MODELS
+from exobridge.core.model_table import BUILTIN_MODELS, TWIN_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,24 @@ def table(config: Config) -> dict[str, dict[str, str]]:
     return merged
 
 
+def _columns(provider: ProviderConfig) -> tuple[str, ...]:
+    """The built-in table columns a provider reads: its kind's column, then that column's twins."""
+    return (provider.kind, *TWIN_COLUMNS.get(provider.kind, ()))
+
+
 def _ids_for(provider: ProviderConfig, name: str, config: Config) -> tuple[str | None, tuple[str, ...]]:
+    """The id to send for logical `name`, and other ids of the same model the node may list instead.
+
+    The user's `[models]` entry for this provider wins. Else the built-in table: a column named after the
+    provider, else the kind's column and its twins (Exo: its legacy slug, then its v1 id as an alternate).
+    """
     user = config.models.get(name, {})
     if provider.name in user:
         return user[provider.name], ()
     builtin = BUILTIN_MODELS.get(name, {})
-    primary = builtin.get(provider.name) or builtin.get(provider.kind)
-    alternates: tuple[str, ...] = ()
-    if provider.kind == "exo":
-        v1 = builtin.get("exo_v1")
-        if primary is None:
-            primary, v1 = v1, None
-        alternates = (v1,) if v1 else ()
+    ids = [builtin[column] for column in _columns(provider) if builtin.get(column)]
+    primary = builtin.get(provider.name) or (ids[0] if ids else None)
+    alternates = tuple(dict.fromkeys(i for i in ids if i != primary))
     return primary, alternates
 
 
