@@ -360,7 +360,7 @@ def test_edit_missing_file_starts_from_the_starter_and_is_0600(run_cli, editor) 
     path = config_file()
     result = run_cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})
     assert result.returncode == 0, result.stderr
-    assert path.read_text() == config_edit.STARTER + '\n[models."x"]\nexo = "y"\n'
+    assert path.read_text() == config_edit.starter_text() + '\n[models."x"]\nexo = "y"\n'
     assert mode(path) == 0o600
 
 
@@ -493,24 +493,24 @@ def test_show_warns_about_unknown_keys(write_config, run_cli) -> None:
 
 
 def test_starter_builds_to_the_defaults() -> None:
-    starter = config_edit.validate_text(config_edit.STARTER, Path("x.toml"))
+    starter = config_edit.validate_text(config_edit.starter_text(), Path("x.toml"))
     defaults = config_mod.build(None, Path("x.toml"), env={})
     assert starter.providers == defaults.providers
     assert (starter.default_model, starter.models, starter.unknown_keys) == (defaults.default_model, {}, [])
     for needle in ("# urls = [", "key_env", "# [providers.ollama]", '# [models."llama-3.2-3b"]'):
-        assert needle in config_edit.STARTER
+        assert needle in config_edit.starter_text()
 
 
 def test_init_writes_starter_0600_and_refuses_overwrite(run_cli) -> None:
     path = config_file()
     assert run_cli("config", "init").returncode == 0
-    assert path.read_text() == config_edit.STARTER and mode(path) == 0o600
+    assert path.read_text() == config_edit.starter_text() and mode(path) == 0o600
     path.write_text(USER_FILE)
     result = run_cli("config", "init")
     assert result.returncode == 2 and "--force" in result.stderr
     assert path.read_text() == USER_FILE
     assert run_cli("config", "init", "--force").returncode == 0
-    assert path.read_text() == config_edit.STARTER
+    assert path.read_text() == config_edit.starter_text()
 
 
 # --- key paths (pure) -------------------------------------------------------------------------------------------

@@ -131,13 +131,13 @@ def test_list_get_remove_path(run_cli):
 
 def test_environment_beats_the_keys_file(run_cli):
     run_cli("keys", "set", "openrouter", input="sk-or-v1-fromfile1111")
-    env = {"OPENROUTER_API_KEY": "sk-or-v1-fromenv2222"}
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-fromenv000002222"}
     data = json.loads(run_cli("keys", "list", "--json", env=env).stdout)
     row = next(r for r in data["providers"] if r["provider"] == "openrouter")
     assert row["source"] == "env OPENROUTER_API_KEY"
     assert row["masked"] == "sk-or-…2222"
     assert "shadowed" in row["note"]
-    assert run_cli("keys", "get", "openrouter", env=env).stdout == "sk-or-v1-fromenv2222\n"
+    assert run_cli("keys", "get", "openrouter", env=env).stdout == "sk-or-v1-fromenv000002222\n"
     # Setting a key while the variable is set says which one wins.
     proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-newfile3333", env=env)
     assert "OPENROUTER_API_KEY is set and takes precedence" in proc.stderr

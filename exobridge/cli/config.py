@@ -225,7 +225,7 @@ def edit() -> None:
         exits.fail(f"cannot split $VISUAL/$EDITOR {editor!r} like a shell would: {exc}", exits.USAGE)
     if not command:
         exits.fail("$VISUAL/$EDITOR is empty", exits.USAGE)
-    original = previous.decode("utf-8", errors="replace") if previous is not None else config_edit.STARTER
+    original = previous.decode("utf-8", errors="replace") if previous is not None else config_edit.starter_text()
     fd, name = tempfile.mkstemp(prefix="exobridge-config-", suffix=".toml")  # 0600
     copy = Path(name)
     keep_copy = False

@@ -9,68 +9,58 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from exobridge.core import paths
+from exobridge.core.config_schema import (
+    PROVIDER_FIELDS,
+    PROVIDER_KEYS,
+    TOP_LEVEL_KEYS,
+    FieldProblem,
+    check,
+    header_problem,
+    is_http_url,
+)
+from exobridge.core.errors import ConfigError
 
-KINDS = ("exo", "openrouter", "huggingface", "openai")
+__all__ = [
+    "DEFAULTS",
+    "EXO_URL_ENV",
+    "PROVIDER_KEYS",
+    "TOP_LEVEL_KEYS",
+    "Config",
+    "ConfigError",
+    "ProviderConfig",
+    "build",
+    "header_problem",
+    "is_http_url",
+    "load",
+]
 
-DEFAULTS: dict[str, Any] = {
-    "default_model": "llama-3.2-3b",
-    "providers": {
-        "exo": {"kind": "exo", "url": "http://localhost:52415", "priority": 0},
-        "openrouter": {
-            "kind": "openrouter",
-            "url": "https://openrouter.ai/api/v1",
-            "key_env": "OPENROUTER_API_KEY",
-            "priority": 1,
-        },
-        "huggingface": {
-            "kind": "huggingface",
-            "url": "https://router.huggingface.co/v1",
-            "key_env": "HF_TOKEN",
-            "priority": 2,
-        },
-    },
-    "models": {},
-}
-
-# connect, first token, idle (seconds). A dead local Exo must cost almost nothing; clouds get more slack.
-KIND_TIMEOUTS: dict[str, tuple[float, float, float]] = {
-    "exo": (1.0, 60.0, 30.0),
-    "openrouter": (5.0, 60.0, 60.0),
-    "huggingface": (5.0, 60.0, 60.0),
-    "openai": (5.0, 60.0, 60.0),
-}
-
-PROVIDER_KEYS = {
-    "kind",
-    "url",
-    "urls",
-    "priority",
-    "enabled",
-    "key_env",
-    "connect_timeout",
-    "first_token_timeout",
-    "idle_timeout",
-    "headers",
-    "cooldown",
-}
-TOP_LEVEL_KEYS = {"default_model", "providers", "models"}
+# The built-in providers: their kind and order. URL and key variable come from the kind class.
+BUILTIN_PROVIDERS = (("exo", 0), ("openrouter", 1), ("huggingface", 2))
+DEFAULT_MODEL = "llama-3.2-3b"
 EXO_URL_ENV = "EXOBRIDGE_EXO_URL"
 
 
-class ConfigError(Exception):
-    """A config that cannot be used. `str()` is one line naming the file, the key or line, and the fault."""
+def _builtin_defaults() -> dict[str, Any]:
+    from exobridge.core import providers
 
-    def __init__(self, source: str, where: str, problem: str) -> None:
-        self.source = source
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
+    table: dict[str, Any] = {}
+    for name, priority in BUILTIN_PROVIDERS:
+        kind = providers.kind_class(name)
+        entry: dict[str, Any] = {"kind": name, "url": kind.default_url}
+        if kind.default_key_env:
+            entry["key_env"] = kind.default_key_env
+        entry["priority"] = priority
+        table[name] = entry
+    return {"default_model": DEFAULT_MODEL, "providers": table, "models": {}}
+
+
+DEFAULTS: dict[str, Any] = _builtin_defaults()
 
 
 @dataclass
@@ -96,10 +86,9 @@ class ProviderConfig:
         """Environment variables that may hold this provider's key, most specific first."""
         if not self.key_env:
             return []
-        names = [self.key_env]
-        if self.kind == "huggingface" and self.key_env == "HF_TOKEN":
-            names.append("HUGGING_FACE_HUB_TOKEN")
-        return names
+        from exobridge.core import providers
+
+        return list(providers.kind_class(self.kind).key_envs_for(self.key_env))
 
 
 @dataclass
@@ -144,100 +133,48 @@ def _record(dotted: str, value: Any, sources: dict[str, str], origin: str) -> No
         sources[dotted] = origin
 
 
-def _check_url(value: Any, source: str, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(source, where, f"expected a URL string, got {_describe(value)}")
-    if not is_http_url(value):
-        raise ConfigError(source, where, f"not an http(s) URL: {value!r}")
-    return value.rstrip("/")
-
-
-def is_http_url(value: str) -> bool:
-    """An http(s) URL with a host and a valid port (`http://[::1` and `:99999` are not)."""
+def _field(raw: dict[str, Any], key: str, source: str, where: str, default: Any = None) -> Any:
+    """`raw[key]` checked against the schema (the same check `config set` uses), or `default`."""
+    if key not in raw:
+        return default
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-_HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def header_problem(name: str, value: str) -> str | None:
-    """Why an HTTP header cannot be sent as configured (HTTP allows ASCII only, no line breaks), or None."""
-    if not name or not all(char in _HEADER_NAME_CHARS for char in name):
-        return f"bad header name {name!r}: use ASCII letters, digits and - (e.g. X-Title)"
-    if not all(char == "\t" or " " <= char <= "~" for char in value):
-        return f"header {name}: the value must be ASCII text on one line"
-    return None
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _number(raw: dict[str, Any], key: str, default: float, source: str, where: str, zero_ok: bool = False) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (value == 0 and not zero_ok):
-        what = "a number of seconds (0 or more)" if zero_ok else "a positive number of seconds"
-        raise ConfigError(source, f"{where}.{key}", f"expected {what}, got {value!r}")
-    return float(value)
+        return check(PROVIDER_FIELDS[key], raw[key])
+    except FieldProblem as problem:
+        raise ConfigError(source, f"{where}.{key}", str(problem)) from None
 
 
 def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -> ProviderConfig:
+    from exobridge.core import providers
+
     where = f"providers.{name}"
-    kind = raw.get("kind", name if name in KINDS else None)
+    known = providers.kind_names()
+    kind = raw.get("kind", name if name in known else None)
     if kind is None:
-        raise ConfigError(source, where, f"missing 'kind' (one of {', '.join(KINDS)})")
-    if kind not in KINDS:
-        raise ConfigError(source, f"{where}.kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        raise ConfigError(source, where, f"missing 'kind' (one of {', '.join(known)})")
+    kind = _field({"kind": kind}, "kind", source, where)
     if "urls" in raw:
-        urls_raw = raw["urls"]
-        if not isinstance(urls_raw, list) or not urls_raw:
-            raise ConfigError(source, f"{where}.urls", "expected a non-empty list of URLs")
-        urls = [_check_url(u, source, f"{where}.urls") for u in urls_raw]
+        urls = _field(raw, "urls", source, where)
     elif "url" in raw:
-        urls = [_check_url(raw["url"], source, f"{where}.url")]
+        urls = [_field(raw, "url", source, where)]
     else:
         raise ConfigError(source, where, "missing 'url'")
-    priority = raw.get("priority", next_priority)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise ConfigError(source, f"{where}.priority", f"expected an integer, got {priority!r}")
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(source, f"{where}.enabled", f"expected true or false, got {enabled!r}")
-    key_env = raw.get("key_env")
-    if key_env is not None and (not isinstance(key_env, str) or not key_env):
-        raise ConfigError(source, f"{where}.key_env", f"expected an environment variable name, got {key_env!r}")
-    headers = raw.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise ConfigError(source, f"{where}.headers", "expected a table of string values")
-    for header, value in headers.items():
-        problem = header_problem(header, value)
-        if problem:
-            raise ConfigError(source, f"{where}.headers", problem)
-    connect, first, idle = KIND_TIMEOUTS[kind]
-    cooldown = raw.get("cooldown")
-    if cooldown is not None:
-        cooldown = _number(raw, "cooldown", 0, source, where, zero_ok=True)  # 0: never cool down
+    connect, first, idle = providers.kind_class(kind).default_timeouts
     return ProviderConfig(
         name=name,
         kind=kind,
         urls=urls,
-        priority=priority,
-        enabled=enabled,
-        key_env=key_env,
-        connect_timeout=_number(raw, "connect_timeout", connect, source, where),
-        first_token_timeout=_number(raw, "first_token_timeout", first, source, where),
-        idle_timeout=_number(raw, "idle_timeout", idle, source, where),
-        headers=dict(headers),
-        cooldown=cooldown,
+        priority=_field(raw, "priority", source, where, next_priority),
+        enabled=_field(raw, "enabled", source, where, True),
+        key_env=_field(raw, "key_env", source, where),
+        connect_timeout=float(_field(raw, "connect_timeout", source, where, connect)),
+        first_token_timeout=float(_field(raw, "first_token_timeout", source, where, first)),
+        idle_timeout=float(_field(raw, "idle_timeout", source, where, idle)),
+        headers=_field(raw, "headers", source, where, {}),
+        cooldown=None if raw.get("cooldown") is None else float(_field(raw, "cooldown", source, where)),
     )
 
 
-PARSED_CACHE_VERSION = 1
+PARSED_CACHE_VERSION = 2
 
 
 def _parsed_cache() -> Path:
@@ -246,12 +183,21 @@ def _parsed_cache() -> Path:
 
 def _cached_parse(path: Path, raw: bytes) -> dict[str, Any] | None:
     """The parse of exactly these bytes, if an earlier run stored it. Saves importing tomllib (whose
-    regexes cost milliseconds) on every run and every TAB while the file is unchanged."""
+    regexes cost milliseconds) on every run and every TAB while the file is unchanged.
+
+    The cache decides where keys are sent (it holds the URLs), so it is read only when this user alone could
+    have written it (`cache.read_trusted`: a regular file owned by the user in a folder nobody else can
+    write to), and only for the very bytes the config file holds now."""
     import marshal
 
+    from exobridge.core.cache import read_trusted
+
+    blob = read_trusted(_parsed_cache())
+    if blob is None:
+        return None
     try:
-        version, source, cached_raw, data = marshal.loads(_parsed_cache().read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
+        version, source, cached_raw, data = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
         return None
     if version == PARSED_CACHE_VERSION and source == str(path) and cached_raw == raw and isinstance(data, dict):
         return data
@@ -272,24 +218,34 @@ def _store_parse(path: Path, raw: bytes, data: dict[str, Any]) -> None:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The config file's bytes, or None when it does not exist; unreadable files are ConfigErrors."""
+    """The config file's bytes, or None when it does not exist; unreadable files are ConfigErrors.
+    A FIFO, device or folder is refused without blocking (files.read_regular)."""
+    from exobridge.core import files
+
     try:
-        return path.read_bytes()
+        return files.read_regular(path)
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
+    except files.NotRegularFile as exc:
+        raise ConfigError(str(path), "", f"{exc.strerror}") from None
     except PermissionError:
         raise ConfigError(str(path), "", "permission denied") from None
     except OSError as exc:  # a parent that is a file, an I/O error, a name too long …
         raise ConfigError(str(path), "", f"cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
+BOM = "\ufeff"
+
+
 def decode(raw: bytes, path: Path) -> str:
+    """The file's text; a UTF-8 byte-order mark (some Windows editors write one) is dropped."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+    return text[1:] if text.startswith(BOM) else text
 
 
 def read_file(path: Path) -> dict[str, Any] | None:
@@ -312,8 +268,34 @@ def read_file(path: Path) -> dict[str, Any] | None:
             problem, _, position = message.rpartition(" (at ")
             raise ConfigError(str(path), position.rstrip(")"), problem) from None
         raise ConfigError(str(path), "", message) from None
+    except RecursionError:
+        raise ConfigError(str(path), "", "nested too deeply") from None
     _store_parse(path, raw, data)
     return data
+
+
+def url_env_of(kind: str) -> str | None:
+    """The environment variable that overrides the URLs of every provider of `kind` (Exo's
+    EXOBRIDGE_EXO_URL), from the kind class's `url_env`."""
+    from exobridge.core import providers
+
+    cls = providers.kind_class(kind)
+    # Until every kind class carries `url_env`, Exo's is known here (NET-A adds `url_env` to the classes).
+    return getattr(cls, "url_env", EXO_URL_ENV if cls is providers.kind_class("exo") else None)
+
+
+def _apply_url_overrides(providers: dict[str, ProviderConfig], env: Mapping[str, str], sources: dict[str, str]) -> None:
+    for provider in providers.values():
+        variable = url_env_of(provider.kind)
+        value = env.get(variable, "").strip() if variable else ""
+        if not value:
+            continue
+        try:
+            urls = check(PROVIDER_FIELDS["urls"], [u.strip() for u in value.split(",") if u.strip()])
+        except FieldProblem as problem:
+            raise ConfigError(f"environment {variable}", "value", str(problem)) from None
+        provider.urls = urls
+        sources[f"providers.{provider.name}.url"] = f"env {variable}"
 
 
 def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | None = None) -> Config:
@@ -354,15 +336,7 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
         providers[name] = provider
         next_priority = max(next_priority, provider.priority + 1)
 
-    exo_override = env.get(EXO_URL_ENV, "").strip()
-    if exo_override:
-        urls = [
-            _check_url(u.strip(), f"environment {EXO_URL_ENV}", "value") for u in exo_override.split(",") if u.strip()
-        ]
-        for provider in providers.values():
-            if provider.kind == "exo":
-                provider.urls = urls
-                sources[f"providers.{provider.name}.url"] = f"env {EXO_URL_ENV}"
+    _apply_url_overrides(providers, env, sources)
 
     models: dict[str, dict[str, str]] = {}
     for logical, table in merged.get("models", {}).items():

@@ -60,7 +60,7 @@ def _write(path: Path, doc: tomlkit.TOMLDocument) -> None:
     import tomlkit
 
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        files.make_private_dir(path.parent)
     files.write_atomic(path, tomlkit.dumps(doc), mode=KEYS_FILE_MODE)
 
 

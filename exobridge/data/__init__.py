@@ -1,0 +1,2 @@
+"""Package data: the starter config (`starter.toml`).
+"""
