@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.conftest import SCRUBBED, exobridge_command
 
-START_LINE = re.compile(r"listening on (http://127\.0\.0\.1:\d+)/v1")
+START_LINE = re.compile(r"(http://127\.0\.0\.1:\d+)/v1")  # in the text and the JSON start-up line
 
 
 def serve_env(home: Path, config: str, **extra: str) -> dict[str, str]:
@@ -54,7 +54,9 @@ class ServeProcess:
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        line = self.wait_for_line(lambda text: "listening on" in text or "error" in text, start_timeout)
+        line = self.wait_for_line(
+            lambda text: "listening on" in text or '"start"' in text or "error" in text, start_timeout
+        )
         found = START_LINE.search(line)
         assert found, f"serve did not start: {self.text()}"
         self.url = found.group(1)

@@ -30,8 +30,8 @@ def serve(
     ] = 10.0,
 ) -> None:
     """Serve an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models) routed Exo first."""
-    from exobridge.core.config import ConfigError
-    from exobridge.serve.options import ServeOptions, ServeUsageError
+    from exobridge.core.errors import ExobridgeError
+    from exobridge.serve.options import ServeOptions
     from exobridge.serve.server import serve_run
 
     opts = ServeOptions(
@@ -45,10 +45,8 @@ def serve(
     )
     try:
         code = serve_run(opts)
-    except ServeUsageError as exc:
-        exits.fail(str(exc), exits.USAGE)
-    except ConfigError as exc:
-        exits.fail(f"config: {exc}", exits.CONFIG)
+    except ExobridgeError as exc:  # a refused bind (2), a config or keys file that does not load (4)
+        exits.fail(exc.line(), exc.code)
     raise typer.Exit(code)
 
 

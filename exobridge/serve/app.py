@@ -47,6 +47,7 @@ class ServeContext:
     clients: UpstreamClients | None = None  # makes each route's own upstream httpx client
 
     def __post_init__(self) -> None:
+        self.open_requests = 0
         self.status_cache = TtlValue(STATUS_TTL, self._status)
         self.models_cache = TtlValue(MODELS_TTL, self._models)
 
@@ -368,6 +369,7 @@ class Edges:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
+        self.ctx.open_requests += 1
         info = scope.setdefault("exobridge", {})
         status: list[int] = []
 
@@ -393,6 +395,7 @@ class Edges:
             if not status:
                 await send_json(sending, 500, wire.error_body(message, "server_error", code="internal_error"))
         finally:
+            self.ctx.open_requests -= 1
             self.ctx.log.request(scope, status[0] if status else 0, time.monotonic() - started)
 
     def _authorized(self, scope: Scope) -> bool:

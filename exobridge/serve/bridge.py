@@ -211,6 +211,7 @@ class _Observer(RouteObserver):
         self.current: tuple[Any, str, str] | None = None
         self.gate_skipped = False
         self.tried: set[tuple[str, str]] = set()
+        self.ended: set[str] = set()  # providers with a finished attempt in this route
 
     def text(self, piece: str) -> None:
         run = self.run
@@ -240,12 +241,15 @@ class _Observer(RouteObserver):
         self.tried.add(key)
 
     def _has_later_candidate(self, target: Any) -> bool:
+        """Whether a usable target comes after this one and has not been tried yet (when every later one has
+        failed, the router is trying the nodes it deferred for cooldown: they are the last chance)."""
         names = [t.provider.name for t in self.run.targets]
         try:
             index = names.index(target.provider.name)
         except ValueError:
             return False
-        return any(t.reason is None and t.provider.enabled for t in self.run.targets[index + 1 :])
+        later = [t for t in self.run.targets[index + 1 :] if t.reason is None and t.provider.enabled]
+        return bool(later) and not any(t.provider.name in self.ended for t in later)
 
     def attempt_ended(self, attempt: Attempt, decision: Any) -> None:
         if self.gate_skipped:
@@ -253,4 +257,5 @@ class _Observer(RouteObserver):
             # Not a new failure of the node: another request found it failing a moment ago.
             attempt.outcome = type(attempt.outcome)("skipped")
             attempt.kind = "cooldown"
+        self.ended.add(attempt.provider)
         self.run.attempts.append(attempt)

@@ -61,6 +61,13 @@ class AccessLog:
     def warn(self, message: str) -> None:
         self._emit("warning", f"warning: {message}", {"message": self.redact(message)})
 
+    def stopping(self, signal_name: str, open_requests: int, grace: float) -> None:
+        self._emit(
+            "stopping",
+            f"{signal_name}: not accepting new requests; {open_requests} open, given up to {grace:g} s to finish",
+            {"signal": signal_name, "open_requests": open_requests, "grace": grace},
+        )
+
     def stopped(self) -> None:
         self._emit("stop", "stopped", {})
 

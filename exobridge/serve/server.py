@@ -16,6 +16,8 @@ import sys
 import time
 from typing import IO, Any
 
+import uvicorn  # serve's modules load only for `exobridge serve`
+
 from exobridge.serve.options import ServeOptions, ServeUsageError, check, resolve_client_key
 
 SECRETS_REFRESH_SECONDS = 5.0  # how soon a key added to the keys file or the environment is also redacted
@@ -106,13 +108,25 @@ def app_from_environment() -> Any:
     return create_app(build_context(opts, raw["key"], sys.stderr))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying on stderr when a signal starts the graceful stop."""
+
+    def __init__(self, config: uvicorn.Config, ctx: Any, grace: float) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+        self.grace = grace
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if not self.should_exit:
+            self.ctx.log.stopping(signal.Signals(sig).name, self.ctx.open_requests, self.grace)
+        super().handle_exit(sig, frame)
+
+
 def serve_run(opts: ServeOptions, stderr: IO[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM. Raises ServeUsageError (exit 2) or the config's error (exit 4)."""
     stderr = stderr if stderr is not None else sys.stderr
     key = resolve_client_key(opts)
     check(opts, key)
-    import uvicorn
-
     from exobridge.serve.app import create_app
 
     ctx = build_context(opts, key.value, stderr)  # loads the config: a bad one fails here, before binding
@@ -147,7 +161,7 @@ def serve_run(opts: ServeOptions, stderr: IO[str] | None = None) -> int:
                 **settings,
             )
         else:
-            server = uvicorn.Server(uvicorn.Config(create_app(ctx), **settings))
+            server = _Server(uvicorn.Config(create_app(ctx), **settings), ctx, opts.grace)
             server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():

@@ -99,12 +99,17 @@ class SharedRouteState(RouteState):
             gate = self._gates.setdefault((provider.name, url), _Gate())
             if gate.proven or gate.owner is owner:
                 return None
-            if gate.trying is None:
-                gate.trying, gate.owner = threading.Event(), owner
-                return None
             event = gate.trying
-        event.wait(provider.connect_timeout + GATE_EXTRA_WAIT)
-        return self.blocked(provider, url)
+        if event is not None:
+            event.wait(provider.connect_timeout + GATE_EXTRA_WAIT)
+        # The router decided before another request's try failed: look again.
+        reason = self.blocked(provider, url)
+        if reason:
+            return reason
+        with self._lock:
+            if gate.trying is None and not gate.proven:
+                gate.trying, gate.owner = threading.Event(), owner
+        return None
 
     def leave(self, owner: object) -> None:
         """`owner`'s request is over: release every node it was still trying (it never learned the outcome)."""
