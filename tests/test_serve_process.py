@@ -152,7 +152,7 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_0(tmp_path: Path, upstrea
     chunks = check_stream(received.replace("\n", "\n\n"))
     assert stream_text(chunks) == "one two"
     records = [json.loads(line) for line in serve.lines if line != "<eof>"]
-    assert [r["event"] for r in records][0] == "start" and records[-1]["event"] == "stop"
+    assert records[0]["event"] == "start" and records[-1]["event"] == "stop"
     request = next(r for r in records if r["event"] == "request")
     assert request["status"] == 200 and request["provider"] == "exo" and request["path"] == "/v1/chat/completions"
 
