@@ -1,4 +1,5 @@
-"""`exobridge chat` as a user runs it: the installed command in a subprocess, against loopback servers."""
+"""`exobridge chat` against loopback servers: in-process with a test IO, and as a process for what only a
+process shows (signals, pipes, closed streams, a terminal)."""
 
 from __future__ import annotations
 
@@ -25,89 +26,87 @@ def only_local(write_config, url: str, extra: str = "") -> None:
     write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{url}/v1"\npriority = 0\n' + extra))
 
 
-def test_streams_text_to_stdout_and_nothing_else(server, write_config, run_cli):
+def test_streams_text_to_stdout_and_nothing_else(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "-m", "anything", "Hi")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     assert proc.stdout == "Hello there\n"
     assert ANSI not in proc.stdout + proc.stderr
     assert srv.requests[0].json()["messages"] == [{"role": "user", "content": "Hi"}]
 
 
-def test_stdin_is_joined_before_the_prompt_and_one_newline_stripped(server, write_config, run_cli):
+def test_stdin_is_joined_before_the_prompt_and_one_newline_stripped(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "-m", "x", "summarise", input="line one\nline two\n")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-m", "x", "summarise", stdin="line one\nline two\n")
+    assert proc.exit_code == 0, proc.stderr
     assert srv.requests[0].json()["messages"][-1]["content"] == "line one\nline two\n\nsummarise"
 
 
-def test_dash_or_no_prompt_means_stdin_alone(server, write_config, run_cli):
+def test_dash_or_no_prompt_means_stdin_alone(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    assert run_cli("chat", "-m", "x", "-", input="from stdin\n\n").returncode == 0
-    assert run_cli("chat", "-m", "x", input="only stdin\n").returncode == 0
+    assert cli("chat", "-m", "x", "-", stdin="from stdin\n\n").exit_code == 0
+    assert cli("chat", "-m", "x", stdin="only stdin\n").exit_code == 0
     sent = [r.json()["messages"][-1]["content"] for r in srv.requests]
     assert sent == ["from stdin\n", "only stdin"]
 
 
-def test_system_prompt_and_sampling_options_are_sent(server, write_config, run_cli):
+def test_system_prompt_and_sampling_options_are_sent(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli(
-        "chat", "-m", "x", "-s", "Be brief", "--temperature", "0.2", "--max-tokens", "7", "--top-p", "0.9", "Hi"
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-m", "x", "-s", "Be brief", "--temperature", "0.2", "--max-tokens", "7", "--top-p", "0.9", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     body = srv.requests[0].json()
     assert body["messages"][0] == {"role": "system", "content": "Be brief"}
     assert (body["temperature"], body["max_tokens"], body["top_p"]) == (0.2, 7, 0.9)
 
 
-def test_non_utf8_stdin_is_replaced_with_one_warning(server, write_config, run_cli):
+def test_non_utf8_stdin_is_replaced_with_one_warning(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "-m", "x", input=b"caf\xe9 \xff ok\n")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-m", "x", stdin=b"caf\xe9 \xff ok\n")
+    assert proc.exit_code == 0, proc.stderr
     assert proc.stderr.count("not valid UTF-8") == 1
     assert srv.requests[0].json()["messages"][-1]["content"] == "caf\ufffd \ufffd ok"
 
 
-def test_empty_input_is_a_usage_error(write_config, run_cli):
+def test_empty_input_is_a_usage_error(write_config, cli):
     write_config(local_config())
-    proc = run_cli("chat", input="\n")
-    assert proc.returncode == 2
+    proc = cli("chat", stdin="\n")
+    assert proc.exit_code == 2
     assert proc.stderr.strip() == "exobridge: error: empty prompt"
 
 
-def test_unknown_provider_is_a_usage_error(write_config, run_cli):
+def test_unknown_provider_is_a_usage_error(write_config, cli):
     write_config(local_config())
-    proc = run_cli("chat", "-p", "nope", "Hi")
-    assert proc.returncode == 2
+    proc = cli("chat", "-p", "nope", "Hi")
+    assert proc.exit_code == 2
     assert "unknown provider 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_invalid_config_is_one_line_and_exit_4(write_config, run_cli):
+def test_invalid_config_is_one_line_and_exit_4(write_config, cli):
     path = write_config('[providers.exo]\npriority = "high"\n')
-    proc = run_cli("chat", "Hi")
-    assert proc.returncode == 4
+    proc = cli("chat", "Hi")
+    assert proc.exit_code == 4
     assert proc.stderr.count("\n") == 1
     assert str(path) in proc.stderr and "providers.exo.priority" in proc.stderr
 
 
-def test_unparsable_config_names_the_line(write_config, run_cli):
+def test_unparsable_config_names_the_line(write_config, cli):
     write_config('default_model = "x"\n[providers.exo\n')
-    proc = run_cli("chat", "Hi")
-    assert proc.returncode == 4
+    proc = cli("chat", "Hi")
+    assert proc.exit_code == 4
     assert "line 2" in proc.stderr
     assert proc.stderr.count("\n") == 1
 
 
-def test_nothing_answers_exit_3_with_one_line_per_attempt(write_config, run_cli):
+def test_nothing_answers_exit_3_with_one_line_per_attempt(write_config, cli):
     write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
-    proc = run_cli("chat", "-m", "llama-3.2-3b", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "-m", "llama-3.2-3b", "Hi")
+    assert proc.exit_code == 3
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == "exobridge: error: no provider could answer"
@@ -115,18 +114,18 @@ def test_nothing_answers_exit_3_with_one_line_per_attempt(write_config, run_cli)
     assert "start Exo" in lines[1]
 
 
-def test_missing_key_is_named_with_its_variable(run_cli, write_config):
+def test_missing_key_is_named_with_its_variable(cli, write_config):
     write_config(local_config(openrouter=f"http://127.0.0.1:{closed_port()}/v1"))
-    proc = run_cli("chat", "-p", "openrouter", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "-p", "openrouter", "Hi")
+    assert proc.exit_code == 3
     assert "no API key (set OPENROUTER_API_KEY)" in proc.stderr
 
 
-def test_json_on_success_is_one_object_with_the_schema(server, write_config, run_cli):
+def test_json_on_success_is_one_object_with_the_schema(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "--json", "-m", "asked", "Hi")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "--json", "-m", "asked", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert set(data) >= {
         "text",
@@ -150,17 +149,17 @@ def test_json_on_success_is_one_object_with_the_schema(server, write_config, run
     assert isinstance(data["latency_ms"], int) and data["first_token_ms"] <= data["latency_ms"]
 
 
-def test_json_on_failure_is_still_one_object(write_config, run_cli):
+def test_json_on_failure_is_still_one_object(write_config, cli):
     write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
-    proc = run_cli("chat", "--json", "-m", "llama-3.2-3b", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "--json", "-m", "llama-3.2-3b", "Hi")
+    assert proc.exit_code == 3
     data = json.loads(proc.stdout)
     assert data["error"] == "no provider could answer"
     assert data["text"] == ""
     assert data["attempts"][0]["outcome"] == "failed"
 
 
-def test_failover_notice_and_summary_with_verbose_when_piped(server, write_config, run_cli):
+def test_failover_notice_and_summary_with_verbose_when_piped(server, write_config, cli):
     srv = echo_server(server)
     write_config(
         local_config(
@@ -169,8 +168,8 @@ def test_failover_notice_and_summary_with_verbose_when_piped(server, write_confi
             '[models."llama-3.2-3b"]\nlocal = "llama-local"\n',
         )
     )
-    proc = run_cli("chat", "-v", "Hi")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-v", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     assert proc.stdout == "Hello there\n"
     assert "exo" in proc.stderr and "connection refused" in proc.stderr and "failing over" in proc.stderr
     summary = proc.stderr.strip().splitlines()[-1]
@@ -179,10 +178,10 @@ def test_failover_notice_and_summary_with_verbose_when_piped(server, write_confi
     assert srv.requests[0].json()["model"] == "llama-local"
 
 
-def test_quiet_piped_run_prints_no_notices(server, write_config, run_cli):
+def test_quiet_piped_run_prints_no_notices(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "-m", "x", "Hi")
+    proc = cli("chat", "-m", "x", "Hi")
     assert proc.stderr == ""
 
 
@@ -200,11 +199,11 @@ def breaks_after_two_tokens(server):
     return srv
 
 
-def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, run_cli):
+def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, cli):
     srv = breaks_after_two_tokens(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "-m", "x", "Hi")
-    assert proc.returncode == 5
+    proc = cli("chat", "-m", "x", "Hi")
+    assert proc.exit_code == 5
     assert proc.stdout.startswith("Half an answer")
     assert "broke after partial output" in proc.stderr
 
@@ -257,7 +256,7 @@ def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
     assert b"interrupted" in err
 
 
-def test_keys_go_only_to_their_own_provider(server, write_config, run_cli):
+def test_keys_go_only_to_their_own_provider(server, write_config, cli):
     openrouter, huggingface = server(), server()
 
     @openrouter.route("POST", "/api/v1/chat/completions")
@@ -268,7 +267,7 @@ def test_keys_go_only_to_their_own_provider(server, write_config, run_cli):
     exo = server()
     exo.route("GET", "/v1/models")(exo_models("llama-3.1-8b"))
     write_config(local_config(exo=exo.url, openrouter=f"{openrouter.url}/api/v1", huggingface=f"{huggingface.url}/v1"))
-    proc = run_cli(
+    proc = cli(
         "chat",
         "--json",
         "-m",
@@ -276,7 +275,7 @@ def test_keys_go_only_to_their_own_provider(server, write_config, run_cli):
         "Hi",
         env={"OPENROUTER_API_KEY": "sk-or-v1-CANARYOPENROUTER", "HF_TOKEN": "hf_CANARYHUGGINGFACE"},
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.exit_code == 0, proc.stderr
     assert json.loads(proc.stdout)["provider"] == "huggingface"
     seen = {
         name: [r.headers.get("authorization") for r in srv.requests]
@@ -292,27 +291,27 @@ def test_keys_go_only_to_their_own_provider(server, write_config, run_cli):
     assert or_headers["x-title"] == "exobridge" and or_headers["http-referer"].startswith("https://")
 
 
-def test_hugging_face_token_falls_back_to_the_hub_variable(server, write_config, run_cli):
+def test_hugging_face_token_falls_back_to_the_hub_variable(server, write_config, cli):
     hf = server()
     hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
     write_config(local_config(huggingface=f"{hf.url}/v1"))
-    proc = run_cli("chat", "-m", "some/model", "Hi", env={"HUGGING_FACE_HUB_TOKEN": "hf_FALLBACK"})
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-m", "some/model", "Hi", env={"HUGGING_FACE_HUB_TOKEN": "hf_FALLBACK"})
+    assert proc.exit_code == 0, proc.stderr
     assert hf.requests[0].headers["authorization"] == "Bearer hf_FALLBACK"
 
 
-def test_cli_key_beats_env_and_needs_one_provider(server, write_config, run_cli):
+def test_cli_key_beats_env_and_needs_one_provider(server, write_config, cli):
     hf = server()
     hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
     write_config(local_config(huggingface=f"{hf.url}/v1"))
     env = {"HF_TOKEN": "hf_FROMENV"}
-    assert run_cli("chat", "-m", "huggingface:some/model", "--key", "hf_FROMFLAG", "Hi", env=env).returncode == 0
+    assert cli("chat", "-m", "huggingface:some/model", "--key", "hf_FROMFLAG", "Hi", env=env).exit_code == 0
     assert hf.requests[0].headers["authorization"] == "Bearer hf_FROMFLAG"
-    proc = run_cli("chat", "-m", "some/model", "--key", "hf_X", "Hi", env=env)
-    assert proc.returncode == 2 and "--key needs one provider" in proc.stderr
+    proc = cli("chat", "-m", "some/model", "--key", "hf_X", "Hi", env=env)
+    assert proc.exit_code == 2 and "--key needs one provider" in proc.stderr
 
 
-def test_no_fallback_stops_after_the_first_provider(server, write_config, run_cli):
+def test_no_fallback_stops_after_the_first_provider(server, write_config, cli):
     srv = echo_server(server)
     write_config(
         local_config(
@@ -320,19 +319,19 @@ def test_no_fallback_stops_after_the_first_provider(server, write_config, run_cl
             extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n',
         )
     )
-    proc = run_cli("chat", "--no-fallback", "-m", "plain-name", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "--no-fallback", "-m", "plain-name", "Hi")
+    assert proc.exit_code == 3
     assert srv.requests == []
 
 
-def test_provider_filter_restricts_candidates(server, write_config, run_cli):
+def test_provider_filter_restricts_candidates(server, write_config, cli):
     srv = echo_server(server)
     exo = server()
     write_config(
         local_config(exo=exo.url, extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n')
     )
-    proc = run_cli("chat", "-p", "local", "-m", "plain-name", "Hi")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-p", "local", "-m", "plain-name", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     assert exo.requests == []
 
 
@@ -357,18 +356,18 @@ def test_no_prompt_on_a_terminal_is_a_usage_error(write_config):
     assert b"no prompt" in output
 
 
-def test_bad_option_is_one_line_exit_2(run_cli):
-    proc = run_cli("chat", "--temperature", "5", "Hi")
-    assert proc.returncode == 2
+def test_bad_option_is_one_line_exit_2(cli):
+    proc = cli("chat", "--temperature", "5", "Hi")
+    assert proc.exit_code == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("exobridge: error: Invalid value for '--temperature'")
 
 
-def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config, run_cli):
+def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config, cli):
     srv = breaks_after_two_tokens(server)
     only_local(write_config, srv.url)
-    proc = run_cli("chat", "--json", "-m", "x", "Hi")
-    assert proc.returncode == 5
+    proc = cli("chat", "--json", "-m", "x", "Hi")
+    assert proc.exit_code == 5
     data = json.loads(proc.stdout)
     assert data["text"] == "Half an answer"
     assert data["provider"] == "local" and data["first_token_ms"] is not None
@@ -433,15 +432,15 @@ def test_internal_error_is_one_line_and_exit_1(monkeypatch, capsys, write_config
     assert err.startswith("exobridge: internal error: RuntimeError: something unexpected (set EXOBRIDGE_DEBUG=1")
 
 
-def test_no_enabled_provider_says_so_and_json_still_prints_one_object(write_config, run_cli):
+def test_no_enabled_provider_says_so_and_json_still_prints_one_object(write_config, cli):
     write_config(local_config())
-    proc = run_cli("chat", "-m", "x", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "-m", "x", "Hi")
+    assert proc.exit_code == 3
     assert proc.stderr == (
         "exobridge: error: no configured provider matches 'x' (every provider is disabled: exobridge providers list)\n"
     )
-    proc = run_cli("chat", "--json", "-m", "x", "Hi")
-    assert proc.returncode == 3
+    proc = cli("chat", "--json", "-m", "x", "Hi")
+    assert proc.exit_code == 3
     data = json.loads(proc.stdout)
     assert data["error"].startswith("no configured provider matches 'x'") and data["attempts"] == []
 
@@ -511,18 +510,27 @@ def test_terminal_gets_the_notice_and_one_dim_summary(server, write_config):
     assert len(lines) == 3
 
 
-def test_no_color_on_a_terminal_means_no_ansi(server, write_config):
+def on_terminal(**env: str):
+    """A test IO whose stdin, stdout and stderr all say they are a terminal."""
+    from exobridge.render.io import IOStreams
+
+    return IOStreams.test(stdin_tty=True, stdout_tty=True, stderr_tty=True, env={**os.environ, **env})
+
+
+def test_no_color_on_a_terminal_means_no_ansi(server, write_config, cli):
     exo_dead_then_local(server, write_config)
-    code, shown = run_on_terminal("chat", "-m", "plain-name", "Hi", env={"NO_COLOR": "1"})
-    assert code == 0, shown
+    io = on_terminal(NO_COLOR="1")
+    result = cli("chat", "-m", "plain-name", "Hi", io=io)
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout + result.stderr
     assert ANSI not in shown
-    assert "failing over" in shown and "served-model" in shown.splitlines()[-1]
+    assert "failing over" in result.stderr and "served-model" in result.stderr.splitlines()[-1]
 
 
-def test_quiet_on_a_terminal_shows_only_the_text(server, write_config):
+def test_quiet_on_a_terminal_shows_only_the_text(server, write_config, cli):
     exo_dead_then_local(server, write_config)
-    code, shown = run_on_terminal("chat", "-q", "-m", "plain-name", "Hi")
-    assert (code, shown) == (0, "Hello\n")
+    result = cli("chat", "-q", "-m", "plain-name", "Hi", io=on_terminal())
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "Hello\n", "")
 
 
 def test_summary_line_names_the_node_or_backend_and_the_cost():
@@ -530,17 +538,17 @@ def test_summary_line_names_the_node_or_backend_and_the_cost():
 
     base = {"latency_ms": 2000, "first_token_ms": 1000, "usage": {"completion_tokens": 50}, "requested_model": "r"}
     exo = {**base, "provider": "exo", "url": "http://b:52415", "backend": None, "model": "llama-3.2-3b", "cost": 0.0}
-    assert summary_line(exo, "exo") == "exo (http://b:52415) · llama-3.2-3b · 2.0 s · 50.0 tok/s · free"
+    assert summary_line(exo, free=True) == "exo (http://b:52415) · llama-3.2-3b · 2.0 s · 50.0 tok/s · free"
     hf = {**base, "provider": "huggingface", "url": "https://router.huggingface.co/v1", "backend": "together"}
-    assert summary_line({**hf, "model": "m", "cost": None}, "huggingface").startswith("huggingface (via together) · m")
-    assert summary_line({**hf, "model": "m", "cost": None}, "huggingface").endswith("· cost n/a")
+    assert summary_line({**hf, "model": "m", "cost": None}).startswith("huggingface (via together) · m")
+    assert summary_line({**hf, "model": "m", "cost": None}).endswith("· cost n/a")
     paid = {**base, "provider": "openrouter", "url": "u", "backend": None, "model": "m", "cost": 0.000123}
-    assert summary_line(paid, "openrouter").endswith("· $0.000123")
-    assert summary_line({**paid, "cost": 0.25}, "openrouter").endswith("· $0.2500")
-    assert summary_line({**paid, "cost": 0}, "openrouter").endswith("· free")
+    assert summary_line(paid).endswith("· $0.000123")
+    assert summary_line({**paid, "cost": 0.25}).endswith("· $0.2500")
+    assert summary_line({**paid, "cost": 0}).endswith("· free")
 
 
-def test_repeated_provider_flags_keep_priority_order_and_leave_the_rest_out(server, write_config, run_cli):
+def test_repeated_provider_flags_keep_priority_order_and_leave_the_rest_out(server, write_config, cli):
     first, second, third = server(), server(), server()
     first.route("POST", "/v1/chat/completions")(lambda ex: ex.reply(404, {"error": "no such model"}))
     second.route("POST", "/v1/chat/completions")(stream_words(["second"]))
@@ -550,55 +558,55 @@ def test_repeated_provider_flags_keep_priority_order_and_leave_the_rest_out(serv
         for name, srv, priority in (("a", first, 1), ("b", second, 2), ("c", third, 3))
     )
     write_config(local_config(extra=extra))
-    proc = run_cli("chat", "--json", "-p", "c", "-p", "a", "-m", "m", "Hi")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "--json", "-p", "c", "-p", "a", "-m", "m", "Hi")
+    assert proc.exit_code == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [(a["provider"], a["outcome"]) for a in data["attempts"]] == [("a", "failed"), ("c", "ok")]
     assert second.requests == []
 
 
-def test_environment_key_beats_the_keys_file(server, write_config, run_cli, isolated):
+def test_environment_key_beats_the_keys_file(server, write_config, cli, isolated):
     hf = server()
     hf.route("POST", "/v1/chat/completions")(stream_words(["ok"]))
     write_config(local_config(huggingface=f"{hf.url}/v1"))
     (isolated / "keys.toml").write_text('huggingface = "hf_FROMFILE"\n', encoding="utf-8")
-    assert run_cli("chat", "-m", "some/model", "Hi").returncode == 0
-    assert run_cli("chat", "-m", "some/model", "Hi", env={"HF_TOKEN": "hf_FROMENV"}).returncode == 0
+    assert cli("chat", "-m", "some/model", "Hi").exit_code == 0
+    assert cli("chat", "-m", "some/model", "Hi", env={"HF_TOKEN": "hf_FROMENV"}).exit_code == 0
     assert [r.headers["authorization"] for r in hf.requests] == ["Bearer hf_FROMFILE", "Bearer hf_FROMENV"]
 
 
-def test_rejected_key_names_the_provider_and_its_variable(server, write_config, run_cli):
+def test_rejected_key_names_the_provider_and_its_variable(server, write_config, cli):
     refusing = server()
     refusing.route("POST", "/v1/chat/completions")(
         lambda ex: ex.reply(402, {"error": {"code": 402, "message": "This request requires more credits"}})
     )
     write_config(local_config(openrouter=f"{refusing.url}/v1"))
-    proc = run_cli("chat", "-m", "x", "Hi", env={"OPENROUTER_API_KEY": "sk-or-v1-test0000"})
-    assert proc.returncode == 3
+    proc = cli("chat", "-m", "x", "Hi", env={"OPENROUTER_API_KEY": "sk-or-v1-test0000"})
+    assert proc.exit_code == 3
     line = proc.stderr.splitlines()[1]
     assert line.startswith("  openrouter: failed, HTTP 402: This request requires more credits")
     assert line.endswith("→ add credits: openrouter uses OPENROUTER_API_KEY")
 
 
-def test_dash_on_a_terminal_is_the_same_usage_error_as_no_prompt(write_config):
+def test_dash_on_a_terminal_is_the_same_usage_error_as_no_prompt(write_config, cli):
     write_config(local_config())
-    code, shown = run_on_terminal("chat", "-")
-    assert code == 2
-    assert shown.startswith("exobridge: error: no prompt: give PROMPT or pipe text on stdin")
+    result = cli("chat", "-", io=on_terminal())
+    assert result.exit_code == 2
+    assert result.stderr.startswith("exobridge: error: no prompt: give PROMPT or pipe text on stdin")
 
 
-def test_malformed_proxy_variable_is_a_one_line_config_error(write_config, run_cli):
+def test_malformed_proxy_variable_is_a_one_line_config_error(write_config, cli):
     write_config(local_config(exo="http://127.0.0.1:9"))
-    proc = run_cli("chat", "Hi", env={"HTTPS_PROXY": "ftp://proxy.invalid"})
-    assert proc.returncode == 4
+    proc = cli("chat", "Hi", env={"HTTPS_PROXY": "ftp://proxy.invalid"})
+    assert proc.exit_code == 4
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("exobridge: error: invalid proxy setting in the environment")
 
 
-def test_key_for_an_unknown_provider_names_it(write_config, run_cli):
+def test_key_for_an_unknown_provider_names_it(write_config, cli):
     write_config(local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9/v1"))
-    proc = run_cli("chat", "--key", "opnrouter=sk-or-v1-x", "Hi")
-    assert proc.returncode == 2
+    proc = cli("chat", "--key", "opnrouter=sk-or-v1-x", "Hi")
+    assert proc.exit_code == 2
     assert "unknown provider 'opnrouter'" in proc.stderr
     assert "sk-or-v1-x" not in proc.stderr
 
@@ -616,4 +624,4 @@ def test_no_rate_is_claimed_for_a_reply_that_came_in_one_go():
         "cost": None,
         "requested_model": "m",
     }
-    assert summary_line(result, "openai") == "local (http://h/v1) · m · 40 ms · 12 tokens · cost n/a"
+    assert summary_line(result) == "local (http://h/v1) · m · 40 ms · 12 tokens · cost n/a"

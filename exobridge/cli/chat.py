@@ -1,29 +1,49 @@
-"""`exobridge chat`: one prompt, routed Exo first, answered on stdout."""
+"""`exobridge chat`: one prompt, routed Exo first, answered on stdout.
+
+The Typer function only parses into `ChatOptions`; `chat_run(opts, io)` does the work and returns the exit
+code. Streams: a reader that goes away (`| head`) ends the run quietly (0 while the answer streamed, else the
+run's own code); a closed or full stdout is one line on stderr and exit 1; a closed stderr costs nothing but
+the notices. SIGTERM and SIGHUP end it like Ctrl-C: partial text kept, the JSON object printed, exit 143/129.
+"""
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, exits
+from exobridge.cli import completions
+from exobridge.core.errors import ExitCode, OutputError, UsageError
 
 if TYPE_CHECKING:
     from exobridge.core.config import Config
+    from exobridge.render.io import IOStreams
 
 
-def read_stdin(stream: object = None) -> tuple[str | None, bool]:
-    """Piped stdin as text (None on a terminal), and whether bytes had to be replaced.
+@dataclass
+class ChatOptions:
+    prompt: str | None = None
+    model: str | None = None
+    system: str | None = None
+    providers: list[str] = field(default_factory=list)
+    no_fallback: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stream: bool = True
+    json: bool = False
+    keys: list[str] = field(default_factory=list)
+    quiet: bool = False
+    verbose: bool = False
+
+
+def decode_stdin(raw: bytes | None) -> tuple[str | None, bool]:
+    """Piped stdin as text (None when there is none), and whether bytes had to be replaced.
 
     One trailing newline is dropped, so `echo hi | exobridge chat` sends "hi", not "hi\\n".
     """
-    source = stream if stream is not None else sys.stdin
-    try:
-        if source.isatty():  # type: ignore[attr-defined]
-            return None, False
-        raw = source.buffer.read()  # type: ignore[attr-defined]
-    except (AttributeError, ValueError, OSError):
+    if raw is None:
         return None, False
     try:
         text, replaced = raw.decode("utf-8"), False
@@ -34,6 +54,20 @@ def read_stdin(stream: object = None) -> tuple[str | None, bool]:
     elif text.endswith("\n"):
         text = text[:-1]
     return text, replaced
+
+
+def read_stdin(stream: Any = None) -> tuple[str | None, bool]:
+    """`decode_stdin` of a text stream's bytes (None on a terminal)."""
+    import sys
+
+    source = stream if stream is not None else sys.stdin
+    try:
+        if source.isatty():
+            return None, False
+        raw = source.buffer.read()
+    except (AttributeError, ValueError, OSError):
+        return None, False
+    return decode_stdin(raw)
 
 
 def compose_prompt(argument: str | None, piped: str | None) -> str:
@@ -56,10 +90,129 @@ def _cli_keys(values: list[str], providers: list[str], pinned: str | None, confi
         single = [pinned] if pinned else providers
         if len(single) != 1:
             if sep and head.isidentifier():
-                exits.fail(f"--key {head}=…: {config.unknown_provider(head)}", exits.USAGE)
-            exits.fail("--key needs one provider: use -p NAME, a NAME:model, or --key NAME=KEY", exits.USAGE)
+                raise UsageError(f"--key {head}=…: {config.unknown_provider(head)}")
+            raise UsageError("--key needs one provider: use -p NAME, a NAME:model, or --key NAME=KEY")
         result[single[0]] = value
     return result
+
+
+def _empty_result_json(requested: str | None) -> dict[str, Any]:
+    """chat's usual --json keys, for a failure before any routing (the runner adds error and exit_code)."""
+    from exobridge.core.routing import ChatResult
+
+    return ChatResult(requested_model=requested or "").to_json()
+
+
+def chat_run(opts: ChatOptions, io: IOStreams) -> int:
+    """Route one prompt and show it; returns the exit code (errors before routing are raised)."""
+    from exobridge.cli import exits, hints, runner
+    from exobridge.core import model_targets
+    from exobridge.core.routing import ChatRequest, ChatResult, Router
+    from exobridge.render.chat import ChatView
+
+    fields = _empty_result_json(opts.model) if opts.json else None
+    try:
+        config = exits.load_config()
+    except Exception as exc:
+        if fields is not None and hasattr(exc, "fields"):
+            exc.fields = fields  # type: ignore[attr-defined]
+        raise
+    if io.stdout_closed:
+        raise OutputError("cannot write to stdout: it is closed (nothing would see the answer)")
+
+    def usage(message: str) -> UsageError:
+        return UsageError(message, fields=fields)
+
+    def hint(attempt: Any) -> str | None:
+        return hints.hint_for(attempt.kind, config.providers.get(attempt.provider))
+
+    def free(name: str) -> bool:
+        return hints.kind_is_free(config.providers.get(name))
+
+    view = ChatView(json_mode=opts.json, quiet=opts.quiet, verbose=opts.verbose, io=io, hint=hint, free=free)
+
+    piped, replaced = (None, False)
+    if opts.prompt is None or opts.prompt == "-" or not io.is_stdin_tty:
+        piped, replaced = decode_stdin(io.read_stdin_bytes())
+    if replaced:
+        view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
+    if opts.prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
+        raise usage('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")')
+    text = compose_prompt(opts.prompt, piped)
+    if not text.strip():
+        raise usage("empty prompt")
+
+    only = opts.providers
+    unknown = [name for name in only if name not in config.providers]
+    if unknown:
+        raise usage(config.unknown_provider(unknown[0]))
+    spec = opts.model or config.default_model
+    if fields is not None:
+        fields = _empty_result_json(spec)
+    pinned, _ = model_targets.split_pinned(spec, config)
+    try:
+        cli_keys = _cli_keys(opts.keys, only, pinned, config)
+    except UsageError as exc:
+        raise usage(str(exc)) from None
+
+    targets = model_targets.targets(spec, config, only=only)
+    if opts.no_fallback:
+        enabled = [t for t in targets if t.provider.enabled]
+        targets = enabled[:1] or targets[:1]
+    if not targets:
+        where = f" with -p {', '.join(only)}" if only else " (every provider is disabled: exobridge providers list)"
+        result = ChatResult(requested_model=spec, error=f"no configured provider matches {spec!r}{where}")
+        result.exit_code = ExitCode.NO_PROVIDER
+        return _finish(view, io, result)
+
+    messages = []
+    if opts.system:
+        messages.append({"role": "system", "content": opts.system})
+    messages.append({"role": "user", "content": text})
+    request = ChatRequest(
+        messages=messages,
+        model=spec,
+        temperature=opts.temperature,
+        max_tokens=opts.max_tokens,
+        top_p=opts.top_p,
+        stream=opts.stream,
+    )
+
+    from exobridge.core.cooldown import FileRouteState
+
+    state = FileRouteState()
+    state.store.load()
+    shown = list(state.warnings)
+    for warning in shown:
+        view.warn(warning)
+    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=opts.json, state=state)
+    with runner.signals_as_interrupt() as caught:
+        try:
+            result = router.run(request, targets)
+        except BrokenPipeError:  # the reader left while the answer streamed: it was answering
+            runner.silence_stdout()
+            return ExitCode.OK
+    for warning in state.warnings:
+        if warning not in shown:
+            view.warn(warning)
+    interrupted_as = "interrupted"
+    if result.exit_code == ExitCode.INTERRUPTED and caught.signum is not None:
+        result.exit_code = ExitCode.for_signal(caught.signum)
+        interrupted_as = runner.interrupt_notice(caught)
+        result.error = interrupted_as
+    return _finish(view, io, result, interrupted_as)
+
+
+def _finish(view: Any, io: IOStreams, result: Any, interrupted_as: str = "interrupted") -> int:
+    """Print the end of the run; a reader that left keeps the run's exit code (0 only when it answered)."""
+    from exobridge.cli import runner
+
+    try:
+        view.finish_output(result)
+    except BrokenPipeError:
+        runner.silence_stdout()
+    view.finish_notices(result, interrupted_as)
+    return int(result.exit_code)
 
 
 def chat(
@@ -90,80 +243,26 @@ def chat(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notices or summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every attempt, even when piped.")] = False,
-) -> None:
+) -> int:
     """Send PROMPT (and piped stdin) to Exo first, then the cloud by priority."""
-    from exobridge.core import model_map
-    from exobridge.core.routing import ChatRequest, Router
-    from exobridge.render.chat import ChatView
+    from exobridge.render import io as iostreams
 
-    config = exits.load_config()
-    view = ChatView(json_mode=json_out, quiet=quiet, verbose=verbose)
-
-    piped, replaced = (None, False)
-    if prompt is None or prompt == "-" or not sys.stdin.isatty():
-        piped, replaced = read_stdin()
-    if replaced:
-        view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
-    if prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
-        exits.fail('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")', exits.USAGE)
-    text = compose_prompt(prompt, piped)
-    if not text.strip():
-        exits.fail("empty prompt", exits.USAGE)
-
-    only = provider or []
-    unknown = [name for name in only if name not in config.providers]
-    if unknown:
-        exits.fail(config.unknown_provider(unknown[0]), exits.USAGE)
-    spec = model or config.default_model
-    pinned, _ = model_map.split_pinned(spec, config)
-    cli_keys = _cli_keys(key or [], only, pinned, config)
-
-    targets = model_map.targets(spec, config, only=only)
-    if no_fallback:
-        enabled = [t for t in targets if t.provider.enabled]
-        targets = enabled[:1] or targets[:1]
-    if not targets:
-        from exobridge.core.routing import ChatResult
-
-        where = f" with -p {', '.join(only)}" if only else " (every provider is disabled: exobridge providers list)"
-        result = ChatResult(requested_model=spec, error=f"no configured provider matches {spec!r}{where}")
-        result.exit_code = exits.NO_PROVIDER
-        view.finish(result, None)
-        raise typer.Exit(result.exit_code)
-
-    messages = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": text})
-    request = ChatRequest(
-        messages=messages,
-        model=spec,
+    opts = ChatOptions(
+        prompt=prompt,
+        model=model,
+        system=system,
+        providers=list(provider or []),
+        no_fallback=no_fallback,
         temperature=temperature,
         max_tokens=max_tokens,
         top_p=top_p,
         stream=not no_stream,
+        json=json_out,
+        keys=list(key or []),
+        quiet=quiet,
+        verbose=verbose,
     )
-
-    from exobridge.core.cooldown import FileRouteState
-
-    state = FileRouteState()
-    state.store.load()
-    shown = list(state.warnings)
-    for warning in shown:
-        view.warn(warning)
-    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=json_out, state=state)
-    try:
-        result = router.run(request, targets)
-        for warning in state.warnings:
-            if warning not in shown:
-                view.warn(warning)
-        kind = config.providers[result.provider].kind if result.provider in config.providers else None
-        view.finish(result, kind)
-    except BrokenPipeError:
-        exits.silence_stdout()
-        raise typer.Exit(exits.OK) from None
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+    return chat_run(opts, iostreams.current())
 
 
 def register(app: typer.Typer) -> None:

@@ -38,37 +38,50 @@ class Terminated(KeyboardInterrupt):
         self.signum = int(signum)
 
 
-def interrupt_exit_code(exc: BaseException | None = None) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return ExitCode.for_signal(getattr(exc, "signum", signal.SIGINT))
+def interrupt_exit_code(exc: object = None) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP (`exc`: a Terminated or a CaughtSignal)."""
+    return ExitCode.for_signal(getattr(exc, "signum", None) or signal.SIGINT)
 
 
-def interrupt_notice(exc: BaseException | None = None) -> str:
-    signum = getattr(exc, "signum", signal.SIGINT)
+def interrupt_notice(exc: object = None) -> str:
+    """`interrupted` for Ctrl-C, `terminated by SIGTERM` / `terminated by SIGHUP` for those."""
+    signum = getattr(exc, "signum", None) or signal.SIGINT
     return "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
 
 
+class CaughtSignal:
+    """What `signals_as_interrupt` saw: `signum` of the SIGTERM/SIGHUP that arrived, else None."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+
 @contextlib.contextmanager
-def signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise Terminated in the main thread while the block runs (a no-op elsewhere)."""
+def signals_as_interrupt() -> Iterator[CaughtSignal]:
+    """SIGTERM/SIGHUP raise Terminated in the main thread while the block runs (a no-op elsewhere).
+
+    A signal the process ignores (`nohup`) stays ignored.
+    """
     import threading
 
+    caught = CaughtSignal()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
 
     def handler(signum: int, frame: Any) -> None:
+        caught.signum = signum
         raise Terminated(signum)
 
     previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         current = signal.getsignal(sig)
-        if current == signal.SIG_IGN:  # nohup: leave it ignored
+        if current == signal.SIG_IGN:
             continue
         previous[sig] = current
         signal.signal(sig, handler)
     try:
-        yield
+        yield caught
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -106,7 +119,7 @@ def report(
 def write_json(io: IOStreams, data: Any) -> None:
     """One JSON object and a newline on stdout: the one --json style of every command."""
     with contextlib.suppress(BrokenPipeError, ExobridgeError):
-        io.write_out(json.dumps(data, ensure_ascii=False) + "\n")
+        io.write_out(iostreams.json_line(data))
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -1,18 +1,23 @@
 """What `exobridge chat` shows: the model's text on stdout, notices and the summary on stderr.
 
-stdout gets only the text, written as it arrives and flushed, never re-rendered. stderr gets Rich styling
-only when it is a terminal and NO_COLOR is unset; anything else gets plain lines.
+stdout gets only the text, written as it arrives and flushed, never re-rendered. Piped, it is byte-exact; on a
+terminal, control characters other than newline, tab and CR are shown escaped (`\\x1b`), so an answer cannot
+retitle the window or clear the screen. stderr gets colour only when IOStreams says so; every provider string
+on it (reasons, URLs, served model ids) goes through `terminal_text` and is never read as Rich markup.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
+from collections.abc import Callable
 from typing import IO, Any
+
+from exobridge.core.sanitize import model_text_for_terminal, terminal_text
+from exobridge.render import io as iostreams
+from exobridge.render.io import IOStreams
 
 
 def stream_is_tty(stream: IO[str]) -> bool:
+    """Compatibility for renderers not yet on IOStreams (use `io.is_stdout_tty` instead)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -20,25 +25,17 @@ def stream_is_tty(stream: IO[str]) -> bool:
 
 
 class StderrLines:
-    """One-line messages on stderr, dim or coloured on a terminal, plain otherwise."""
+    """Compatibility for renderers not yet on IOStreams: `io.notice(text, style)` is the same thing."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.styled = stream_is_tty(self.stream) and not os.environ.get("NO_COLOR")
-        self._console: Any = None
+    def __init__(self, stream: IO[str] | None = None, io: IOStreams | None = None) -> None:
+        if io is None:
+            io = iostreams.current() if stream is None else IOStreams(stdin=None, stdout=None, stderr=stream)
+        self.io = io
+        self.stream = io.err
+        self.styled = io.color_stderr
 
     def write(self, text: str, style: str | None = None) -> None:
-        if self.styled and style:
-            if self._console is None:
-                from rich.console import Console
-
-                self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
-            from rich.text import Text
-
-            self._console.print(Text(text, style=style))
-        else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        self.io.notice(text, style)
 
 
 def _duration(ms: int | None) -> str:
@@ -47,8 +44,8 @@ def _duration(ms: int | None) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def _cost(cost: float | None, provider_kind: str | None) -> str:
-    if provider_kind == "exo" or cost == 0:
+def _cost(cost: float | None, free: bool) -> str:
+    if free or cost == 0:
         return "free"
     if cost is None:
         return "cost n/a"
@@ -58,8 +55,8 @@ def _cost(cost: float | None, provider_kind: str | None) -> str:
 MIN_RATE_WINDOW_MS = 100
 
 
-def summary_line(result: dict[str, Any], provider_kind: str | None) -> str:
-    """`exo (http://localhost:52415) · llama-3.2-3b · 1.2 s · 42 tok/s · free`."""
+def summary_line(result: dict[str, Any], free: bool = False) -> str:
+    """`exo (http://localhost:52415) · llama-3.2-3b · 1.2 s · 42 tok/s · free`; `free` is the kind's."""
     where = result.get("backend") or result.get("url") or ""
     if result.get("backend"):
         where = f"via {where}"
@@ -75,12 +72,23 @@ def summary_line(result: dict[str, Any], provider_kind: str | None) -> str:
             parts.append(f"{completion / ((latency - first) / 1000):.1f} tok/s")
         else:
             parts.append(f"{completion} tokens")
-    parts.append(_cost(result.get("cost"), provider_kind))
-    return " · ".join(parts)
+    parts.append(_cost(result.get("cost"), free))
+    return terminal_text(" · ".join(parts))
+
+
+def result_json(result: Any, exit_code: int | None = None) -> dict[str, Any]:
+    """chat's `--json` object: the result's schema plus the exit code the run ends with."""
+    data = result.to_json()
+    data["exit_code"] = int(result.exit_code if exit_code is None else exit_code)
+    return data
 
 
 class ChatView:
-    """Observer of one routed chat (duck-typed to the core's RouteObserver)."""
+    """Observer of one routed chat (duck-typed to the core's RouteObserver).
+
+    `hint(attempt)` gives the next step for a failed or skipped attempt (the CLI makes it from the failure
+    kind); `free(provider_name)` says whether that provider's kind costs nothing.
+    """
 
     def __init__(
         self,
@@ -88,41 +96,43 @@ class ChatView:
         json_mode: bool,
         quiet: bool,
         verbose: bool,
-        stdout: IO[str] | None = None,
-        stderr: IO[str] | None = None,
+        io: IOStreams | None = None,
+        hint: Callable[[Any], str | None] | None = None,
+        free: Callable[[str], bool] | None = None,
     ) -> None:
-        self.stdout = stdout or sys.stdout
-        self.err = StderrLines(stderr)
+        self.io = io or iostreams.current()
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.notices = verbose or (not quiet and stream_is_tty(self.err.stream))
+        self.hint = hint or (lambda attempt: None)
+        self.free = free or (lambda name: False)
+        self.notices = verbose or (not quiet and self.io.is_stderr_tty)
         self._last_char = ""
+        self._escape_text = self.io.is_stdout_tty
 
     def warn(self, message: str) -> None:
-        self.err.write(f"exobridge: warning: {message}", "yellow")
+        self.io.notice(f"exobridge: warning: {terminal_text(message)}", "yellow")
 
     def error(self, message: str) -> None:
-        self.err.write(f"exobridge: error: {message}", "bold red")
+        self.io.notice(f"exobridge: error: {terminal_text(message)}", "bold red")
 
     # --- RouteObserver --------------------------------------------------------------------------
     def text(self, piece: str) -> None:
-        if self.json_mode:
+        if self.json_mode or not piece:
             return
-        self.stdout.write(piece)
-        self.stdout.flush()
+        self.io.write_out(model_text_for_terminal(piece) if self._escape_text else piece)
         self._last_char = piece[-1]
 
     def attempt_started(self, target: Any, url: str, model: str) -> None:
         if self.verbose:
-            self.err.write(f"→ {target.provider.name} {url} model {model}", "dim")
+            self.io.notice(terminal_text(f"→ {target.provider.name} {url} model {model}"), "dim")
 
     def attempt_ended(self, attempt: Any, decision: Any) -> None:
         if not self.notices or attempt.outcome == "ok":
             return
         if attempt.outcome == "skipped":
             if self.verbose:
-                self.err.write(f"· {attempt.provider}: skipped, {attempt.reason}", "dim")
+                self.io.notice(terminal_text(f"· {attempt.provider}: skipped, {attempt.reason}"), "dim")
             return
         then = ""
         if decision is not None:
@@ -130,23 +140,26 @@ class ChatView:
                 then = f" — retrying in {decision.retry_delay:g} s"
             elif decision.fail_over:
                 then = " — failing over"
-        self.err.write(f"! {attempt.provider} ({attempt.url}): {attempt.reason}{then}", "yellow")
+        line = terminal_text(f"! {attempt.provider} ({attempt.url}): {attempt.reason}")
+        self.io.notice(f"{line}{then}", "yellow")
 
     # --- the end --------------------------------------------------------------------------------
-    def finish(self, result: Any, provider_kind: str | None) -> None:
-        data = result.to_json()
+    def finish_output(self, result: Any) -> None:
+        """stdout's part of the end: the JSON object, or the newline that ends printed text."""
         if self.json_mode:
-            self.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-            self.stdout.flush()
+            self.io.write_out(iostreams.json_line(result_json(result)))
         elif result.printed and self._last_char != "\n":
-            self.stdout.write("\n")
-            self.stdout.flush()
+            self.io.write_out("\n")
+
+    def finish_notices(self, result: Any, interrupted_as: str = "interrupted") -> None:
+        """stderr's part of the end: the summary, or what went wrong and each attempt with its hint."""
         if result.exit_code == 0:
             if self.notices:
-                self.err.write(summary_line(data, provider_kind), "dim")
+                free = bool(result.provider) and self.free(result.provider)
+                self.io.notice(summary_line(result.to_json(), free), "dim")
             return
-        if result.exit_code == 130:
-            self.err.write("exobridge: interrupted", "yellow")
+        if result.exit_code >= 128:
+            self.io.notice(f"exobridge: {interrupted_as}", "yellow")
             return
         if result.printed:
             self.error(f"the reply broke after partial output: {result.error}")
@@ -158,6 +171,12 @@ class ChatView:
             line = f"  {attempt.provider}: {attempt.outcome}, {attempt.reason}"
             if attempt.url and attempt.outcome == "failed":
                 line += f" [{attempt.url}]"
-            if attempt.hint:
-                line += f" → {attempt.hint}"
-            self.err.write(line)
+            line = terminal_text(line)
+            hint = self.hint(attempt)
+            if hint:
+                line += f" → {terminal_text(hint)}"
+            self.io.notice(line)
+
+    def finish(self, result: Any, interrupted_as: str = "interrupted") -> None:
+        self.finish_output(result)
+        self.finish_notices(result, interrupted_as)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io as _io
+import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -247,6 +249,19 @@ class IOStreams:
             return self.stdin.read().encode("utf-8")
         except (OSError, ValueError):
             return None
+
+
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_line(data: Any) -> str:
+    """One JSON object and a newline: the one `--json` style of every command.
+
+    Non-ASCII text stays readable (`ensure_ascii=False`), but DEL, C1 controls and bidi/line-separator
+    characters are written as `\\uXXXX` escapes (same data, inert on a terminal); json escapes C0 itself.
+    """
+    text = json.dumps(data, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) + "\n"
 
 
 _current: ContextVar[IOStreams | None] = ContextVar("exobridge_io", default=None)
