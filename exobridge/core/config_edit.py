@@ -1,12 +1,12 @@
 """Re-export shim: config_edit was split by job (the lead removes this shim after sweeping imports).
 
-    config_file      the file transaction (edit_config, replace_config, read_document, validate_text, starter)
-    config_keys      dotted keys and command-line values (split_key, resolve_key, coerce, EditError)
-    config_document  tomlkit edits (set_in_document, remove_from_document, document_value, document_config)
-    config_view      effective values with their sources (settings, effective_value)
-    provider_admin   add / remove / enable / move providers
-    provider_check   `providers add --check` (probe_models)
-    config_schema    the one field table and validator
+config_file      the file transaction (edit_config, replace_config, read_document, validate_text, starter)
+config_keys      dotted keys and command-line values (split_key, resolve_key, coerce, EditError)
+config_document  tomlkit edits (set_in_document, remove_from_document, document_value, document_config)
+config_view      effective values with their sources (settings, effective_value)
+provider_admin   add / remove / enable / move providers
+provider_check   `providers add --check` (probe_models)
+config_schema    the one field table and validator
 """
 
 from exobridge.core.config_document import document_config, document_value, remove_from_document, set_in_document
