@@ -50,6 +50,7 @@ ERROR_BODY_CAP = 64 * KiB  # what is kept of an error body; the rest is not read
 SSE_LINE_CAP = 1 * MiB  # one SSE line, and one event's data
 PROBE_DEADLINE = 5.0  # seconds for one probe / model-list GET when the caller gives none
 
+_HEADERS = {"Accept-Encoding": "gzip, deflate"}  # what iter_decoded can unpack in bounded steps
 SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password")
 
 
@@ -94,7 +95,9 @@ def client(
     if trust_env:
         _check_proxies(env)
     try:
-        return httpx.Client(follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), **options)
+        return httpx.Client(
+            follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), headers=_HEADERS, **options
+        )
     except (ValueError, ImportError, httpx.InvalidURL) as exc:  # what httpx raises for a proxy it cannot use
         raise _proxy_error(str(exc) or type(exc).__name__) from None
 
@@ -108,7 +111,9 @@ def async_client(
     if trust_env:
         _check_proxies(env)
     try:
-        return httpx.AsyncClient(follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), **options)
+        return httpx.AsyncClient(
+            follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), headers=_HEADERS, **options
+        )
     except (ValueError, ImportError, httpx.InvalidURL) as exc:
         raise _proxy_error(str(exc) or type(exc).__name__) from None
 
@@ -383,18 +388,62 @@ def _whole(waited: float, provider: ProviderConfig | None) -> float:
 # --- reading bodies --------------------------------------------------------------------------------------
 
 
-class BodyTooLarge(Exception):
-    """Internal: a body passed its cap (turned into a BAD_RESPONSE Failure by `read_body`)."""
+DECODE_STEP = 64 * KiB  # the most one decompression step may produce: a bomb cannot spike memory
 
 
-def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
-    """The decoded body in chunks, raising `Failure(BAD_RESPONSE)` once more than `cap` bytes arrived."""
+def iter_decoded(response: httpx.Response, cap: int | None = None) -> Iterator[bytes]:
+    """The body, decompressed here in steps of at most DECODE_STEP bytes (`iter_raw` + zlib with max_length:
+    httpx's own decoders unpack a whole network read at once, so 64 KiB of gzip can become 64 MiB in one go).
+
+    identity, gzip and deflate are read (clients only offer those); any other Content-Encoding is a
+    `Failure(BAD_RESPONSE)`, as is more than `cap` decoded bytes.
+    """
+    import zlib
+
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+        raise Failure(
+            FailureKind.BAD_RESPONSE, f"unsupported Content-Encoding {', '.join(encodings)!r}", response.status_code
+        )
     total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > cap:
+
+    def count(data: bytes) -> bytes:
+        nonlocal total
+        total += len(data)
+        if cap is not None and total > cap:
             raise Failure(FailureKind.BAD_RESPONSE, f"reply larger than {_size(cap)} (cap)", response.status_code)
-        yield chunk
+        return data
+
+    if not encodings:
+        for raw in response.iter_raw():
+            if raw:
+                yield count(raw)
+        return
+    gzip_wrapped = encodings[0] in ("gzip", "x-gzip")
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip_wrapped else zlib.MAX_WBITS)
+    first = True
+    try:
+        for raw in response.iter_raw():
+            if first and not gzip_wrapped and raw:
+                first = False
+                try:  # "deflate" is zlib-wrapped by the RFC, raw deflate by some servers
+                    probe = zlib.decompressobj(zlib.MAX_WBITS)
+                    probe.decompress(raw[:2])
+                except zlib.error:
+                    decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            data = decoder.decompress(raw, DECODE_STEP)
+            while True:
+                if data:
+                    yield count(data)
+                if not decoder.unconsumed_tail:
+                    break
+                data = decoder.decompress(decoder.unconsumed_tail, DECODE_STEP)
+        tail = decoder.flush()
+        if tail:
+            yield count(tail)
+    except zlib.error as exc:
+        raise Failure(FailureKind.BAD_RESPONSE, f"undecodable body ({exc})", response.status_code) from None
 
 
 def _size(n: int) -> str:
@@ -428,7 +477,7 @@ def read_body(
         cutoff.watch(response.extensions.get("network_stream"))
     started = time.monotonic()
     try:
-        for chunk in response.iter_bytes():
+        for chunk in iter_decoded(response, None if truncate else cap):
             if cutoff is not None and time.monotonic() >= cutoff.deadline:
                 raise deadline_failure(_whole(cutoff.deadline - started, provider))
             if total + len(chunk) > cap:

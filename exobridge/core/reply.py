@@ -307,8 +307,10 @@ class QueuedBody:
                 continue
 
     def _pump(self) -> None:
+        from exobridge.core import http
+
         try:
-            for chunk in self.response.iter_bytes():
+            for chunk in http.iter_decoded(self.response):
                 if self._closed.is_set():
                     return
                 self._put(chunk)

@@ -1,0 +1,98 @@
+"""Chaos: `chat` against loopback providers that serve random mixes of faults (tests/chaos.py).
+
+Whatever they send: no traceback, a documented exit code, one JSON object under --json, no secret (nor any
+8-character piece of one) in stdout, stderr or any file exobridge wrote, bounded time (pytest-timeout) and
+bounded memory. `EXOBRIDGE_CHAOS_RUNS=200 pytest tests/test_chaos.py` runs more seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exobridge.core.routing import ChatRequest, Router
+from tests.chaos import CANARY_HEADER, CANARY_KEY, FAULTS, chaos_server, leaked
+from tests.test_routing import make_config
+
+RUNS = int(os.environ.get("EXOBRIDGE_CHAOS_RUNS", "10"))
+DOCUMENTED_EXITS = {0, 3, 5}
+FAST = {"connect_timeout": 0.5, "first_token_timeout": 0.3, "idle_timeout": 0.3}
+
+
+def chaos_config_text(urls: list[str]) -> str:
+    lines = ['default_model = "m"']
+    for name in ("exo", "openrouter", "huggingface"):
+        lines += [f"[providers.{name}]", "enabled = false"]
+    for index, url in enumerate(urls):
+        lines += [
+            f"[providers.chaos{index}]",
+            'kind = "openai"',
+            f'url = "{url}"',
+            f"priority = {index + 1}",
+            'key_env = "CHAOS_KEY"',
+            *(f"{k} = {v}" for k, v in FAST.items()),
+            f'headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def files_written(root: Path) -> str:
+    texts = []
+    for path in root.rglob("*"):
+        # The config file and its parse cache hold the configured header secret by design (the user wrote it).
+        if path.is_file() and path.name != "config.toml" and not path.name.startswith("config-parsed"):
+            texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(texts)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seed", range(RUNS))
+def test_chat_survives_chaos(seed: int, server, write_config, cli, isolated: Path) -> None:
+    servers = [chaos_server(server, seed * 2 + i) for i in range(2)]
+    write_config(chaos_config_text([s.url for s in servers]))
+    args = ["chat", "-m", "m", "Hi"] if seed % 3 == 2 else ["chat", "--json", "-m", "m", "Hi"]
+    if seed % 4 == 1:
+        args.insert(1, "--no-stream")
+    result: Any = cli(*args, env={"CHAOS_KEY": CANARY_KEY})
+    served = [s.served for s in servers]  # type: ignore[attr-defined]
+    assert result.exit_code in DOCUMENTED_EXITS, (served, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, (served, result.stderr)
+    if "--json" in args:
+        data = json.loads(result.stdout)
+        assert isinstance(data, dict) and "error" in data, data
+    assert not leaked(result.stdout + result.stderr), (served, result.stdout, result.stderr)
+    assert not leaked(files_written(isolated)), served
+
+
+# --- memory: what a server sends never grows the reply reader past its caps --------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault", ["endless_json", "bomb", "huge_line", "drip_json"])
+def test_peak_memory_of_an_attempt_stays_bounded(fault: str, server) -> None:
+    hostile = chaos_server(server, 0, only=[fault])
+    cfg = make_config({"only": {"kind": "openai", "url": hostile.url, **FAST}})
+    from exobridge.core import model_targets
+    from tests.chaos import gzip_bomb
+
+    gzip_bomb()  # built before measuring: the server's own memory is not the client's
+    tracemalloc.start()
+    try:
+        result = Router(cfg).run(
+            ChatRequest([{"role": "user", "content": "x"}], "m", stream=fault != "endless_json"),
+            model_targets.targets("m", cfg),
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 3
+    assert peak < 24 * 1024 * 1024, f"{fault}: peak {peak / 1e6:.1f} MB"
+
+
+def test_every_fault_is_served_by_name(server) -> None:
+    assert {"drip_headers", "bomb", "echo_key_401", "huge_retry_after", "redirect"} <= set(FAULTS)
