@@ -625,3 +625,91 @@ def test_no_rate_is_claimed_for_a_reply_that_came_in_one_go():
         "requested_model": "m",
     }
     assert summary_line(result) == "local (http://h/v1) · m · 40 ms · 12 tokens · cost n/a"
+
+
+# --- what only a process shows: signals and closed, full or abandoned streams (issue 9: 12, 14) ------------
+
+
+def test_sigterm_keeps_partial_text_with_a_newline_and_exits_143(server, write_config):
+    proc, _ = stalled_after_one_token(server, write_config)
+    assert proc.stdout is not None
+    assert proc.stdout.read(len("Partial")) == b"Partial"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143
+    assert out == b"\n"
+    assert err.decode().strip().splitlines()[-1] == "exobridge: terminated by SIGTERM"
+    assert b"Traceback" not in err
+
+
+def test_sighup_with_json_prints_the_one_object_and_exits_129(server, write_config):
+    proc, first_token_sent = stalled_after_one_token(server, write_config, "--json")
+    assert first_token_sent.wait(20)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 129
+    data = json.loads(out)
+    assert data["error"] == "terminated by SIGHUP" and data["exit_code"] == 129
+    assert data["attempts"][-1]["reason"] == "interrupted"
+    assert b"Traceback" not in err
+
+
+def run_shell(command: str) -> subprocess.CompletedProcess[str]:
+    """`exobridge ARGS` inside a bash command line (for redirections Python cannot set up as simply)."""
+    return subprocess.run(
+        ["bash", "-c", command.replace("exobridge", " ".join(exobridge_command()), 1)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_closed_stdout_is_one_line_and_exit_1(server, write_config):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_shell("exobridge chat -m x hi >&-")
+    assert proc.returncode == 1
+    assert proc.stderr == "exobridge: error: cannot write to stdout: it is closed (nothing would see the answer)\n"
+    assert srv.requests == []
+
+
+def test_full_stdout_is_one_line_and_exit_1(server, write_config):
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    proc = run_shell("exobridge chat -m x hi > /dev/full")
+    assert proc.returncode == 1
+    assert proc.stderr == "exobridge: error: cannot write to stdout: No space left on device\n"
+
+
+def test_closed_stderr_still_delivers_the_answer(server, write_config):
+    srv = echo_server(server)
+    write_config(
+        local_config(
+            exo=f"http://127.0.0.1:{closed_port()}",
+            extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n',
+        )
+    )
+    proc = run_shell("exobridge chat -v -m plain hi 2>&-")
+    assert (proc.returncode, proc.stdout) == (0, "Hello there\n")
+
+
+def run_into_a_gone_reader(*args: str) -> int:
+    """Run exobridge with stdout and stderr on a pipe nobody reads any more (`2>&1 | head` after head left)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [*exobridge_command(), *args], stdout=write_end, stderr=write_end, stdin=subprocess.DEVNULL, timeout=30
+        )
+    finally:
+        os.close(write_end)
+    return proc.returncode
+
+
+def test_a_gone_reader_keeps_the_real_exit_code(server, write_config):
+    write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
+    assert run_into_a_gone_reader("chat", "-m", "x", "hi") == 3
+    srv = echo_server(server)
+    only_local(write_config, srv.url)
+    assert run_into_a_gone_reader("chat", "-m", "x", "hi") == 0
