@@ -55,6 +55,7 @@ ROUTER_TTL = 300.0  # the router re-reads an Exo node's list after this long (mo
 LIST_SECONDS = 15.0  # one model-list GET, wall clock
 STATE_SECONDS = 5.0  # an Exo cluster's /state GET (which models are placed), wall clock
 PROVIDER_SECONDS = 20.0  # all the nodes of one provider together
+RUN_SECONDS = PROVIDER_SECONDS + 1.0  # provider_lists waits this long at most; a read still running is reported
 ROUTER_LIST_SECONDS = 5.0  # the router's check of an Exo node (also capped by its first_token_timeout)
 LEGACY_NOTE = "legacy Exo lists every model card it knows, not what is downloaded or loaded"
 
@@ -416,7 +417,7 @@ def provider_lists(
         outcomes = parallel.run_each(
             lambda item: read_provider(*item, http=shared),
             to_read,
-            timeout=PROVIDER_SECONDS + 1.0,
+            timeout=RUN_SECONDS,
             name=lambda item: item[0].name,
             thread_prefix="models",
         )
@@ -428,7 +429,7 @@ def provider_lists(
                     provider.kind,
                     provider.url,
                     ListStatus.UNREACHABLE,
-                    reason=f"did not finish within {PROVIDER_SECONDS:g} s",
+                    reason=f"did not finish within {RUN_SECONDS:g} s",
                     failure_kind=FailureKind.FIRST_TOKEN_TIMEOUT,
                 )
             else:

@@ -12,7 +12,7 @@ and the placed models). This module implements the strategies; it never compares
 Bounds (README "Deadlines and size caps"): every GET has a wall-clock deadline (`read_timeout` plus the
 provider's connect timeout, and never past the node's `NODE_SECONDS`) and a byte cap (`http.JSON_CAP`;
 error bodies `http.ERROR_BODY_CAP`); a server that drips one byte a second cannot extend either. All nodes
-are probed at once on daemon threads (core/parallel), and `probe_all` returns within `NODE_SECONDS` (+1 s):
+are probed at once on daemon threads (core/parallel), and `probe_all` returns within `RUN_SECONDS` (11 s):
 a probe still running then is reported as "did not finish within N s", and left behind, never joined.
 
 Stable API (also used by `exobridge doctor` and `serve`):
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 READ_TIMEOUT = 3.0  # seconds a reachable server gets to answer one probe request (wall clock)
 NODE_SECONDS = 10.0  # every probe of one node together, wall clock
+RUN_SECONDS = NODE_SECONDS + 1.0  # probe_all waits this long at most; a probe still running is "did not finish"
 LEGACY_MODELS_NOTE = "every model card the node knows, not what is loaded"
 UNREACHABLE_KINDS = (FailureKind.CONNECT, FailureKind.FIRST_TOKEN_TIMEOUT, FailureKind.STREAM_BROKEN)
 
@@ -423,7 +424,7 @@ def probe_all(
     cooldowns: CooldownStore | None = None,
 ) -> list[ProbeResult]:
     """Every (enabled) provider's every node, probed at once; results in priority order, within
-    `NODE_SECONDS` + 1 s whatever the servers do."""
+    `RUN_SECONDS` whatever the servers do."""
     from exobridge.core import http as http_mod
     from exobridge.core import parallel, providers
 
@@ -442,7 +443,7 @@ def probe_all(
         outcomes = parallel.run_each(
             lambda job: probe_provider(job[0], job[1], job[2], read_timeout=read_timeout, http=shared),
             jobs,
-            timeout=NODE_SECONDS + 1.0,
+            timeout=RUN_SECONDS,
             name=lambda job: job[0].name,
             thread_prefix="probe",
         )
@@ -453,7 +454,7 @@ def probe_all(
         if outcome.timed_out:
             result = ProbeResult(provider.name, provider.kind, url, provider.enabled, reachable=False)
             result.key_source, result.key_masked = key.source, key.masked or None
-            result.problem = f"did not finish within {NODE_SECONDS:g} s"
+            result.problem = f"did not finish within {RUN_SECONDS:g} s"
         else:
             result = outcome.value_or_raise()
         if not provider.enabled:
