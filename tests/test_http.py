@@ -3,6 +3,7 @@ transport failure, proxy settings that cannot work (issue 9 defects 1, 2, 9, 11)
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -368,3 +369,22 @@ def _targets(cfg: Any) -> Any:
     from exobridge.core import model_targets
 
     return model_targets.targets("m", cfg)
+
+
+def test_an_endless_stream_of_text_ends_at_the_reply_cap(server, backup, monkeypatch) -> None:
+    from exobridge.core import reply
+
+    monkeypatch.setattr(reply, "REPLY_TEXT_CAP", 1000)
+    endless = server()
+
+    @endless.route("POST", "/chat/completions")
+    def _(ex: Exchange) -> None:
+        ex.start_stream()
+        with contextlib.suppress(OSError):
+            while not endless.released.is_set():
+                ex.event(chunk("word "))
+
+    result, _ = route(two_providers(endless.url, backup.url))
+    assert result.exit_code == ExitCode.PARTIAL  # text was printed: no failover, the partial text is kept
+    assert 1000 - 5 <= len(result.text) <= 1000
+    assert result.error == "first: reply longer than 1000 characters (cap)"

@@ -14,8 +14,10 @@ Rules every network operation of exobridge follows (README "Deadlines and size c
 - **Size caps.** `read_body(response, cap=, deadline=)` counts *decoded* bytes (after gzip/deflate/br), so a
   small gzip bomb fails as soon as it unpacks past the cap. Defaults: `JSON_CAP` (4 MiB) for replies,
   `MODEL_LIST_CAP` (8 MiB), `ERROR_BODY_CAP` (64 KiB, kept: the rest is dropped, not an error), and
-  `SSE_LINE_CAP` (1 MiB per SSE line or event, enforced in core/reply.py). Past a cap an attempt fails with
-  `FailureKind.BAD_RESPONSE` and routing fails over.
+  `SSE_LINE_CAP` (1 MiB per SSE line or event) and `REPLY_TEXT_CAP` (16 Mi characters of reply text), both
+  enforced in core/reply.py. Past a cap an attempt fails with `FailureKind.BAD_RESPONSE` and routing fails over
+  (or, after text was printed, stops with the partial text: exit 5). Decompression happens here, in steps of
+  `DECODE_STEP` (64 KiB), so a compressed bomb cannot spike memory either.
 - **Transport failures** become `Failure`s through `transport_failure(exc, provider)`, one wording each:
   "connection refused", "host not found (DNS)", "connect timeout after N s", "TLS handshake failed (…)",
   "proxy unreachable (…)", "connection reset (…)", "no reply within N s".
@@ -48,6 +50,7 @@ JSON_CAP = 4 * MiB  # a whole (non-streamed) chat reply, a probe's JSON
 MODEL_LIST_CAP = 8 * MiB  # a provider's model list (OpenRouter's is ~1 MiB today)
 ERROR_BODY_CAP = 64 * KiB  # what is kept of an error body; the rest is not read
 SSE_LINE_CAP = 1 * MiB  # one SSE line, and one event's data
+REPLY_TEXT_CAP = 16 * MiB  # characters of text in one reply (an endless stream ends; past it: exit 5)
 PROBE_DEADLINE = 5.0  # seconds for one probe / model-list GET when the caller gives none
 
 _HEADERS = {"Accept-Encoding": "gzip, deflate"}  # what iter_decoded can unpack in bounded steps

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core.failover import Failure, FailureKind, classify_inband
-from exobridge.core.http import SSE_LINE_CAP
+from exobridge.core.http import REPLY_TEXT_CAP, SSE_LINE_CAP
 
 if TYPE_CHECKING:
     import httpx
@@ -69,6 +69,9 @@ class ReplyBuilder:
     def _text(self, content: str) -> None:
         self.producing = True
         self.text_length += len(content)
+        if self.text_length > REPLY_TEXT_CAP:
+            size = f"{REPLY_TEXT_CAP >> 20} Mi" if REPLY_TEXT_CAP % (1 << 20) == 0 else str(REPLY_TEXT_CAP)
+            raise Failure(FailureKind.BAD_RESPONSE, f"reply longer than {size} characters (cap)")
         if self._keep_text:
             self._parts.append(content)
         self._emit(content)
