@@ -31,6 +31,7 @@ plain list. `exobridge models` trusts an entry for `CACHE_TTL` (1 hour); the rou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -155,20 +156,23 @@ class _Reader:
             snippet = body[:60].decode("utf-8", errors="replace").strip()
             raise Failure(FailureKind.BAD_RESPONSE, f"not JSON: {snippet!r}", response.status_code) from None
 
-    def read_node(self, node: str, seconds: float) -> ProviderModels:
-        """The list of one node; for an Exo cluster also which models are placed (from `/state`)."""
+    def read_node(self, node: str, deadline: float) -> ProviderModels:
+        """The list of one node by `deadline` (monotonic seconds); for an Exo cluster also which models are
+        placed (from `/state`, skipped when no time is left)."""
         from exobridge.core import provider_status
         from exobridge.core.providers import StatusProbe
 
-        listed = self.kind.parse_models(self.get_json(self.kind.models_url(node), min(self.list_seconds(), seconds)))
+        left = deadline - time.monotonic()
+        listed = self.kind.parse_models(self.get_json(self.kind.models_url(node), min(self.list_seconds(), left)))
         if listed is None:
             raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
         result = ProviderModels(self.provider.name, self.provider.kind, node, ListStatus.OK, listed)
         if self.kind.status_probe == StatusProbe.EXO_CLUSTER:
-            try:
-                state = self.get_json(f"{node}/state", STATE_SECONDS)
-            except Failure:
-                state = None
+            state = None
+            left = deadline - time.monotonic()
+            if left > 0:
+                with contextlib.suppress(Failure):
+                    state = self.get_json(f"{node}/state", min(STATE_SECONDS, left))
             _mark_placed(result, state, provider_status.state_placed_models(state))
         return result
 
@@ -205,11 +209,10 @@ def read_provider(provider: ProviderConfig, key: str | None, *, http: httpx.Clie
     try:
         reader = _Reader(provider, key, client)
         for node in provider.urls:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() >= deadline:
                 break
             try:
-                result = reader.read_node(node, left)
+                result = reader.read_node(node, deadline)
             except Failure as failure:
                 last = failure
                 continue
