@@ -1,26 +1,46 @@
-"""`exobridge doctor`: checks with a one-line fix for every problem."""
+"""`exobridge doctor`: checks with a one-line fix for every problem (options, then `doctor_run`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    json: bool = False
+    strict: bool = False
+
+
+def doctor_run(opts: DoctorOptions, io: IOStreams) -> int:
+    """Run every check and show the report; the exit code: 0, 1 (a check failed; a warning with --strict), or
+    4 when the config or keys file cannot be read (the report still says which line)."""
+    from exobridge.core.doctor import diagnose
+    from exobridge.render.doctor import DoctorView
+
+    report = diagnose(strict=opts.strict)
+    DoctorView(io, json_mode=opts.json).show(report)
+    return report.exit_code
 
 
 def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object: checks and a summary.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as failures (exit 1).")] = False,
-) -> None:
+) -> int:
     """Check the environment, config, every provider and the network; say how to fix what is wrong.
 
-    Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict). Never spends money.
+    Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict), 4 when the config or keys
+    file cannot be read. Never spends money; ends within its deadline (docs/doctor.md).
     """
-    from exobridge.core.doctor import diagnose
-    from exobridge.render.doctor import DoctorView
+    from exobridge.render import io as iostreams
 
-    report = diagnose(strict=strict)
-    DoctorView(json_mode=json_out).show(report)
-    raise typer.Exit(report.exit_code)
+    code = doctor_run(DoctorOptions(json=json_out, strict=strict), iostreams.current())
+    raise typer.Exit(code)
 
 
 def register(root: typer.Typer) -> None:

@@ -1,13 +1,13 @@
-"""What `exobridge doctor` shows: sections of checks with `✓ ! ✗` on a terminal, `ok warn fail` when piped."""
+"""What `exobridge doctor` shows: sections of checks with `✓ ! ✗` on a terminal, `ok warn fail` when piped,
+one JSON object with `--json`. Details and fixes can hold provider text (error bodies, model ids): they are
+shown through core/sanitize (escape sequences escaped) and as Rich `Text` (never read as markup)."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from exobridge.render.chat import stream_is_tty
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
 
 MARKS = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "bold red")}
 
@@ -21,21 +21,24 @@ def summary_text(report: Any) -> str:
 
 
 class DoctorView:
-    def __init__(self, *, json_mode: bool, stdout: IO[str] | None = None) -> None:
-        self.stdout = stdout or sys.stdout
+    def __init__(self, io: IOStreams, *, json_mode: bool) -> None:
+        self.io = io
         self.json_mode = json_mode
-        self.styled = not json_mode and stream_is_tty(self.stdout)
+        self.styled = not json_mode and io.is_stdout_tty
 
     def show(self, report: Any) -> None:
         if self.json_mode:
-            self.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+            from exobridge.cli.runner import write_json
+
+            write_json(self.io, report.to_json())
         elif self.styled:
             self._rich(report)
         else:
             self._plain(report)
-        self.stdout.flush()
 
     def _plain(self, report: Any) -> None:
+        from exobridge.core.sanitize import terminal_text
+
         section = None
         lines: list[str] = []
         for check in report.checks:
@@ -43,34 +46,35 @@ class DoctorView:
                 if section is not None:
                     lines.append("")
                 section = check.section
-                lines.append(section)
-            lines.append(f"  {check.status:<5} {check.detail}")
+                lines.append(terminal_text(section))
+            lines.append(f"  {check.status:<5} {terminal_text(check.detail)}")
             if check.fix and check.status != "ok":
-                lines.append(f"        fix: {check.fix}")
+                lines.append(f"        fix: {terminal_text(check.fix)}")
         lines += ["", summary_text(report)]
-        self.stdout.write("\n".join(lines) + "\n")
+        self.io.write_out("\n".join(lines) + "\n")
 
     def _rich(self, report: Any) -> None:
-        from rich.console import Console
         from rich.text import Text
 
-        console = Console(file=self.stdout, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+        from exobridge.core.sanitize import terminal_text
+
+        console = self.io.rich_console()
         section = None
         for check in report.checks:
             if check.section != section:
                 if section is not None:
                     console.print()
                 section = check.section
-                console.print(Text(section, style="bold"))
-            mark, style = MARKS.get(check.status, ("?", ""))
+                console.print(Text(terminal_text(section), style="bold"))
+            mark, style = MARKS.get(str(check.status), ("?", ""))
             line = Text("  ")
             line.append(mark, style=style)
-            line.append(f" {check.detail}")
+            line.append(f" {terminal_text(check.detail)}")
             if check.ms >= 100:
                 line.append(f"  {check.ms} ms", style="dim")
             console.print(line)
             if check.fix and check.status != "ok":
-                console.print(Text(f"    → {check.fix}", style="cyan"))
+                console.print(Text(f"    → {terminal_text(check.fix)}", style="cyan"))
         console.print()
         style = "bold red" if report.failed else ("yellow" if report.count("warn") else "green")
         console.print(Text(summary_text(report), style=style))
