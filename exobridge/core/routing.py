@@ -68,14 +68,12 @@ class Attempt:
     reason: str | None = None
     status: int | None = None
     ms: int | None = None
-    kind: FailureKind | str | None = None  # a FailureKind, "cooldown", or "interrupted"
-    hint: str | None = None
+    kind: FailureKind | str | None = None  # a FailureKind, "cooldown", or "interrupted" (cli/hints.py reads it)
 
     def public(self) -> dict[str, Any]:
-        """The README's `attempts[]` entry (no kind, no hint)."""
+        """The README's `attempts[]` entry (without the kind)."""
         data = asdict(self)
         data.pop("kind")
-        data.pop("hint")
         data["outcome"] = str(self.outcome)
         return data
 
@@ -155,23 +153,6 @@ class RouteState:
 
     def succeeded(self, provider: ProviderConfig, url: str) -> None:
         pass
-
-
-def hint_for(failure: Failure, target: Target) -> str | None:
-    """A next step for the user (moving to cli/hints.py; kept while the CLI still reads Attempt.hint)."""
-    from exobridge.core.providers import kind_class
-
-    provider = target.provider
-    kind = kind_class(provider.kind)
-    if failure.kind is FailureKind.CONNECT and kind.unreachable_hint:
-        return kind.unreachable_hint.format(name=provider.name)
-    if failure.kind in (FailureKind.AUTH, FailureKind.CREDITS):
-        env = provider.key_env or "its key"
-        what = "add credits" if failure.kind is FailureKind.CREDITS else "check the key"
-        return f"{what}: {provider.name} uses {env}"
-    if failure.kind is FailureKind.MODEL_UNAVAILABLE:
-        return f"pick another model (exobridge models --provider {provider.name})"
-    return None
 
 
 def _ms(since: float) -> int:
@@ -320,10 +301,9 @@ class Router:
         self.observer.attempt_ended(attempt, decision)
 
     def _skip(self, result: ChatResult, target: Target, reason: str, kind: FailureKind) -> None:
-        attempt = Attempt(target.provider.name, target.provider.url, target.model, Outcome.SKIPPED, reason, kind=kind)
-        if kind is FailureKind.NO_KEY:
-            attempt.hint = f"exobridge keys set {target.provider.name}, or export {target.provider.key_env}"
-        self._report(result, attempt)
+        self._report(
+            result, Attempt(target.provider.name, target.provider.url, target.model, Outcome.SKIPPED, reason, kind=kind)
+        )
 
     def _try_node(
         self,
@@ -365,7 +345,6 @@ class Router:
                     failure.status,
                     _ms(attempt_started),
                     failure.kind,
-                    hint_for(failure, target),
                 )
                 decision = decide(failure, already_retried=retried, printed=result.printed)
                 self._report(result, attempt, decision)
