@@ -44,7 +44,7 @@ def hint_for(kind: FailureKind | str | None, provider: ProviderConfig | None) ->
         template = _kind_attribute(provider, "unreachable_hint")
         return template.format(name=provider.name) if template else None
     if kind is FailureKind.AUTH:
-        return f"check the key: {provider.name} uses {key_variables(provider)}"
+        return f"set a valid key: exobridge keys set {provider.name} (or {key_variables(provider)})"
     if kind is FailureKind.CREDITS:
         return f"add credits: {provider.name} uses {key_variables(provider)}"
     if kind is FailureKind.MODEL_UNAVAILABLE:

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, exits
+from exobridge.cli import completions
+from exobridge.core.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
+
+
+@dataclass
+class ModelsOptions:
+    providers: list[str] = field(default_factory=list)
+    free: bool = False
+    refresh: bool = False
+    json: bool = False
+
+
+def models_run(opts: ModelsOptions, io: IOStreams) -> int:
+    """Read (or reuse) each provider's list and show it with the model table; 3 when every asked one failed."""
+    from exobridge.cli import exits, hints
+    from exobridge.core import model_lists
+    from exobridge.render.models import ModelsView
+
+    config = exits.load_config()
+    unknown = [name for name in opts.providers if name not in config.providers]
+    if unknown:
+        raise UsageError(config.unknown_provider(unknown[0]))
+    lists = model_lists.provider_lists(config, only=opts.providers, refresh=opts.refresh)
+    table = model_lists.model_table(config, lists, free_only=opts.free)
+    if opts.free:
+        lists = model_lists.filter_free(lists, config)
+
+    def hint(item: Any) -> str | None:
+        return hints.hint_for(getattr(item, "failure_kind", None), config.providers.get(item.name))
+
+    ModelsView(json_mode=opts.json, io=io, hint=hint).show(lists, table, config)
+    if opts.providers and not any(str(item.status) == "ok" for item in lists):
+        return ExitCode.NO_PROVIDER
+    return ExitCode.OK
 
 
 def models(
@@ -23,23 +60,12 @@ def models(
     free: Annotated[bool, typer.Option("--free", help="Only models that cost nothing (Exo, OpenRouter $0).")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Read the lists again instead of the 1 h cache.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
+) -> int:
     """The models each provider offers, and which providers serve each name of the model table."""
-    from exobridge.core import models_catalog
-    from exobridge.render.models import ModelsView
+    from exobridge.render import io as iostreams
 
-    config = exits.load_config()
-    only = provider or []
-    unknown = [name for name in only if name not in config.providers]
-    if unknown:
-        exits.fail(config.unknown_provider(unknown[0]), exits.USAGE)
-    lists = models_catalog.provider_lists(config, only=only, refresh=refresh)
-    table = models_catalog.model_table(config, lists, free_only=free)
-    if free:
-        lists = models_catalog.filter_free(lists, config)
-    ModelsView(json_mode=json_out).show(lists, table, config)
-    if only and not any(item.status == "ok" for item in lists):
-        raise typer.Exit(exits.NO_PROVIDER)
+    opts = ModelsOptions(providers=list(provider or []), free=free, refresh=refresh, json=json_out)
+    return models_run(opts, iostreams.current())
 
 
 def register(root: typer.Typer) -> None:

@@ -1,16 +1,18 @@
 """What `exobridge models` shows: Rich tables on a terminal, plain aligned columns when piped, or JSON.
 
 The lists and the model table go to stdout; unreachable providers and notes about a list go to stderr.
+Model ids, URLs and reasons come from providers: they are shown through `terminal_text` and, on a terminal,
+as `rich.text.Text` on a console with markup off, so `foo[/bar]` is a model id, not a markup error.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
-from exobridge.render.chat import StderrLines, stream_is_tty
+from exobridge.core.sanitize import terminal_text
+from exobridge.render import io as iostreams
+from exobridge.render.io import IOStreams
 
 
 def _age(read_at: float | None) -> str:
@@ -51,31 +53,46 @@ def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
 
-class ModelsView:
-    def __init__(self, *, json_mode: bool, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
-        self.stdout = stdout or sys.stdout
-        self.err = StderrLines(stderr)
-        self.json_mode = json_mode
-        self.rich = not json_mode and stream_is_tty(self.stdout)
+def models_json(lists: list[Any], table: list[Any], hint: Callable[[Any], str | None] | None = None) -> dict[str, Any]:
+    """The `--json` object: every provider's list (with the CLI's hint) and the model table."""
+    providers = []
+    for item in lists:
+        data = item.to_json()
+        if hint is not None:
+            data["hint"] = hint(item)
+        providers.append(data)
+    return {"providers": providers, "table": [e.to_json() for e in table]}
 
-    def show(self, lists: list[Any], table: list[Any], config: Any) -> None:
+
+class ModelsView:
+    """`hint(item)` gives the next step for an unreachable list (the CLI makes it from the failure kind)."""
+
+    def __init__(
+        self, *, json_mode: bool, io: IOStreams | None = None, hint: Callable[[Any], str | None] | None = None
+    ) -> None:
+        self.io = io or iostreams.current()
+        self.json_mode = json_mode
+        self.hint = hint or (lambda item: getattr(item, "hint", None))
+        self.rich = not json_mode and self.io.is_stdout_tty
+
+    def show(self, lists: list[Any], table: list[Any], config: Any = None) -> None:
         if self.json_mode:
-            data = {"providers": [item.to_json() for item in lists], "table": [e.to_json() for e in table]}
-            self.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-            self.stdout.flush()
+            self.io.write_out(iostreams.json_line(models_json(lists, table, self.hint)))
             return
         for item in lists:
-            if item.status == "unreachable":
-                line = f"exobridge: {item.name} ({item.url}): unreachable: {item.reason}"
-                if item.hint:
-                    line += f" → {item.hint}"
-                self.err.write(line, "yellow")
-            elif item.status == "disabled":
-                self.err.write(f"exobridge: {item.name}: {item.reason}", "dim")
+            status = str(item.status)
+            if status == "unreachable":
+                line = terminal_text(f"exobridge: {item.name} ({item.url}): unreachable: {item.reason}")
+                hint = self.hint(item)
+                if hint:
+                    line += f" → {terminal_text(hint)}"
+                self.io.notice(line, "yellow")
+            elif status == "disabled":
+                self.io.notice(terminal_text(f"exobridge: {item.name}: {item.reason}"), "dim")
             elif item.note:
-                self.err.write(f"exobridge: {item.name}: {item.note}", "dim")
+                self.io.notice(terminal_text(f"exobridge: {item.name}: {item.note}"), "dim")
         lines = {item.name: item.line for item in lists}
-        names = [item.name for item in lists if item.status != "disabled"]
+        names = [item.name for item in lists if str(item.status) != "disabled"]
         if self.rich:
             self._rich(lists, table, names, lines)
         else:
@@ -87,24 +104,23 @@ class ModelsView:
             for model in item.models:
                 placed = model.get("placed") if item.line == "v1" else None
                 context = str(model["context_length"]) if model.get("context_length") else "-"
-                rows.append([item.name, model["id"], _yes(model.get("free")), _yes(placed), context])
+                rows.append([item.name, terminal_text(model["id"]), _yes(model.get("free")), _yes(placed), context])
         out = plain_columns(rows) if len(rows) > 1 else ""
         table_rows = [["NAME", *[n.upper() for n in names]]]
         for entry in table:
             label = f"{entry.name}*" if entry.default else entry.name
-            table_rows.append([label, *[availability(entry.providers.get(n), lines[n]) for n in names]])
+            table_rows.append([terminal_text(label), *[availability(entry.providers.get(n), lines[n]) for n in names]])
         if len(table_rows) > 1:
             out += ("\n" if out else "") + plain_columns(table_rows)
-        self.stdout.write(out)
-        self.stdout.flush()
+        self.io.write_out(out)
 
     def _rich(self, lists: list[Any], table: list[Any], names: list[str], lines: dict[str, str | None]) -> None:
-        from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        console = Console(file=self.stdout, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+        console = self.io.rich_console()
         for item in lists:
-            if item.status != "ok":
+            if str(item.status) != "ok":
                 continue
             title = f"{item.name} · {item.url}"
             if item.line:
@@ -112,16 +128,16 @@ class ModelsView:
             title += f" · {len(item.models)} models"
             if item.cached:
                 title += f" · cached {_age(item.read_at)}"
-            grid = Table(title=title, title_justify="left", header_style="bold")
+            grid = Table(title=Text(terminal_text(title)), title_justify="left", header_style="bold")
             grid.add_column("model")
             grid.add_column("free")
             if item.line == "v1":
                 grid.add_column("placed")
             grid.add_column("context", justify="right")
             for model in item.models:
-                cells = [model["id"], "✓" if model.get("free") else ""]
+                cells: list[Any] = [Text(terminal_text(model["id"])), "✓" if model.get("free") else ""]
                 if item.line == "v1":
-                    cells.append("[green]✓ placed[/]" if model.get("placed") else "")
+                    cells.append(Text("✓ placed", style="green") if model.get("placed") else "")
                 cells.append(str(model.get("context_length") or ""))
                 grid.add_row(*cells)
             console.print(grid)
@@ -129,12 +145,15 @@ class ModelsView:
         grid = Table(title="model table (* = default_model)", title_justify="left", header_style="bold")
         grid.add_column("name")
         for name in names:
-            grid.add_column(name)
+            grid.add_column(Text(terminal_text(name)))
         for entry in table:
-            cells = [f"[bold]{entry.name}[/] *" if entry.default else entry.name]
+            name_cell = Text(terminal_text(entry.name), style="bold" if entry.default else "")
+            if entry.default:
+                name_cell.append(" *")
+            row: list[Any] = [name_cell]
             for name in names:
                 word = availability(entry.providers.get(name), lines[name])
-                style = styles.get(word, "dim")
-                cells.append(f"[{style}]{word}[/]")
-            grid.add_row(*cells)
+                row.append(Text(word, style=styles.get(word, "dim")))
+            grid.add_row(*row)
         console.print(grid)
+        self.io.out.flush()
