@@ -296,7 +296,7 @@ def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
         "modele-local": {
             "kind": "openai",
             "url": "https://llm.example.test/v1",
-            "priority": 0,
+            "priority": 1,  # after Exo (0), never tying with it (issue 9, defect 13)
             "key_env": "MODELE_LOCAL_API_KEY",
         }
     }
@@ -327,3 +327,27 @@ def test_decrypt_accepts_the_base64_layer_padded_or_not_and_a_bare_token(tmp_pat
         token = box.encrypt(secret.encode())
         for name, layer in layers.items():
             assert decrypt_key(layer(token), key_file) == (secret, None), name
+
+
+def test_defect_13_imported_names_give_valid_key_variables_and_clouds_come_after_exo(cli, tmp_path):
+    """`01-ai` gave `key_env = "01_AI_API_KEY"` (not a variable name) and the first cloud got priority 0."""
+    from exobridge.core.config_schema import ENV_NAME
+    from exobridge.core.legacy_import import env_name_for
+
+    path = tmp_path / "legacy.json"
+    providers = [
+        {"name": "01-ai", "base_url": "https://api.01.example.test/v1"},
+        {"name": "OpenRouter", "base_url": "https://openrouter.ai/api/v1"},
+    ]
+    path.write_text(json.dumps({"providers": providers}), encoding="utf-8")
+    result = cli("config", "import-legacy", str(path))
+    assert result.exit_code == 0, result.stderr
+    imported = config()["providers"]
+    assert imported["01-ai"]["key_env"] == "_01_AI_API_KEY"
+    assert all(table.get("priority", 1) >= 1 for table in imported.values()), imported
+    from exobridge.core.config import load
+
+    order = [p.name for p in load().ordered()]
+    assert order[0] == "exo"
+    for name in ("01-ai", "42", "über-llm", "a--b", "-", "9"):
+        assert ENV_NAME.match(env_name_for(name)), name

@@ -4,6 +4,12 @@ The state lives in `state.json` in the cache dir: per provider node (name + url)
 and when the cooldown ends. Writers take an fcntl lock on `.state.json.lock`, re-read, change and replace the
 file atomically, so concurrent runs never lose each other's entries or leave a half-written file. The file is
 advisory: a corrupt or unreadable one is ignored (one warning in `warnings`, for the CLI to show).
+
+Every cooldown is capped at `MAX_COOLDOWN` (one hour, `failover.RETRY_AFTER_CAP`): a provider's
+`Retry-After: 99999999999999`, a `cooldown` setting or a state file written by anything else can keep a node
+away for an hour at most. The reasons stored are redacted (the provider's key and header secrets, and any
+8-character piece of one) and made terminal-safe (`sanitize.terminal_text`), because they are shown again by
+later runs; entries read back are sanitised again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from exobridge.core.config import ProviderConfig
 from exobridge.core.failover import Failure, FailureKind
 from exobridge.core.files import locked, write_atomic
 from exobridge.core.routing import RouteState
+
+MAX_COOLDOWN = 3600.0  # seconds; the same cap as failover.RETRY_AFTER_CAP and config_schema.MAX_COOLDOWN
+MAX_REASON = 500  # characters of a failure reason kept in the state file
 
 STATE_NAME = "state.json"
 FORMAT = 1
@@ -58,9 +67,31 @@ def cooldown_for(provider: ProviderConfig, failure: Failure) -> float | None:
     default = DEFAULT_COOLDOWNS.get(failure.kind)
     if default is None or provider.cooldown == 0:  # `cooldown = 0`: never keep away from this provider
         return None
-    if failure.kind is FailureKind.RATE_LIMITED and failure.retry_after is not None:
-        return max(1.0, failure.retry_after)
-    return provider.cooldown if provider.cooldown is not None else default
+    if failure.kind is FailureKind.RATE_LIMITED and _finite(failure.retry_after):
+        return min(MAX_COOLDOWN, max(1.0, float(failure.retry_after)))  # type: ignore[arg-type]
+    length = provider.cooldown if _finite(provider.cooldown) else default
+    return min(MAX_COOLDOWN, max(0.0, float(length)))  # type: ignore[arg-type]
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _safe_text(text: str, secrets: list[str] | None = None) -> str:
+    """A provider string as the state file keeps it: redacted, terminal-safe, and short."""
+    from exobridge.core.sanitize import terminal_text
+    from exobridge.core.secrets import Redactor
+
+    text = Redactor(secrets or []).redact(text)
+    text = terminal_text(text)
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def _secrets_of(provider: ProviderConfig) -> list[str]:
+    """Every secret `provider` may send (its key from any source, its configured header credentials)."""
+    from exobridge.core.secrets import provider_secrets
+
+    return provider_secrets(provider)
 
 
 def failure_label(kind: str, status: int | None) -> str:
@@ -94,7 +125,8 @@ class NodeState:
     until: float  # epoch seconds when the cooldown ends
 
     def left(self, now: float | None = None) -> float:
-        return max(0.0, self.until - (time.time() if now is None else now))
+        """Seconds until the cooldown ends: never more than MAX_COOLDOWN, whatever the file says."""
+        return min(MAX_COOLDOWN, max(0.0, self.until - (time.time() if now is None else now)))
 
     def label(self) -> str:
         return failure_label(self.kind, self.status)
@@ -118,16 +150,19 @@ class NodeState:
             return None
         try:
             status = data.get("status")
+            at, until = float(data["at"]), float(data["until"])
+            if not (math.isfinite(at) and math.isfinite(until)):
+                return None
             return cls(
-                provider=str(data["provider"]),
-                url=str(data["url"]),
-                kind=str(data["kind"]),
-                reason=str(data.get("reason") or ""),
+                provider=_safe_text(str(data["provider"])),
+                url=_safe_text(str(data["url"])),
+                kind=_safe_text(str(data["kind"])),
+                reason=_safe_text(str(data.get("reason") or "")),
                 status=int(status) if isinstance(status, int) and not isinstance(status, bool) else None,
-                at=float(data["at"]),
-                until=float(data["until"]),
+                at=at,
+                until=min(until, at + MAX_COOLDOWN),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None
 
 
@@ -138,8 +173,16 @@ def node_key(provider: str, url: str) -> str:
 class CooldownStore:
     """The state file. Reads are lock-free (the file is replaced atomically); writes are locked."""
 
-    def __init__(self, directory: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        secrets: list[str] | None = None,
+    ) -> None:
+        """`secrets`: more values to redact from stored reasons (e.g. a `--key`); each provider's own key and
+        header secrets are always redacted."""
         directory = paths.cache_dir() if directory is None else directory
+        self.secrets = list(secrets or [])
         self.path = directory / STATE_NAME
         self.clock = clock
         self.warnings: list[str] = []
@@ -220,7 +263,8 @@ class CooldownStore:
         if length is None:
             return None
         now = self.clock()
-        entry = NodeState(provider.name, url, failure.kind.value, failure.reason, failure.status, now, now + length)
+        reason = _safe_text(failure.reason or "", [*_secrets_of(provider), *self.secrets])
+        entry = NodeState(provider.name, url, failure.kind.value, reason, failure.status, now, now + length)
 
         def change(entries: dict[str, NodeState]) -> NodeState:
             entries[node_key(provider.name, url)] = entry

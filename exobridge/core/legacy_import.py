@@ -267,7 +267,7 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
             notes.append(f"its old status was {status!r}; imported enabled")
         elif status is not None and status not in STATUSES:
             notes.append(f"unknown old status {entry.get('status')!r}; imported enabled")
-        key_env = f"{slugify(name).upper().replace('-', '_')}_API_KEY" if kind == "openai" else None
+        key_env = env_name_for(name) if _takes_key_env(kind) else None
         provider = ImportedProvider(legacy_name, name, kind, url, 0, enabled, key_env, notes=notes)
         provider.not_imported = [key for key in entry if key not in USED_FIELDS]
         _key_of(entry, key_file, provider)
@@ -279,10 +279,42 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
             order = (1, 0 if kind == "exo" else 1, index)
         candidates.append((order, provider))
 
-    for rank, (_, provider) in enumerate(sorted(candidates, key=lambda item: item[0])):
-        provider.rank = rank
+    # The local provider keeps its place first (priority 0); every other import comes after it, in the
+    # legacy order, so an imported cloud never ties with (or sorts before) Exo.
+    ordered = [provider for _, provider in sorted(candidates, key=lambda item: item[0])]
+    local = [p for p in ordered if _is_local(p.kind)]
+    for rank, provider in enumerate([*local, *(p for p in ordered if not _is_local(p.kind))]):
+        provider.rank = rank if local else rank + 1
         result.providers.append(provider)
     return result
+
+
+def env_name_for(name: str) -> str:
+    """The key variable for an imported provider: `together-ai` → `TOGETHER_AI_API_KEY`, `01-ai` →
+    `_01_AI_API_KEY` (a variable name may not start with a digit). Always matches config_schema.ENV_NAME."""
+    from exobridge.core.config_schema import ENV_NAME
+
+    stem = re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") or "PROVIDER"
+    if stem[0].isdigit():
+        stem = f"_{stem}"
+    variable = f"{stem}_API_KEY"
+    assert ENV_NAME.match(variable), variable
+    return variable
+
+
+def _is_local(kind: str) -> bool:
+    """The legacy "local" provider maps to this kind (a free kind: it runs on the user's own machines)."""
+    from exobridge.core import providers
+
+    return bool(providers.kind_class(kind).free)
+
+
+def _takes_key_env(kind: str) -> bool:
+    """An imported endpoint of a kind with no key variable of its own gets one named after it."""
+    from exobridge.core import providers
+
+    cls = providers.kind_class(kind)
+    return cls.default_key_env is None and not cls.free
 
 
 @dataclass

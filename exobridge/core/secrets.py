@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from exobridge.core.config import Config
+    from exobridge.core.config import Config, ProviderConfig
 
 # Vendor prefixes shown by masks, longest first. Each is public (it names the vendor, not the key).
 # A key with one of the first prefixes shows the second: `sk-or-v1-…` masks as `sk-or-…`.
@@ -206,16 +206,32 @@ def config_redactor(
     redactor = Redactor(extra)
     redactor.add(cli_key)
     if stored is None:
-        from exobridge.core import keys
+        from exobridge.core import keys_file
 
-        stored = keys.secrets_in_keys_file()
+        stored = keys_file.secrets_in_keys_file()
     for value in stored.values():
         redactor.add(value)
     if config is not None:
         for provider in config.providers.values():
-            for name in provider.key_envs:
-                redactor.add(env.get(name))
-            for header, value in provider.headers.items():
-                for secret in header_secrets(header, value):
-                    redactor.add(secret)
+            for secret in provider_secrets(provider, env=env, stored={}):
+                redactor.add(secret)
     return redactor
+
+
+def provider_secrets(
+    provider: ProviderConfig, *, env: Mapping[str, str] | None = None, stored: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every secret `provider` may send: its key variables' values in `env`, its keys-file entry (`stored`,
+    else read tolerantly from the keys file) and the credentials in its configured `headers`. Never raises."""
+    env = os.environ if env is None else env
+    found = [env.get(name) for name in provider.key_envs]
+    if stored is None:
+        from exobridge.core import keys_file
+
+        stored = keys_file.secrets_in_keys_file()
+        # A malformed file's values are not tied to names (`line0`, `line1` …): take them all.
+        found.extend(value for name, value in stored.items() if name.startswith("line"))
+    found.append(stored.get(provider.name))
+    for header, value in provider.headers.items():
+        found.extend(header_secrets(header, value))
+    return [secret for secret in found if secret]
