@@ -6,7 +6,7 @@ Every Exo model is free.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exobridge.core.failover import Failure, FailureKind
 from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
@@ -14,19 +14,10 @@ from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
 if TYPE_CHECKING:
     from exobridge.core.model_targets import Target
 
-MODEL_LIST_TTL = 300.0
-MODEL_LIST_READ_TIMEOUT = 5.0  # seconds (wall clock) for the model-list check before a chat
-
 
 def same_model(requested: str, served: str) -> bool:
     a, b = requested.lower(), served.lower()
     return a == b or a.endswith("/" + b) or b.endswith("/" + a)
-
-
-def listed_ids(data: Any) -> list[str] | None:
-    """Model ids from an OpenAI-style `{"data": [{"id": …}]}` list; None when the shape is unknown."""
-    models = ProviderKind.parse_models(data)
-    return [m["id"] for m in models] or None if models is not None else None
 
 
 class Exo(ProviderKind):
@@ -48,27 +39,7 @@ class Exo(ProviderKind):
         node answered without a usable list. Raises a Failure for a node that cannot be asked."""
         from exobridge.core import model_lists
 
-        shared = getattr(model_lists, "node_model_ids", None)
-        if shared is not None:
-            return shared(self.config, node, self.key, http=self.http)
-        return self._listed_models_uncached(node)  # until the shared cache has its fetch
-
-    def _listed_models_uncached(self, node: str) -> list[str] | None:
-        from exobridge.core import http
-
-        # A black-holed node must cost no more than the first-token timeout the user configured.
-        seconds = min(MODEL_LIST_READ_TIMEOUT, self.config.first_token_timeout)
-        headers = self.headers()
-        headers["Accept"] = "application/json"
-        status, data, _body = http.get_json(
-            self.http,
-            self.models_url(node),
-            provider=self.config,
-            headers=headers,
-            deadline_s=seconds,
-            cap=http.MODEL_LIST_CAP,
-        )
-        return listed_ids(data) if status == 200 else None
+        return model_lists.node_model_ids(self.config, node, self.key, http=self.http)
 
     def choose_model(self, node: str, target: Target) -> str:
         assert target.model is not None
