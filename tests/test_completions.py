@@ -1,4 +1,5 @@
-"""Shell completion: the values (unit), the protocol (subprocess), and the committed scripts in real shells.
+"""Shell completion: the values (unit), the answers (in-process, through `respond`), the scripts and their
+install, and the committed scripts in real shells.
 
 The shell tests source `completions/*` in real bash, zsh and fish processes and ask for completions the way
 each shell does; they skip when a shell is not installed (CI installs all three via .ci/run).
@@ -121,37 +122,176 @@ def test_split_line_and_option_prefix() -> None:
     assert completions.split_line("exobridge chat -m open") == (["chat", "-m"], "open")
     assert completions.split_line("exobridge chat -m ") == (["chat", "-m"], "")
     assert completions.split_line('exobridge chat "half') == (["chat"], "half")
+    assert completions.split_line("exobridge chat 'two words' -") == (["chat", "two words"], "-")
+    assert completions.split_line("") == ([], "")
     assert completions.option_prefix("--model=ll") == "--model="
     assert completions.option_prefix("open") == ""
 
 
-# --- committed scripts ---------------------------------------------------------------------------------------
+# --- the answer, in-process (what the scripts read) ----------------------------------------------------------
+
+
+def answer(
+    shell: str, line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], **extra: str
+) -> str:
+    """What `exobridge` prints for a completion request, run in this process through `respond`."""
+    from exobridge.cli.app import build_app
+
+    monkeypatch.setenv(completions.COMPLETE_VAR, f"complete_{shell}")
+    monkeypatch.setenv(completions.LINE_VAR, line)
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert completions.respond(build_app) is True
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
+@pytest.fixture
+def ask(configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """`ask(line)`: the values fish would get (bash and zsh format the same answers differently)."""
+
+    def run(line: str, shell: str = "fish") -> list[str]:
+        out = answer(shell, line, monkeypatch, capsys)
+        return [entry.split("\t")[0].partition(",")[2] for entry in out.splitlines()]
+
+    return run
+
+
+def test_commands_options_and_values(ask) -> None:
+    assert {"chat", "completions", "providers", "doctor"} <= set(ask("exobridge "))
+    assert ask("exobridge ch") == ["chat"]
+    assert ask("exobridge providers re") == ["reset", "remove"] or set(ask("exobridge providers re")) == {
+        "reset",
+        "remove",
+    }
+    assert {"--model", "--provider", "--no-fallback", "--json"} <= set(ask("exobridge chat --"))
+    assert ask("exobridge chat --mo") == ["--model"]
+    assert ask("exobridge --ver") == ["--version"]
+    assert sorted(ask("exobridge chat -p ")) == ["exo", "huggingface", "lab", "openrouter"]
+    assert ask("exobridge chat -p lab --provider e") == ["exo"]  # --provider repeats: offered again
+    assert "--model" not in ask("exobridge chat -m house --")  # given once: not offered again
+    assert ask("exobridge chat --model=house") == ["--model=house-model"]
+    assert ask("exobridge chat -m openrouter:qwen/") == ["openrouter:qwen/qwen3-32b:free"]
+    assert ask("exobridge completions ") == ["bash", "zsh", "fish"]
+    assert ask("exobridge config get providers.lab.ur") == ["providers.lab.url", "providers.lab.urls"]
+
+
+def test_words_after_a_double_dash_and_unknown_commands_get_nothing(ask) -> None:
+    assert ask("exobridge chat -- --") == []
+    assert ask("exobridge nosuchcommand --") == []
+    assert ask("exobridge chat hello ") == []  # the one argument is given; nothing else is positional
+
+
+def test_path_parameters_ask_the_shell_for_files_and_nothing_else_does(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for shell in ("bash", "zsh", "fish"):
+        for line in ("exobridge config import-legacy ", "exobridge config import-legacy --key-file "):
+            out = answer(shell, line, monkeypatch, capsys)
+            assert out.replace("\n", ",").split(",")[0] == "file", (shell, line)
+        assert "file" not in answer(shell, "exobridge chat -m zzz", monkeypatch, capsys)
+    assert answer("fish", "exobridge config import-legacy --key-file=old", monkeypatch, capsys) == "file,old\n"
+
+
+def test_bash_gets_only_the_part_after_its_last_word_break(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = answer("bash", "exobridge chat -m openrouter:qwen/", monkeypatch, capsys, _EXOBRIDGE_COMPLETE_WORD="qwen/")
+    assert out == "plain,qwen/qwen3-32b:free\n"
+    zsh = answer("zsh", "exobridge chat -p op", monkeypatch, capsys)
+    assert zsh == "plain\nopenrouter\nopenrouter provider\n"
+
+
+def test_a_source_request_prints_the_script(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exobridge.cli.app import build_app
+
+    monkeypatch.setenv(completions.COMPLETE_VAR, "source_zsh")
+    assert completions.respond(build_app) is True
+    assert capsys.readouterr().out == completions.script("zsh")
+    monkeypatch.setenv(completions.COMPLETE_VAR, "complete_powershell")
+    assert completions.respond(build_app) is False  # left to Typer
+
+
+def test_a_new_provider_kind_is_completed_like_the_others(
+    write_config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exobridge.core import providers
+    from exobridge.core.providers.base import ProviderKind
+
+    @providers.register
+    class Llamafile(ProviderKind):
+        name = "llamafile-test"
+        label = "llamafile"
+        default_url = "http://127.0.0.1:9/v1"
+
+    try:
+        write_config('[providers.laptop]\nkind = "llamafile-test"\nurl = "http://127.0.0.1:9/v1"\n')
+        out = answer("fish", "exobridge chat -p lap", monkeypatch, capsys)
+        assert out == "plain,laptop\tllamafile-test provider\n"
+        assert "plain,laptop:" in answer("fish", "exobridge chat -m lap", monkeypatch, capsys)
+    finally:
+        providers.unregister("llamafile-test")
+
+
+# --- committed scripts and installing ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_committed_script_matches_generator(shell: str, run_cli) -> None:
+def test_committed_script_is_the_package_data(shell: str, cli) -> None:
     committed = (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
     assert committed == completions.script(shell), "run: python -m exobridge.cli.completions --write"
-    printed = run_cli("completions", shell)
-    assert printed.returncode == 0 and printed.stdout == committed
-    shown = run_cli("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
-    assert shown.stdout == committed
+    printed = cli("completions", shell)
+    assert printed.exit_code == 0 and printed.stdout == committed
+    shown = cli("--show-completion", shell)
+    assert (shown.exit_code, shown.stdout) == (0, committed)
 
 
-def test_install_completion_still_works(run_cli, isolated: Path) -> None:
-    done = run_cli("--install-completion", "bash", env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
-    assert done.returncode == 0, done.stderr
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_install_writes_the_script_where_the_shell_loads_it(shell: str, tmp_path: Path) -> None:
+    target = completions.install(shell, home=tmp_path)
+    assert target.read_text(encoding="utf-8") == completions.script(shell)
+    completions.install(shell, home=tmp_path)  # twice: the rc line is not repeated
+    rc = {"bash": tmp_path / ".bashrc", "zsh": tmp_path / ".zshrc", "fish": None}[shell]
+    if rc is not None:
+        text = rc.read_text(encoding="utf-8")
+        assert len(text.splitlines()) == 1
+        assert (f"source '{target}'" if shell == "bash" else "fpath+=~/.zfunc") in text
+
+
+def test_install_completion_option(cli, isolated: Path) -> None:
+    done = cli("--install-completion", "bash")
+    assert done.exit_code == 0, done.stderr
     installed = isolated / "home" / ".bash_completions" / "exobridge.sh"
-    assert installed.read_text(encoding="utf-8") == completions.script("bash").strip()
+    assert installed.read_text(encoding="utf-8") == completions.script("bash")
     assert f"source '{installed}'" in (isolated / "home" / ".bashrc").read_text(encoding="utf-8")
+    assert f"installed in {installed}" in done.stdout
 
 
-def test_completions_rejects_unknown_shell(run_cli) -> None:
-    result = run_cli("completions", "tcsh")
-    assert result.returncode == 2 and "tcsh" in result.stderr
+def test_completions_rejects_unknown_shell(cli) -> None:
+    result = cli("completions", "tcsh")
+    assert result.exit_code == 2 and "tcsh" in result.stderr
 
 
-# --- the protocol, as a subprocess ---------------------------------------------------------------------------
+def test_only_public_typer_and_click_apis_are_used() -> None:
+    """Typer's private modules change without notice (0.15 broke TAB completion silently)."""
+    private = re.compile(
+        r"typer\._|click\._|_completion_classes|_completion_shared|_TyperParameter|registered_commands\s*="
+    )
+    package = Path(completions.__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []
+
+
+# --- the protocol, as a process (what only a process shows) ---------------------------------------------------
 
 
 def shell_env() -> dict[str, str]:
@@ -165,15 +305,18 @@ def protocol(shell: str, line: str, **extra: str) -> subprocess.CompletedProcess
     return subprocess.run(exobridge_command(), env=env, capture_output=True, text=True, timeout=10)
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_broken_config_answers_nothing_and_prints_nothing(shell: str, write_config) -> None:
+def test_broken_config_answers_nothing_and_prints_nothing(
+    write_config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_config("default_model = [\n")
-    for line in ("exobridge chat -p ", "exobridge chat -m ", "exobridge chat -m openrouter:"):
-        answer = protocol(shell, line)
-        assert (answer.returncode, answer.stdout, answer.stderr) == (0, "", ""), line
+    for shell in ("bash", "zsh", "fish"):
+        for line in ("exobridge chat -p ", "exobridge chat -m ", "exobridge chat -m openrouter:"):
+            assert answer(shell, line, monkeypatch, capsys) == "", (shell, line)
+    answered = protocol("zsh", "exobridge chat -m ")
+    assert (answered.returncode, answered.stdout, answered.stderr) == (0, "", "")
 
 
-def test_completion_imports_no_network_or_rich_code(configured: Path) -> None:
+def test_completion_imports_no_network_rich_or_pydantic_code(configured: Path) -> None:
     env = dict(shell_env(), _EXOBRIDGE_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="exobridge chat -m openrouter:")
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "exobridge"], env=env, capture_output=True, text=True, timeout=10
@@ -338,13 +481,6 @@ def test_shell_completes_config_keys_and_key_providers(complete) -> None:
     assert complete("exobridge keys remove la") == ["lab"]
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_path_arguments_ask_the_shell_for_files(shell: str, configured: Path) -> None:
-    for line in ("exobridge config import-legacy ", "exobridge config import-legacy --key-file "):
-        assert protocol(shell, line).stdout.replace("\n", ",").split(",")[0] == "file", line
-    assert "file" not in protocol(shell, "exobridge chat -m zzz").stdout  # no file fallback for names
-
-
 def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
     (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
     assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
@@ -352,7 +488,9 @@ def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Pa
     assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]
 
 
-def test_completion_never_touches_the_network(server, write_config, run_cli) -> None:
+def test_completion_never_touches_the_network(
+    server, write_config, cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every provider on one recording loopback server: TABs of all kinds in all shells reach it zero times."""
     srv = server()
     write_config(CONFIG.replace("http://127.0.0.1:9", srv.url).replace("enabled = false", f'url = "{srv.url}/hf"'))
@@ -371,9 +509,9 @@ def test_completion_never_touches_the_network(server, write_config, run_cli) -> 
     ]
     for shell in ("bash", "zsh", "fish"):
         for line in lines:
-            assert protocol(shell, line).stdout, (shell, line)
+            assert answer(shell, line, monkeypatch, capsys), (shell, line)
     assert srv.requests == []
-    run_cli("models", "--refresh", "-p", "lab")  # the control: a real command does reach the server
+    cli("models", "--refresh", "-p", "lab")  # the control: a real command does reach the server
     assert "GET /v1/models" in srv.paths()
 
 
@@ -393,7 +531,9 @@ def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Pat
     assert target.read_text(encoding="utf-8") == (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
 
 
-def test_ids_listed_by_exobridge_models_are_completed(server, write_config, run_cli) -> None:
+def test_ids_listed_by_exobridge_models_are_completed(
+    server, write_config, cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The cache contract end to end: what `exobridge models` writes is what a TAB reads."""
     srv = server()
 
@@ -402,10 +542,10 @@ def test_ids_listed_by_exobridge_models_are_completed(server, write_config, run_
         exchange.reply(200, {"object": "list", "data": [{"id": "org/listed-one"}, {"id": "org/listed-two"}]})
 
     write_config(CONFIG.replace("http://127.0.0.1:9/v1", f"{srv.url}/v1"))
-    assert protocol("fish", "exobridge chat -m lab:org").stdout == ""
-    assert run_cli("models", "--refresh", "-p", "lab").returncode == 0
-    answer = protocol("fish", "exobridge chat -m lab:org").stdout
-    assert [line.split("\t")[0] for line in answer.splitlines()] == [
+    assert answer("fish", "exobridge chat -m lab:org", monkeypatch, capsys) == ""
+    assert cli("models", "--refresh", "-p", "lab").exit_code == 0
+    out = answer("fish", "exobridge chat -m lab:org", monkeypatch, capsys)
+    assert [line.split("\t")[0] for line in out.splitlines()] == [
         "plain,lab:org/listed-one",
         "plain,lab:org/listed-two",
     ]

@@ -1,26 +1,37 @@
 """`exobridge completions bash|zsh|fish`: shell completion scripts, and the answers behind them.
 
-The protocol is Typer's own: the script runs `exobridge` with `_EXOBRIDGE_COMPLETE=complete_<shell>` and the
-command line in `_TYPER_COMPLETE_ARGS`; Typer/click walk the command tree and ask each parameter's
-`autocompletion=` hook, so every command and option gets completions without being listed here. Three things
-differ from Typer's stock scripts and answer classes, which is why subclasses are used:
+The scripts are package data (`exobridge/data/completions/`; `completions/` in the repository holds the same
+files for packagers). A script runs `exobridge` with `_EXOBRIDGE_COMPLETE=complete_<shell>` and the line up to
+the cursor in `_TYPER_COMPLETE_ARGS`; `respond()` answers it. Only public APIs are used: Typer's
+`typer.main.get_command` builds the command tree, and the answer is read from that tree's public attributes
+(`get_params`, `opts`, `list_commands`, `get_command`, `shell_complete`) — the `autocompletion=` hooks of the
+commands give the values, so a new command or option is completed without being listed here. What differs
+from Typer's stock completion, and why this module exists:
 
-- answers carry a type (`plain`, `file`, `dir`) so a shell lists files only where a parameter takes a path,
-  and nothing when there is nothing to offer (Typer falls back to files everywhere);
-- help texts are written as they are: Typer passes them through Rich, and importing Rich would make every
-  TAB slower than `exobridge --help`;
+- answers carry a type (`plain`, `file`, `dir`) so a shell lists files only where a parameter takes a path
+  (read from the command function's annotation), and nothing when there is nothing to offer;
+- the line is not parsed by the command (that would coerce every value through Pydantic and cost twice
+  `exobridge --help`); it is walked here: options and the values they take, `--`, then the word being typed;
+- help texts are written as they are (Typer renders them with Rich, another import a TAB need not pay);
 - bash gets the line up to the cursor, and the word as bash split it, so `openrouter:<TAB>` works although
   bash splits words at `:` and `=`.
 
-`python -m exobridge.cli.completions --write` regenerates the scripts in `completions/`.
+`--show-completion` / `--install-completion` (root options, see `show_completion_option`) print or install the
+same scripts. `python -m exobridge.cli.completions --write` copies the scripts into `completions/`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
+import pathlib
+import shlex
 import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,107 +40,8 @@ import typer
 
 PROG_NAME = "exobridge"
 COMPLETE_VAR = "_EXOBRIDGE_COMPLETE"
+LINE_VAR = "_TYPER_COMPLETE_ARGS"
 SCRIPT_FILES = {"bash": "exobridge.bash", "zsh": "_exobridge", "fish": "exobridge.fish"}
-
-BASH_SCRIPT = r"""
-%(complete_func)s() {
-    local IFS=$'\n'
-    local -a response
-    local item value word=${COMP_WORDS[COMP_CWORD]}
-    # Readline replaces only the text after the last word-break character: none when the word is `:` or `=`.
-    [[ -n $word && -z ${word//[$COMP_WORDBREAKS]/} ]] && word=
-    mapfile -t response < <(env %(autocomplete_var)s=complete_bash \
-        _TYPER_COMPLETE_ARGS="${COMP_LINE:0:COMP_POINT}" \
-        %(autocomplete_var)s_WORD="$word" "$1" 2>/dev/null)
-    COMPREPLY=()
-    for item in "${response[@]}"; do
-        value=${item#*,}
-        case $item in
-            plain,*)
-                COMPREPLY+=("$value")
-                [[ $value == *: ]] && compopt -o nospace 2>/dev/null
-                ;;
-            file,*) compopt -o default 2>/dev/null ;;
-            dir,*) compopt -o dirnames 2>/dev/null ;;
-        esac
-    done
-    return 0
-}
-
-complete -o nosort -F %(complete_func)s %(prog_name)s
-"""
-
-ZSH_SCRIPT = r"""
-#compdef %(prog_name)s
-
-%(complete_func)s() {
-    local -a response described plain prefixes
-    local type value descr
-    (( $+commands[%(prog_name)s] )) || return 1
-    response=("${(@f)$(env _TYPER_COMPLETE_ARGS="${words[1,$CURRENT]}" %(autocomplete_var)s=complete_zsh \
-        %(prog_name)s 2>/dev/null)}")
-    for type value descr in "${response[@]}"; do
-        case $type in
-            plain)
-                if [[ $value == *: ]]; then
-                    prefixes+=("$value")
-                elif [[ $descr == _ ]]; then
-                    plain+=("$value")
-                else
-                    described+=("${value//:/\\:}:$descr")
-                fi
-                ;;
-            dir|file)
-                # `--key-file=<TAB>`: complete the path after the `=`.
-                [[ $PREFIX == -* ]] && compset -P 1 '*='
-                if [[ $type == dir ]]; then _path_files -/; else _path_files -f; fi
-                ;;
-        esac
-    done
-    (( $#described )) && _describe -V unsorted described -U
-    (( $#plain )) && compadd -U -V unsorted -a plain
-    (( $#prefixes )) && compadd -U -S '' -V unsorted -a prefixes
-    return 0
-}
-
-if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
-    %(complete_func)s "$@"
-else
-    compdef %(complete_func)s %(prog_name)s
-fi
-"""
-
-FISH_SCRIPT = r"""
-function %(complete_func)s
-    set -l response (env %(autocomplete_var)s=complete_fish \
-        _TYPER_COMPLETE_ARGS=(commandline -cp | string collect) %(prog_name)s 2>/dev/null)
-    for item in $response
-        set -l parts (string split -m 1 , -- $item)
-        switch $parts[1]
-            case plain
-                printf '%%s\n' $parts[2]
-            case dir file
-                # `--key-file=<TAB>`: complete the path after the `=`, keeping the option in front.
-                set -l token (commandline -ct)
-                set -l option (string match -r -- '^-[^=]*=' $token; or echo '')
-                set -l path (string replace -r -- '^-[^=]*=' '' $token)
-                set -l found
-                if test $parts[1] = dir
-                    set found (__fish_complete_directories $path)
-                else
-                    set found (__fish_complete_path $path)
-                end
-                for entry in $found
-                    printf '%%s%%s\n' $option[1] $entry
-                end
-        end
-    end
-end
-
-complete --command %(prog_name)s --no-files --arguments "(%(complete_func)s)"
-"""
-
-TEMPLATES = {"bash": BASH_SCRIPT, "zsh": ZSH_SCRIPT, "fish": FISH_SCRIPT}
 
 
 class Shell(StrEnum):
@@ -138,150 +50,278 @@ class Shell(StrEnum):
     fish = "fish"
 
 
-def use_scripts() -> None:
-    """Make Typer's `--show-completion` / `--install-completion` use these scripts too.
-
-    Typer formats its scripts from a module-level table at call time; pointing it at ours keeps one script
-    per shell whichever way it is installed.
-    """
-    with contextlib.suppress(Exception):
-        from typer import _completion_shared
-
-        _completion_shared._completion_scripts.update(TEMPLATES)
-
-
 def script(shell: str) -> str:
-    """The completion script for `shell`, as `exobridge --show-completion <shell>` prints it."""
-    from typer._completion_shared import get_completion_script
+    """The completion script for `shell` (package data), as `exobridge completions SHELL` prints it."""
+    from importlib.resources import files
 
-    use_scripts()
-    return get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, shell=shell) + "\n"
+    return (files("exobridge") / "data" / "completions" / SCRIPT_FILES[shell]).read_text(encoding="utf-8")
 
 
-# --- answering a completion request ------------------------------------------------------------------------
+# --- reading the line ---------------------------------------------------------------------------------------
 
 
 def split_line(line: str) -> tuple[list[str], str]:
     """`exobridge chat -m open` → (["chat", "-m"], "open"): the words before the cursor, and the word being
     completed ("" after a space). The program name is dropped. Unclosed quotes are tolerated."""
-    from typer._click.shell_completion import split_arg_string
-
-    words = split_arg_string(line)[1:]
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    words: list[str] = []
+    try:
+        words.extend(lexer)
+    except ValueError:  # an unclosed quote: keep what was read, and the open word as it stands
+        words.append(lexer.token)
+    words = words[1:]
     if words and line and not line[-1].isspace():
         return words[:-1], words[-1]
     return words, ""
 
 
 def option_prefix(word: str) -> str:
-    """`--model=ll` → `--model=`: what click strips before completing an option's value (it is put back)."""
+    """`--model=ll` → `--model=`: the part of the word a value is completed after (it is put back)."""
     if word.startswith("-") and "=" in word:
         return word.partition("=")[0] + "="
     return ""
 
 
-def _answer_classes() -> dict[str, type]:
-    from typer._completion_classes import BashComplete, FishComplete, ZshComplete
-
-    class LineMixin:
-        """Reads the line from `_TYPER_COMPLETE_ARGS` and asks click for the items; shells format them."""
-
-        def get_completion_args(self) -> tuple[list[str], str]:
-            return split_line(os.environ.get("_TYPER_COMPLETE_ARGS", ""))
-
-        def get_completions(self, args: list[str], incomplete: str) -> list[Any]:
-            """click's answer, plus a `file`/`dir` item for a path parameter (Typer answers those with nothing,
-            leaving files to its scripts' fallback, which ours do not have)."""
-            from typer._click.shell_completion import CompletionItem, _resolve_context, _resolve_incomplete
-
-            ctx = _resolve_context(self.cli, self.ctx_args, self.prog_name, args)  # type: ignore[attr-defined]
-            obj, incomplete = _resolve_incomplete(ctx, args, incomplete)
-            items = obj.shell_complete(ctx, incomplete)
-            descriptor = getattr(obj, "type_descriptor", None)
-            if not items and descriptor is not None and descriptor.is_path:
-                kind = "dir" if descriptor.path_type == "dir" else "file"
-                items = [CompletionItem(incomplete, type=kind)]
-            return items
-
-        def items(self) -> tuple[str, list[Any]]:
-            args, word = self.get_completion_args()
-            items = self.get_completions(list(args), word)  # type: ignore[attr-defined]
-            return word, items
-
-        @staticmethod
-        def full_value(item: Any, word: str) -> str:
-            value = str(item.value)
-            return option_prefix(word) + value if item.type == "plain" else value
-
-        @staticmethod
-        def help_text(item: Any) -> str:
-            return " ".join(str(item.help).split()) if item.help else ""
-
-    class BashAnswer(LineMixin, BashComplete):
-        source_template = BASH_SCRIPT
-
-        def complete(self) -> str:
-            word, items = self.items()
-            # Bash replaces only its own last word, which starts after the last `:` or `=` of ours.
-            bash_word = os.environ.get(f"{self.complete_var}_WORD")
-            cut = len(word) - len(bash_word) if bash_word is not None and word.endswith(bash_word) else 0
-            lines = []
-            for item in items:
-                value = self.full_value(item, word)
-                if item.type == "plain":
-                    if not value.startswith(word[:cut]):
-                        continue
-                    value = value[cut:]
-                lines.append(f"{item.type},{value}")
-            return "\n".join(lines)
-
-    class ZshAnswer(LineMixin, ZshComplete):
-        source_template = ZSH_SCRIPT
-
-        def complete(self) -> str:
-            word, items = self.items()
-            return "\n".join(
-                f"{item.type}\n{self.full_value(item, word)}\n{self.help_text(item) or '_'}" for item in items
-            )
-
-    class FishAnswer(LineMixin, FishComplete):
-        source_template = FISH_SCRIPT
-
-        def complete(self) -> str:
-            word, items = self.items()
-            lines = []
-            for item in items:
-                help_text = self.help_text(item)
-                value = self.full_value(item, word)
-                lines.append(f"{item.type},{value}\t{help_text}" if help_text else f"{item.type},{value}")
-            return "\n".join(lines)
-
-    return {"bash": BashAnswer, "zsh": ZshAnswer, "fish": FishAnswer}
+# --- answering from the command tree ------------------------------------------------------------------------
 
 
-def _skip_coercion() -> None:
-    """Keep the values click parses while finding the completion context as the strings they are.
+@dataclass(frozen=True)
+class Answer:
+    """One completion: `type` is plain (a value), file or dir (let the shell list paths)."""
 
-    Typer coerces every parsed value through Pydantic, and importing it would make a TAB cost twice
-    `exobridge --help`. Completion never uses coerced values, and this process ends after answering, so the
-    parameter class is changed for the rest of it. Parameter callbacks (`--version`) are not run either.
+    value: str
+    type: str = "plain"
+    help: str = ""
+
+
+def _is_option(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "option"
+
+
+def _takes_value(param: Any) -> bool:
+    return _is_option(param) and not getattr(param, "is_flag", False) and not getattr(param, "count", False)
+
+
+def _is_group(command: Any) -> bool:
+    return callable(getattr(command, "list_commands", None)) and callable(getattr(command, "get_command", None))
+
+
+def _context(command: Any, name: str, parent: Any = None) -> Any:
+    return typer.Context(command, info_name=name, parent=parent, resilient_parsing=True)
+
+
+def _option_names(command: Any, ctx: Any) -> dict[str, Any]:
+    return {name: p for p in command.get_params(ctx) if _is_option(p) for name in (*p.opts, *p.secondary_opts)}
+
+
+def _skip_options(words: list[str], options: dict[str, Any]) -> tuple[int, Any]:
+    """Walk `words` as options and their values up to the first other word.
+
+    Returns (index of the first non-option word or len(words), the option still waiting for its value).
     """
-    with contextlib.suppress(Exception):
-        from typer.core import _TyperParameter
+    index, pending = 0, None
+    while index < len(words):
+        word = words[index]
+        if pending is not None:
+            pending, index = None, index + 1
+            continue
+        if word == "--" or not word.startswith("-") or word == "-":
+            return index, None
+        pending = _value_option(word, options)
+        index += 1
+    return index, pending
 
-        def process_value(self: Any, ctx: Any, value: Any) -> Any:
-            return value
 
-        _TyperParameter.process_value = process_value  # type: ignore[method-assign]
+def _value_option(word: str, options: dict[str, Any]) -> Any:
+    """The option `word` names when its value is the NEXT word (not `--x=v`, not `-xv`), else None."""
+    if word.startswith("--"):
+        if "=" in word:
+            return None
+        param = options.get(word)
+    else:
+        param = options.get(word[:2])
+        if len(word) > 2:
+            return None
+    return param if param is not None and _takes_value(param) else None
 
 
-def respond(app: typer.Typer) -> bool:
+def resolve(root: Any, words: list[str]) -> tuple[Any, Any, list[str]] | None:
+    """Follow `words` down the command tree: (the command being typed, its context, the words after it).
+
+    None when a word names no command (nothing is offered then).
+    """
+    command, ctx = root, _context(root, PROG_NAME)
+    rest = list(words)
+    while _is_group(command):
+        index, pending = _skip_options(rest, _option_names(command, ctx))
+        if pending is not None or index >= len(rest) or rest[index] == "--":
+            return command, ctx, rest
+        name = rest[index]
+        sub = command.get_command(ctx, name)
+        if sub is None:
+            return None
+        command, ctx, rest = sub, _context(sub, name, ctx), rest[index + 1 :]
+    return command, ctx, rest
+
+
+def path_kind(command: Any, param: Any) -> str | None:
+    """ "file" or "dir" when the command function declares `param` as a pathlib.Path, else None."""
+    callback = getattr(command, "callback", None)
+    if callback is None:
+        return None
+    function = inspect.unwrap(callback)
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+        default = inspect.signature(function).parameters[param.name].default
+    except Exception:
+        return None
+    annotation = hints.get(param.name)
+    infos = [default]
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *metadata = typing.get_args(annotation)
+        infos += metadata
+    kinds = [annotation, *typing.get_args(annotation)]
+    if not any(isinstance(k, type) and issubclass(k, pathlib.PurePath) for k in kinds):
+        return None
+    dir_only = any(getattr(i, "file_okay", True) is False for i in infos)
+    return "dir" if dir_only else "file"
+
+
+def _values(command: Any, ctx: Any, param: Any, incomplete: str) -> list[Answer]:
+    """What the parameter's own completion offers (its `autocompletion=` hook, choices), or the shell's files."""
+    answers = [
+        Answer(str(item.value), str(getattr(item, "type", "plain") or "plain"), str(getattr(item, "help", "") or ""))
+        for item in param.shell_complete(ctx, incomplete)
+    ]
+    if not answers:
+        kind = path_kind(command, param)
+        if kind is not None:
+            answers = [Answer(incomplete, kind)]
+    return answers
+
+
+def _first_line(text: str | None) -> str:
+    return " ".join((text or "").split("\n\n")[0].split())
+
+
+def answers(root: Any, words: list[str], incomplete: str) -> list[Answer]:
+    """The completions of `incomplete` after `words` (the line without the program name)."""
+    found = resolve(root, words)
+    if found is None:
+        return []
+    command, ctx, rest = found
+    params = command.get_params(ctx)
+    options = _option_names(command, ctx)
+    used: set[str] = set()
+    positional, pending, after_dashes = 0, None, False
+    for word in rest:
+        if pending is not None:
+            pending = None
+        elif after_dashes or not word.startswith("-") or word == "-":
+            positional += 1
+        elif word == "--":
+            after_dashes = True
+        else:
+            named = options.get(word.partition("=")[0] if word.startswith("--") else word[:2])
+            if named is not None:
+                used.add(named.name)
+            pending = _value_option(word, options)
+    if pending is not None:
+        return _values(command, ctx, pending, incomplete)
+    if not after_dashes and incomplete.startswith("-"):
+        name, equals, value = incomplete.partition("=")
+        if equals and name.startswith("--") and name in options and _takes_value(options[name]):
+            return _values(command, ctx, options[name], value)
+        return [
+            Answer(opt, help=_first_line(p.help))
+            for p in params
+            if _is_option(p) and not p.hidden and (p.multiple or p.name not in used)
+            for opt in (*p.opts, *p.secondary_opts)
+            if opt.startswith(incomplete)
+        ]
+    if _is_group(command):
+        listed = []
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden and name.startswith(incomplete):
+                listed.append(Answer(name, help=_first_line(sub.get_short_help_str())))
+        return listed
+    for param in params:
+        if getattr(param, "param_type_name", "") != "argument":
+            continue
+        if param.nargs == -1 or positional < max(param.nargs, 1):
+            return _values(command, ctx, param, incomplete)
+        positional -= max(param.nargs, 1)
+    return []
+
+
+# --- formatting for each shell ------------------------------------------------------------------------------
+
+
+def _full_value(answer: Answer, word: str) -> str:
+    return option_prefix(word) + answer.value if answer.type == "plain" else answer.value
+
+
+def format_bash(found: list[Answer], word: str, bash_word: str | None) -> str:
+    """`type,value` lines. Bash replaces only its own last word, which starts after the last `:` or `=`."""
+    cut = len(word) - len(bash_word) if bash_word is not None and word.endswith(bash_word) else 0
+    lines = []
+    for answer in found:
+        value = _full_value(answer, word)
+        if answer.type == "plain":
+            if not value.startswith(word[:cut]):
+                continue
+            value = value[cut:]
+        lines.append(f"{answer.type},{value}")
+    return "\n".join(lines)
+
+
+def format_zsh(found: list[Answer], word: str) -> str:
+    """Triples of lines: type, value, help (`_` for none)."""
+    return "\n".join(f"{a.type}\n{_full_value(a, word)}\n{' '.join(a.help.split()) or '_'}" for a in found)
+
+
+def format_fish(found: list[Answer], word: str) -> str:
+    """`type,value` lines, with `\\thelp` when there is help."""
+    lines = []
+    for answer in found:
+        help_text = " ".join(answer.help.split())
+        value = _full_value(answer, word)
+        lines.append(f"{answer.type},{value}\t{help_text}" if help_text else f"{answer.type},{value}")
+    return "\n".join(lines)
+
+
+AppSource = typer.Typer | Callable[[list[str]], typer.Typer]
+
+
+def complete(app: AppSource, shell: str, line: str, bash_word: str | None = None) -> str:
+    """The answer a shell script reads for `line` (without the trailing newline).
+
+    `app` is the Typer app, or a function building the app for a list of words (cli.app's `build_app`, which
+    builds only the group the words start with).
+    """
+    from typer.main import get_command
+
+    words, word = split_line(line)
+    tree = app if isinstance(app, typer.Typer) else app(words)
+    found = answers(get_command(tree), words, word)
+    if shell == "bash":
+        return format_bash(found, word, bash_word)
+    if shell == "zsh":
+        return format_zsh(found, word)
+    return format_fish(found, word)
+
+
+def respond(app: AppSource) -> bool:
     """Answer a completion request (`_EXOBRIDGE_COMPLETE=complete_<shell>` or `source_<shell>`).
 
     Returns False when the request is not for bash, zsh or fish, leaving it to Typer (e.g. PowerShell).
     Never fails loudly: on any error the answer is empty and nothing reaches stderr.
     """
     action, _, shell = os.environ.get(COMPLETE_VAR, "").partition("_")
-    if shell not in TEMPLATES or action not in ("complete", "source"):
+    if shell not in SCRIPT_FILES or action not in ("complete", "source"):
         return False
     out = ""
     try:
@@ -289,15 +329,8 @@ def respond(app: typer.Typer) -> bool:
             if action == "source":
                 out = script(shell)
             else:
-                from typer.main import get_command
-
-                _skip_coercion()
-                args, _ = split_line(os.environ.get("_TYPER_COMPLETE_ARGS", ""))
-                from exobridge.cli.app import only_the_subcommand
-
-                tree = get_command(only_the_subcommand(app, args))
-                answer = _answer_classes()[shell](tree, {}, PROG_NAME, COMPLETE_VAR)
-                out = answer.complete()
+                line = os.environ.get(LINE_VAR, "")
+                out = complete(app, shell, line, os.environ.get(f"{COMPLETE_VAR}_WORD"))
                 out = f"{out}\n" if out else ""
     except BaseException:
         out = ""
@@ -340,6 +373,93 @@ def complete_config_key(incomplete: str) -> list[tuple[str, str]]:
         return []
 
 
+# --- installing: `--show-completion` / `--install-completion` -----------------------------------------------
+
+
+def detect_shell() -> str | None:
+    """The user's shell (bash, zsh or fish): the parent process when it can be told, else $SHELL."""
+    with contextlib.suppress(Exception):
+        import shellingham
+
+        name, _ = shellingham.detect_shell()
+        if name in SCRIPT_FILES:
+            return str(name)
+    name = Path(os.environ.get("SHELL", "")).name
+    return name if name in SCRIPT_FILES else None
+
+
+def install(shell: str, home: Path | None = None) -> Path:
+    """Write the script where `shell` loads it and, for bash and zsh, make the rc file load it. Returns the
+    script's path. The rc file is edited only when it does not already have the line."""
+    home = Path.home() if home is None else home
+    rc: Path | None = None
+    line = ""
+    if shell == "bash":
+        target, rc = home / ".bash_completions" / "exobridge.sh", home / ".bashrc"
+        line = f"source '{target}'"
+    elif shell == "zsh":
+        target, rc = home / ".zfunc" / "_exobridge", home / ".zshrc"
+        line = "fpath+=~/.zfunc; autoload -Uz compinit; compinit"
+    else:
+        config_home = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+        target = config_home / "fish" / "completions" / "exobridge.fish"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(script(shell), encoding="utf-8")
+    if rc is not None:
+        current = rc.read_text(encoding="utf-8") if rc.exists() else ""
+        if line not in current:
+            with rc.open("a", encoding="utf-8") as out:
+                out.write(("" if not current or current.endswith("\n") else "\n") + line + "\n")
+    return target
+
+
+def _chosen_shell(value: str | None) -> str:
+    shell = value or detect_shell()
+    if shell not in SCRIPT_FILES:
+        raise typer.BadParameter("cannot tell your shell: name it (bash, zsh or fish)")
+    return shell
+
+
+def show_completion_callback(value: Shell | None) -> None:
+    if value is None:
+        return
+    sys.stdout.write(script(_chosen_shell(value.value)))
+    raise typer.Exit(0)
+
+
+def install_completion_callback(value: Shell | None) -> None:
+    if value is None:
+        return
+    shell = _chosen_shell(value.value)
+    target = install(shell)
+    sys.stdout.write(f"{shell} completion installed in {target}\nopen a new shell to use it\n")
+    raise typer.Exit(0)
+
+
+ShowCompletionOption = Annotated[
+    Shell | None,
+    typer.Option(
+        "--show-completion",
+        help="Print the completion script for SHELL (bash, zsh or fish).",
+        callback=show_completion_callback,
+        is_eager=True,
+        expose_value=False,
+        metavar="SHELL",
+    ),
+]
+InstallCompletionOption = Annotated[
+    Shell | None,
+    typer.Option(
+        "--install-completion",
+        help="Install completion for SHELL (bash, zsh or fish).",
+        callback=install_completion_callback,
+        is_eager=True,
+        expose_value=False,
+        metavar="SHELL",
+    ),
+]
+
+
 # --- the command and the generator -------------------------------------------------------------------------
 
 
@@ -350,7 +470,6 @@ def completions(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish."
 
 def register(root: typer.Typer) -> None:
     """Add the `completions` command."""
-    use_scripts()
     root.command("completions")(completions)
 
 
