@@ -204,12 +204,12 @@ def test_cooldowns_are_annotated(server, tmp_path: Path):
 # --- the CLI --------------------------------------------------------------------------------------
 
 
-def test_status_json_and_exit_codes(server, write_config, run_cli):
+def test_status_json_and_exit_codes(server, write_config, cli):
     exo = exo_v1(server)
     orr = openrouter(server)
     write_config(local_config(exo=exo.url, openrouter=orr.url))
-    proc = run_cli("providers", "status", "--json", env={"OPENROUTER_API_KEY": "sk-or-v1-testkey0001"})
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("providers", "status", "--json", env={"OPENROUTER_API_KEY": "sk-or-v1-testkey0001"})
+    assert proc.exit_code == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["can_answer"] == ["exo", "openrouter"]
     assert [n["provider"] for n in data["nodes"]] == ["exo", "openrouter"]
@@ -217,23 +217,24 @@ def test_status_json_and_exit_codes(server, write_config, run_cli):
     assert all(not p.startswith("POST") for p in exo.paths() + orr.paths())
 
     write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
-    proc = run_cli("providers", "status")
-    assert proc.returncode == 3
+    proc = cli("providers", "status")
+    assert proc.exit_code == 3
     assert proc.stdout.splitlines()[0].split() == ["NAME", "URL", "REACHABLE", "DETAILS", "KEY", "COOLDOWN", "PROBLEM"]
     assert "\x1b[" not in proc.stdout
     assert "connection refused" in proc.stdout
     assert "no provider can answer" in proc.stderr
 
 
-def test_status_with_a_malformed_proxy_variable_reports_it_per_provider(write_config, run_cli):
+def test_status_with_a_malformed_proxy_variable_is_the_one_config_error(write_config, cli):
     write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
-    proc = run_cli("providers", "status", "--json", env={"HTTP_PROXY": "http://bad:port:x"})
-    assert proc.returncode == 3, proc.stderr
-    [node] = json.loads(proc.stdout)["nodes"]
-    assert node["reachable"] is False and "*_PROXY" in node["problem"]
+    proc = cli("providers", "status", "--json", env={"HTTP_PROXY": "http://bad:port:x"})
+    assert proc.exit_code == 4, proc.stderr
+    assert proc.stderr.startswith("exobridge: error: invalid proxy setting in the environment: ")
+    assert proc.stderr.count("\n") == 1
+    assert proc.json() == {"error": proc.stderr.removeprefix("exobridge: error: ").strip(), "exit_code": 4}
 
 
-def test_can_answer_is_in_priority_order(server, write_config, run_cli):
+def test_can_answer_is_in_priority_order(server, write_config, cli):
     first, second = server(), server()
     for srv in (first, second):
         srv.route("GET", "/models")(exo_models("m"))
@@ -243,27 +244,27 @@ def test_can_answer_is_in_priority_order(server, write_config, run_cli):
             f'[providers.alpha]\nkind = "openai"\nurl = "{second.url}"\npriority = 2\n'
         )
     )
-    proc = run_cli("providers", "status", "--json")
+    proc = cli("providers", "status", "--json")
     assert json.loads(proc.stdout)["can_answer"] == ["zeta", "alpha"]
-    assert "can answer: zeta, alpha" in run_cli("providers", "status").stderr
+    assert "can answer: zeta, alpha" in cli("providers", "status").stderr
 
 
-def test_list_shows_key_sources_masked_never_raw(write_config, run_cli, isolated):
+def test_list_shows_key_sources_masked_never_raw(write_config, cli, isolated):
     write_config(
         local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9", huggingface="http://127.0.0.1:9")
         + '[providers.local]\nkind = "openai"\nurl = "http://127.0.0.1:9"\nkey_env = "LOCAL_KEY"\nenabled = false\n'
     )
     (isolated / "keys.toml").write_text('huggingface = "hf_storedkey1234"\n', encoding="utf-8")
     env = {"OPENROUTER_API_KEY": "sk-or-v1-abcdefgh9f2c"}
-    proc = run_cli("providers", "list", "--json", env=env)
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("providers", "list", "--json", env=env)
+    assert proc.exit_code == 0, proc.stderr
     rows = {p["name"]: p for p in json.loads(proc.stdout)["providers"]}
     assert list(rows) == ["exo", "openrouter", "huggingface", "local"]
     assert rows["exo"]["key"] == {"source": "not needed", "masked": None}
     assert rows["openrouter"]["key"] == {"source": "env OPENROUTER_API_KEY", "masked": "sk-or-…9f2c"}
     assert rows["huggingface"]["key"] == {"source": "keys file", "masked": "hf_…1234"}
     assert rows["local"]["key"]["source"] == "missing" and rows["local"]["enabled"] is False
-    plain = run_cli("providers", "list", env=env)
+    plain = cli("providers", "list", env=env)
     for raw in ("sk-or-v1-abcdefgh9f2c", "hf_storedkey1234"):
         assert raw not in proc.stdout + plain.stdout + plain.stderr
     assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
@@ -296,7 +297,7 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated
     assert all(not p.startswith("POST") for p in exo.paths())
 
 
-def test_status_doctor_and_models_never_post_to_any_provider(server, write_config, run_cli):
+def test_status_doctor_and_models_never_post_to_any_provider(server, write_config, cli):
     """Probing is free: across every probe shape, only GETs, and the key goes only to its own provider."""
     v1, legacy, orr, hf = exo_v1(server), exo_legacy(server), openrouter(server), server()
     orr.route("GET", "/models")(exo_models("meta-llama/llama-3.2-3b-instruct"))
@@ -312,7 +313,7 @@ def test_status_doctor_and_models_never_post_to_any_provider(server, write_confi
         "EXOBRIDGE_DOCTOR_EXO_PORTS": "1",
     }
     for args in (["providers", "status"], ["doctor"], ["models", "--refresh"]):
-        proc = run_cli(*args, env=env)
+        proc = cli(*args, env=env)
         assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, (args, proc.stderr)
     for srv in (v1, legacy, orr, hf):
         assert srv.requests, srv.url
@@ -322,12 +323,12 @@ def test_status_doctor_and_models_never_post_to_any_provider(server, write_confi
     assert all("authorization" not in r.headers for r in v1.requests + legacy.requests)
 
 
-def test_list_never_touches_the_network(server, write_config, run_cli):
+def test_list_never_touches_the_network(server, write_config, cli):
     srv = server()
     write_config(local_config(exo=srv.url, openrouter=srv.url, huggingface=srv.url))
     env = {"OPENROUTER_API_KEY": "sk-or-v1-testkey0001", "HF_TOKEN": "hf_testtoken0001"}
-    assert run_cli("providers", "list", env=env).returncode == 0
-    assert run_cli("providers", "list", "--json", env=env).returncode == 0
+    assert cli("providers", "list", env=env).exit_code == 0
+    assert cli("providers", "list", "--json", env=env).exit_code == 0
     assert srv.requests == []
 
 
@@ -357,7 +358,46 @@ def test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs(server, write_co
     assert b"Traceback" not in err
 
 
-def test_seconds_without_watch_is_a_usage_error(run_cli):
-    proc = run_cli("providers", "status", "3")
-    assert proc.returncode == 2
+def test_seconds_without_watch_is_a_usage_error(cli):
+    proc = cli("providers", "status", "3")
+    assert proc.exit_code == 2
     assert proc.stderr == "exobridge: error: SECONDS goes with --watch: exobridge providers status --watch 2\n"
+
+
+def terminal(**env: str):
+    from exobridge.render.io import IOStreams
+
+    return IOStreams.test(stdout_tty=True, stderr_tty=True, env={**os.environ, **env}, width=400)
+
+
+def test_status_shows_provider_markup_and_escapes_as_text_and_survives_the_state_file(server, write_config, cli):
+    hostile = server()
+    hostile.route("GET", "/models")(lambda ex: ex.reply(502, {"error": "[/oops] [bold red]x[/] \x1b]0;owned\x07"}))
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{hostile.url}"\npriority = 1\n'))
+    hostile.route("POST", "/chat/completions")(lambda ex: ex.reply(502, {"error": "[/oops] \x1b[2J"}))
+    assert cli("chat", "-m", "x", "Hi").exit_code == 3  # the failure is remembered in the state file
+    for _ in range(2):  # and shown again, from the state file, on the next run
+        result = cli("providers", "status", io=terminal(FORCE_COLOR="1"))
+        assert result.exit_code == 3, result.stderr
+        assert "[/oops] [bold red]x[/] \\x1b]0;owned\\x07" in result.stdout
+        assert "\x1b]0;" not in result.stdout and "\x1b[2J" not in result.stdout
+    listed = cli("providers", "list", io=terminal(FORCE_COLOR="1"))
+    assert listed.exit_code == 0 and "\x1b[2J" not in listed.stdout
+
+
+def test_sigterm_during_watch_is_not_a_quiet_ctrl_c(server, write_config):
+    exo = exo_legacy(server)
+    write_config(local_config(exo=exo.url))
+    proc = subprocess.Popen(
+        [*exobridge_command(), "providers", "status", "--watch", "0.5"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b"NAME")
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143
+    assert err.decode().strip().splitlines()[-1] == "exobridge: terminated by SIGTERM"

@@ -1,12 +1,21 @@
-"""`exobridge providers …`: see and change the configured providers."""
+"""`exobridge providers …`: see and change the configured providers.
+
+`list`, `status` and `reset` parse into options and call `list_run`, `status_run`, `reset_run` with the
+command's IOStreams; `add`, `remove`, `enable`, `disable` and `set` live in cli/providers_edit.py.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, exits
+from exobridge.cli import completions
+from exobridge.core.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
 
 DEFAULT_WATCH_SECONDS = 5.0
 
@@ -19,7 +28,7 @@ def _store():
     return CooldownStore()
 
 
-def _show_warnings(store, shown: set[str] | None = None) -> None:
+def _show_warnings(store: Any, io: IOStreams, shown: set[str] | None = None) -> None:
     """Print the store's warnings; with `shown`, each only once (a --watch refresh must not repeat them)."""
     from exobridge.render.providers import warn
 
@@ -28,14 +37,20 @@ def _show_warnings(store, shown: set[str] | None = None) -> None:
             if warning in shown:
                 continue
             shown.add(warning)
-        warn(warning)
+        warn(warning, io)
 
 
-@app.command("list")
-def list_providers(
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
+# --- providers list ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ListOptions:
+    json: bool = False
+
+
+def list_run(opts: ListOptions, io: IOStreams) -> int:
     """Configured providers in priority order, with key status and cooldowns. No network."""
+    from exobridge.cli import exits
     from exobridge.core import keys as keys_mod
     from exobridge.render import providers as view
 
@@ -57,12 +72,59 @@ def list_providers(
                 "urls": list(provider.urls),
                 "priority": provider.priority,
                 "enabled": provider.enabled,
-                "key": {"source": key.source, "masked": key.masked or None},
+                "key": {"source": str(key.source), "masked": key.masked or None},
                 "cooldowns": cooldowns,
             }
         )
-    _show_warnings(store)
-    view.show_list(rows, json_out)
+    _show_warnings(store, io)
+    view.show_list(rows, opts.json, io)
+    return ExitCode.OK
+
+
+@app.command("list")
+def list_providers(
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> int:
+    """Configured providers in priority order, with key status and cooldowns. No network."""
+    from exobridge.render import io as iostreams
+
+    return list_run(ListOptions(json=json_out), iostreams.current())
+
+
+# --- providers status -------------------------------------------------------------------------------
+
+
+@dataclass
+class StatusOptions:
+    json: bool = False
+    watch: bool = False
+    seconds: float | None = None
+
+
+def status_run(opts: StatusOptions, io: IOStreams) -> int:
+    """Probe every enabled provider (and every Exo node) at once: 0 when one can answer, 3 when none."""
+    from exobridge.cli import exits
+    from exobridge.core import provider_status, proxies
+    from exobridge.render import providers as view
+
+    if opts.seconds is not None and not opts.watch:
+        raise UsageError("SECONDS goes with --watch: exobridge providers status --watch 2")
+    config = exits.load_config()
+    proxies.validate()  # a malformed *_PROXY is one config error (exit 4), as in every network command
+    shown: set[str] = set()
+
+    def probe() -> list[Any]:
+        store = _store()
+        results = provider_status.probe_all(config, cooldowns=store)
+        _show_warnings(store, io, shown)
+        return results
+
+    if opts.watch and not opts.json:
+        view.watch_status(probe, opts.seconds if opts.seconds is not None else DEFAULT_WATCH_SECONDS, io)
+        return ExitCode.OK
+    results = probe()
+    view.show_status(results, opts.json, io)
+    return ExitCode.OK if provider_status.any_can_answer(results) else ExitCode.NO_PROVIDER
 
 
 @app.command("status")
@@ -73,28 +135,35 @@ def status(
         float | None,
         typer.Argument(metavar="SECONDS", min=0.5, help="With --watch: seconds between refreshes (default 5)."),
     ] = None,
-) -> None:
+) -> int:
     """Probe every enabled provider (and every Exo node) at once. Exit 0 when one can answer, 3 when none."""
-    from exobridge.core import probes
-    from exobridge.render import providers as view
+    from exobridge.render import io as iostreams
+
+    return status_run(StatusOptions(json=json_out, watch=watch, seconds=seconds), iostreams.current())
+
+
+# --- providers reset --------------------------------------------------------------------------------
+
+
+@dataclass
+class ResetOptions:
+    name: str | None = None
+
+
+def reset_run(opts: ResetOptions, io: IOStreams) -> int:
+    """Forget remembered failures and cooldowns (all, or one provider's)."""
+    from exobridge.cli import exits
 
     config = exits.load_config()
-    shown: set[str] = set()
-
-    def probe() -> list[probes.ProbeResult]:
-        store = _store()
-        results = probes.probe_all(config, cooldowns=store)
-        _show_warnings(store, shown)
-        return results
-
-    if seconds is not None and not watch:
-        exits.fail("SECONDS goes with --watch: exobridge providers status --watch 2", exits.USAGE)
-    if watch and not json_out:
-        view.watch_status(probe, seconds if seconds is not None else DEFAULT_WATCH_SECONDS)
-        raise typer.Exit(exits.OK)
-    results = probe()
-    view.show_status(results, json_out)
-    raise typer.Exit(exits.OK if probes.any_can_answer(results) else exits.NO_PROVIDER)
+    store = _store()
+    name = opts.name
+    if name is not None and name not in config.providers and not any(e.provider == name for e in store.entries()):
+        raise UsageError(config.unknown_provider(name))
+    count = store.clear(name)
+    _show_warnings(store, io)
+    what = f"for {name}" if name else "for all providers"
+    io.write_out(f"cleared {count} cooldown entr{'y' if count == 1 else 'ies'} {what}\n")
+    return ExitCode.OK
 
 
 @app.command("reset")
@@ -103,16 +172,11 @@ def reset(
         str | None,
         typer.Argument(help="Only this provider (default: all).", autocompletion=completions.complete_provider),
     ] = None,
-) -> None:
+) -> int:
     """Forget remembered failures and cooldowns (all, or one provider's)."""
-    config = exits.load_config()
-    store = _store()
-    if name is not None and name not in config.providers and not any(e.provider == name for e in store.entries()):
-        exits.fail(config.unknown_provider(name), exits.USAGE)
-    count = store.clear(name)
-    _show_warnings(store)
-    what = f"for {name}" if name else "for all providers"
-    typer.echo(f"cleared {count} cooldown entr{'y' if count == 1 else 'ies'} {what}")
+    from exobridge.render import io as iostreams
+
+    return reset_run(ResetOptions(name=name), iostreams.current())
 
 
 def register(root: typer.Typer) -> None:

@@ -1,23 +1,26 @@
-"""Tables for `exobridge providers list|status`: Rich on a terminal, plain columns when piped, or JSON."""
+"""Tables for `exobridge providers list|status`: Rich on a terminal, plain columns when piped, or JSON.
+
+Every cell that comes from a provider or a state file (problems, key labels, URLs, cooldown reasons) goes
+through `terminal_text`, and Rich prints on a console with markup off: `[/oops]` in an error is text.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from exobridge.render.chat import StderrLines, stream_is_tty
+from exobridge.core.sanitize import terminal_text
+from exobridge.render import io as iostreams
+from exobridge.render.io import IOStreams
 
 
-def warn(message: str) -> None:
-    StderrLines().write(f"exobridge: warning: {message}", "yellow")
+def warn(message: str, io: IOStreams | None = None) -> None:
+    (io or iostreams.current()).notice(f"exobridge: warning: {terminal_text(message)}", "yellow")
 
 
-def _styled() -> bool:
-    return stream_is_tty(sys.stdout) and not os.environ.get("NO_COLOR")
+def _safe(rows: Sequence[Sequence[str]]) -> list[list[str]]:
+    return [[terminal_text(cell) for cell in row] for row in rows]
 
 
 def plain_columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -44,19 +47,19 @@ def _rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]], styles: S
     return table
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequence[str | None] = ()) -> None:
-    if _styled():
-        from rich.console import Console
-
-        Console(highlight=False).print(_rich_table(headers, rows, styles))
+def _print_table(
+    io: IOStreams, headers: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequence[str | None] = ()
+) -> None:
+    rows = _safe(rows)
+    if io.is_stdout_tty:
+        io.rich_console().print(_rich_table(headers, rows, styles))
+        io.out.flush()
     else:
-        sys.stdout.write(plain_columns(headers, rows))
-        sys.stdout.flush()
+        io.write_out(plain_columns(headers, rows))
 
 
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+def _json(io: IOStreams, data: Any) -> None:
+    io.write_out(iostreams.json_line(data))
 
 
 # --- providers list ---------------------------------------------------------------------------------
@@ -91,12 +94,13 @@ def list_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return table
 
 
-def show_list(rows: list[dict[str, Any]], json_mode: bool) -> None:
+def show_list(rows: list[dict[str, Any]], json_mode: bool, io: IOStreams | None = None) -> None:
+    io = io or iostreams.current()
     if json_mode:
-        _json({"providers": rows})
+        _json(io, {"providers": rows})
         return
     styles = [None if r["enabled"] else "dim" for r in rows for _ in r["urls"]]
-    _print_table(LIST_HEADERS, list_rows(rows), styles)
+    _print_table(io, LIST_HEADERS, list_rows(rows), styles)
 
 
 # --- providers status -------------------------------------------------------------------------------
@@ -108,10 +112,21 @@ def _money(value: float | None) -> str:
     return "unlimited" if value is None else f"${value:.2f}"
 
 
+def _status_probe(kind: str) -> str:
+    """How this kind is probed (a strategy name of core/providers), so the cell shows what was learned."""
+    try:
+        from exobridge.core.providers import kind_class
+
+        return str(kind_class(kind).status_probe)
+    except Exception:  # an unknown kind: a model list, like the base class
+        return "models"
+
+
 def details(result: Any) -> str:
     """What the probe learned, in one cell: Exo line, nodes and models; key label and credits; models."""
     parts: list[str] = []
-    if result.kind == "exo":
+    strategy = _status_probe(result.kind)
+    if strategy == "exo_cluster":
         if result.api_line:
             parts.append(f"{result.api_line} API")
         if result.nodes is not None:
@@ -121,7 +136,7 @@ def details(result: Any) -> str:
                 parts.append(f"{result.models_ready} models listed (every card, not what is loaded)")
             else:
                 parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''} ready")
-    elif result.kind == "openrouter":
+    elif strategy == "key_info":
         if result.key_valid:
             label = f" ({result.key_label})" if result.key_label else ""
             parts.append(f"key valid{label}")
@@ -183,36 +198,48 @@ def status_summary(results: list[Any]) -> str:
     return "no provider can answer"
 
 
-def show_status(results: list[Any], json_mode: bool) -> None:
+def status_json(results: list[Any]) -> dict[str, Any]:
+    ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
+    return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
+
+
+def show_status(results: list[Any], json_mode: bool, io: IOStreams | None = None) -> None:
+    io = io or iostreams.current()
     if json_mode:
-        ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
-        _json({"can_answer": ready, "nodes": [r.to_json() for r in results]})
+        _json(io, status_json(results))
         return
-    _print_table(STATUS_HEADERS, status_rows(results), _status_styles(results))
-    StderrLines().write(status_summary(results), "dim" if any(r.can_answer for r in results) else "bold red")
+    _print_table(io, STATUS_HEADERS, status_rows(results), _status_styles(results))
+    io.notice(terminal_text(status_summary(results)), "dim" if any(r.can_answer for r in results) else "bold red")
 
 
-def watch_status(probe: Callable[[], list[Any]], interval: float) -> None:
-    """Re-probe every `interval` seconds, redrawing in place, until Ctrl-C (which ends it quietly)."""
+def watch_status(probe: Callable[[], list[Any]], interval: float, io: IOStreams | None = None) -> None:
+    """Re-probe every `interval` seconds, redrawing in place, until Ctrl-C (which ends it quietly).
+
+    SIGTERM and SIGHUP (a KeyboardInterrupt carrying `signum`) are not quiet: they propagate.
+    """
+    io = io or iostreams.current()
     try:
-        if not _styled():
+        if not io.is_stdout_tty:
             while True:
                 results = probe()
-                sys.stdout.write(plain_columns(STATUS_HEADERS, status_rows(results)) + "\n")
-                sys.stdout.flush()
+                io.write_out(plain_columns(STATUS_HEADERS, _safe(status_rows(results))) + "\n")
                 time.sleep(interval)
-        from rich.console import Console, Group
+        from rich.console import Group
         from rich.live import Live
         from rich.text import Text
 
         def frame(results: list[Any]) -> Any:
-            stamp = Text(f"{status_summary(results)} · {time.strftime('%H:%M:%S')} · Ctrl-C to stop", style="dim")
-            return Group(_rich_table(STATUS_HEADERS, status_rows(results), _status_styles(results)), stamp)
+            stamp = Text(
+                f"{terminal_text(status_summary(results))} · {time.strftime('%H:%M:%S')} · Ctrl-C to stop", style="dim"
+            )
+            table = _rich_table(STATUS_HEADERS, _safe(status_rows(results)), _status_styles(results))
+            return Group(table, stamp)
 
-        console = Console(highlight=False)
+        console = io.rich_console()
         with Live(frame(probe()), console=console, auto_refresh=False, transient=False) as live:
             while True:
                 time.sleep(interval)
                 live.update(frame(probe()), refresh=True)
-    except KeyboardInterrupt:
-        return
+    except KeyboardInterrupt as exc:
+        if getattr(exc, "signum", None):
+            raise
