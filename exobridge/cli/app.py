@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from exobridge import __version__
+from exobridge.cli import completions
 
 # Command name -> module with `register(app)`, in the order `--help` lists them.
 COMMAND_MODULES: dict[str, str] = {
@@ -45,7 +46,7 @@ def new_app() -> typer.Typer:
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
-        add_completion=True,
+        add_completion=False,  # exobridge's own --show/--install-completion (cli/completions.py)
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
@@ -54,6 +55,8 @@ def new_app() -> typer.Typer:
         version: bool = typer.Option(
             False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
         ),
+        show_completion: completions.ShowCompletionOption = None,
+        install_completion: completions.InstallCompletionOption = None,
     ) -> None:
         """exobridge: local first, cloud when needed."""
 
@@ -70,11 +73,6 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
     return app
 
 
-def only_the_subcommand(app: typer.Typer, args: list[str]) -> typer.Typer:
-    """Compatibility for cli/completions.py until it moves to `build_app(args)`: ignores `app`."""
-    return build_app(args)
-
-
 def __getattr__(name: str) -> Any:
     """`from exobridge.cli.app import app`: the whole tree, built on first use."""
     if name == "app":
@@ -88,11 +86,8 @@ def main() -> None:
     """The console script's entry: completion requests first, then one command line through the runner."""
     import os
 
-    if os.environ.get("_EXOBRIDGE_COMPLETE"):
-        from exobridge.cli import completions
-
-        if completions.respond(new_app()):
-            return
+    if os.environ.get("_EXOBRIDGE_COMPLETE") and completions.respond(build_app):
+        return
     from exobridge.cli.runner import main as run_main
 
     run_main()
