@@ -388,3 +388,25 @@ def test_an_endless_stream_of_text_ends_at_the_reply_cap(server, backup, monkeyp
     assert result.exit_code == ExitCode.PARTIAL  # text was printed: no failover, the partial text is kept
     assert 1000 - 5 <= len(result.text) <= 1000
     assert result.error == "first: reply longer than 1000 characters (cap)"
+
+
+def test_core_http_is_the_only_module_that_builds_clients_or_timeouts() -> None:
+    """The rule of issue 8 point 1, held: no other module calls httpx.Client/AsyncClient/Timeout/Limits."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "exobridge"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path == root / "core" / "http.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "httpx"
+                and node.func.attr in ("Client", "AsyncClient", "Timeout", "Limits", "HTTPTransport")
+            ):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} httpx.{node.func.attr}")
+    assert offenders == []

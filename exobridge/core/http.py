@@ -329,7 +329,8 @@ def send(
         try:
             return http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise transport_failure(exc, provider) from None
+            read = timeout.read if isinstance(timeout, httpx.Timeout) else None
+            raise transport_failure(exc, provider, waited=read) from None
     return _send_by(http, request, cutoff, provider, waited or 0.0)
 
 
