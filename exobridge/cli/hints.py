@@ -16,7 +16,7 @@ from exobridge.core.errors import FailureKind
 if TYPE_CHECKING:
     from exobridge.core.config import ProviderConfig
 
-NO_KEY = "no API key"
+NO_KEY = "no API key"  # the same words as core/keys.py's NO_KEY
 
 
 def key_variables(provider: ProviderConfig) -> str:
@@ -26,8 +26,14 @@ def key_variables(provider: ProviderConfig) -> str:
 
 
 def no_key(provider: ProviderConfig) -> str:
-    """The one wording for a missing key with both fixes: `no API key (set VAR, or exobridge keys set NAME)`."""
-    return f"{NO_KEY} (set {key_variables(provider)}, or exobridge keys set {provider.name})"
+    """The one wording for a missing key with both fixes: `no API key (set VAR, or exobridge keys set NAME)`.
+
+    The first part is core/keys.py's `missing_key_reason` (what the router and the probes say).
+    """
+    names = key_variables(provider)
+    if names == "its key variable":
+        return f"{NO_KEY} (exobridge keys set {provider.name})"
+    return f"{NO_KEY} (set {names}, or exobridge keys set {provider.name})"
 
 
 def hint_for(kind: FailureKind | str | None, provider: ProviderConfig | None) -> str | None:
