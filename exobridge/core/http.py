@@ -170,9 +170,29 @@ def _first_line(exc: BaseException) -> str:
 
 
 def transport_failure(
-    exc: BaseException, provider: ProviderConfig | None = None, waited: float | None = None
+    exc: BaseException, provider: ProviderConfig | None = None, waited: float | None = None, url: str | None = None
 ) -> Failure:
-    """One exobridge wording per transport failure (`waited`: the read deadline, for timeouts)."""
+    """One exobridge wording per transport failure (`waited`: the read deadline, for timeouts). With `url`, a
+    failure to connect through the proxy the environment names for it says so: "proxy unreachable (…)"."""
+    failure = _transport_failure(exc, provider, waited)
+    if url is not None and failure.kind is FailureKind.CONNECT and not failure.reason.startswith("proxy"):
+        proxy = _proxy_for(url)
+        if proxy is not None:
+            failure.reason = f"proxy unreachable ({proxy}: {failure.reason})"
+    return failure
+
+
+def _proxy_for(url: str) -> str | None:
+    try:
+        from exobridge.core import proxies
+
+        proxy = proxies.proxy_for(url)
+        return proxies.display(proxy) if proxy else None
+    except Exception:  # a broken setting was reported when the client was made
+        return None
+
+
+def _transport_failure(exc: BaseException, provider: ProviderConfig | None, waited: float | None) -> Failure:
     import httpx
 
     text = _first_line(exc)
@@ -330,12 +350,17 @@ def send(
             return http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             read = timeout.read if isinstance(timeout, httpx.Timeout) else None
-            raise transport_failure(exc, provider, waited=read) from None
-    return _send_by(http, request, cutoff, provider, waited or 0.0)
+            raise transport_failure(exc, provider, waited=read, url=url) from None
+    return _send_by(http, request, cutoff, provider, waited or 0.0, url)
 
 
 def _send_by(
-    http: httpx.Client, request: httpx.Request, cutoff: Cutoff, provider: ProviderConfig | None, waited: float
+    http: httpx.Client,
+    request: httpx.Request,
+    cutoff: Cutoff,
+    provider: ProviderConfig | None,
+    waited: float,
+    url: str,
 ) -> httpx.Response:
     """Send on a helper thread so the caller's wait ends at the deadline even in DNS or a header drip."""
     import httpx
@@ -374,10 +399,10 @@ def _send_by(
         exc = outcome["error"]
         if cutoff.expired or isinstance(exc, httpx.TimeoutException):
             if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError) and not cutoff.expired:
-                raise transport_failure(exc, provider) from None
+                raise transport_failure(exc, provider, url=url) from None
             raise deadline_failure(_whole(waited, provider)) from None
         if isinstance(exc, httpx.HTTPError):
-            raise transport_failure(exc, provider) from None
+            raise transport_failure(exc, provider, url=url) from None
         raise exc
     return outcome["response"]
 
