@@ -15,6 +15,9 @@ def main() -> None:
     try:
         from exobridge.cli.app import main as run
     except KeyboardInterrupt:  # Ctrl-C while Typer and the commands load: no traceback either
-        sys.stderr.write("exobridge: interrupted\n")
-        sys.exit(130)
+        from exobridge.core.errors import ExitCode
+
+        if sys.stderr is not None:
+            sys.stderr.write("exobridge: interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
     run()

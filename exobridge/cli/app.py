@@ -10,7 +10,6 @@ exit codes, is exobridge/cli/runner.py.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import typer
@@ -33,7 +32,9 @@ COMMAND_MODULES: dict[str, str] = {
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"exobridge {__version__}\n")
+        from exobridge.render import io as iostreams
+
+        iostreams.current().write_out(f"exobridge {__version__}\n")
         raise typer.Exit(0)
 
 

@@ -1,0 +1,199 @@
+"""The one place failures become messages and exit codes (cli/runner.py), the error tree (core/errors.py) and
+the terminal's owner (render/io.py). In-process, with the test IO."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+
+import pytest
+
+from exobridge.core import errors
+from exobridge.core.errors import ExitCode
+from exobridge.render.io import IOStreams, json_line
+from tests.conftest import local_config
+
+# --- the error tree ----------------------------------------------------------------------------------------
+
+
+def test_exit_codes_are_the_readme_table():
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0,
+        "INTERNAL": 1,
+        "USAGE": 2,
+        "NO_PROVIDER": 3,
+        "CONFIG": 4,
+        "PARTIAL": 5,
+        "HANGUP": 129,
+        "INTERRUPTED": 130,
+        "TERMINATED": 143,
+    }
+    assert ExitCode.for_signal(15) == 143 and ExitCode.for_signal(1) == 129
+
+
+def test_every_error_class_is_in_the_module_docstring_with_its_exit_code():
+    doc = errors.__doc__ or ""
+    classes = [
+        value for value in vars(errors).values() if isinstance(value, type) and issubclass(value, errors.ExobridgeError)
+    ]
+    assert len(classes) >= 9
+    for cls in classes:
+        line = next((text for text in doc.splitlines() if f" {cls.__name__} " in text), None)
+        assert line is not None, f"{cls.__name__} is not in the docstring's tree"
+        assert f"exit {int(cls.exit_code)}" in line, line
+
+
+def test_errors_are_one_line_and_carry_their_codes():
+    assert str(errors.UsageError("bad\nthing")) == "bad thing"
+    config = errors.ConfigError("/etc/x.toml", "line 2", "expected '='")
+    assert (config.line(), config.code) == ("config: /etc/x.toml: line 2: expected '='", 4)
+    proxy = errors.ProxyError("HTTPS_PROXY='http://[::1': invalid IPv6 URL")
+    assert isinstance(proxy, errors.ConfigError) and proxy.code == 4
+    assert proxy.line() == "invalid proxy setting in the environment: HTTPS_PROXY='http://[::1': invalid IPv6 URL"
+    assert errors.ProxyError(proxy.line()).line() == proxy.line()  # the wording is not doubled
+    assert errors.KeysFileError("/k.toml", "line 3", "bad").code == 4
+    assert errors.Interrupted(signum=15).code == 143 and errors.Interrupted().code == 130
+    assert errors.UsageError("x", fields={"text": ""}).to_json() == {"text": "", "error": "x", "exit_code": 2}
+
+
+# --- the runner --------------------------------------------------------------------------------------------
+
+
+def test_usage_errors_are_one_line_exit_2_and_a_json_object_under_json(cli):
+    plain = cli("chat", "--bogus")
+    assert plain.exit_code == 2 and plain.stdout == ""
+    assert plain.stderr.startswith("exobridge: error: No such option: --bogus") and plain.stderr.count("\n") == 1
+    assert "(see 'exobridge chat --help')" in plain.stderr
+    for args in (["chat", "--json", "--bogus"], ["models", "--json", "--nope"], ["providers", "list", "--json", "x"]):
+        result = cli(*args)
+        assert result.exit_code == 2, args
+        data = result.json()
+        assert data["exit_code"] == 2 and data["error"] == result.stderr.removeprefix("exobridge: error: ").strip()
+
+
+def test_config_errors_print_the_json_object_too(write_config, cli):
+    write_config('[providers.exo]\npriority = "high"\n')
+    for args in (["chat", "--json", "Hi"], ["models", "--json"], ["providers", "list", "--json"]):
+        result = cli(*args)
+        assert result.exit_code == 4, (args, result.stderr)
+        assert result.stderr.startswith("exobridge: error: config: ") and result.stderr.count("\n") == 1
+        data = result.json()
+        assert data["exit_code"] == 4 and "providers.exo.priority" in data["error"]
+    assert set(cli("chat", "--json", "Hi").json()) >= {"text", "attempts", "provider", "error", "exit_code"}
+
+
+def test_a_malformed_proxy_is_the_same_exit_4_in_every_network_command(write_config, cli):
+    write_config(local_config(exo="http://127.0.0.1:9"))
+    env = {"HTTPS_PROXY": "http://[::1", "HTTP_PROXY": "http://[::1"}
+    for args in (["chat", "Hi"], ["models", "--refresh"], ["providers", "status"]):
+        result = cli(*args, env=env)
+        assert result.exit_code == 4, (args, result.stderr)
+        assert result.stderr.startswith("exobridge: error: invalid proxy setting in the environment: "), args
+        assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_unexpected_exceptions_are_one_line_exit_1_and_json_under_json(monkeypatch, write_config, cli):
+    from exobridge.core import provider_status
+
+    write_config(local_config(exo="http://127.0.0.1:9"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something unexpected")
+
+    monkeypatch.setattr(provider_status, "probe_all", broken)
+    result = cli("providers", "status", "--json")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "exobridge: internal error: RuntimeError: something unexpected (set EXOBRIDGE_DEBUG=1 for the traceback)\n"
+    )
+    assert result.json()["error"].startswith("internal error: RuntimeError: something unexpected")
+    debug = cli("providers", "status", env={"EXOBRIDGE_DEBUG": "1"})
+    assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_invoke_restores_the_environment_and_the_process_streams(cli):
+    import sys
+
+    before = (sys.stdin, sys.stdout, sys.stderr, os.environ.get("EXOBRIDGE_X"))
+    cli("--version", env={"EXOBRIDGE_X": "1"})
+    assert (sys.stdin, sys.stdout, sys.stderr, os.environ.get("EXOBRIDGE_X")) == before
+    assert cli("--version").stdout.startswith("exobridge ")
+
+
+def test_bare_group_shows_its_help_and_exits_2(cli):
+    result = cli("providers")
+    assert result.exit_code == 2 and "Usage: exobridge providers" in result.stderr
+
+
+# --- IOStreams ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "color"),
+    [
+        ({}, True, True),
+        ({}, False, False),
+        ({"NO_COLOR": "1"}, True, False),
+        ({"NO_COLOR": ""}, True, True),  # empty means unset (no-color.org)
+        ({"TERM": "dumb"}, True, False),
+        ({"FORCE_COLOR": "1"}, False, True),
+        ({"FORCE_COLOR": "0"}, False, False),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, True, True),
+    ],
+)
+def test_colour_is_decided_in_one_place(env, tty, color):
+    streams = IOStreams.test(stdout_tty=tty, stderr_tty=tty, env=env)
+    assert streams.color_stdout is color and streams.color_stderr is color
+
+
+def test_width_comes_from_columns_then_the_terminal():
+    assert IOStreams(stdin=None, stdout=io.StringIO(), stderr=None, env={"COLUMNS": "132"}).width == 132
+    assert IOStreams(stdin=None, stdout=io.StringIO(), stderr=None, env={}).width == 80
+
+
+def test_notices_are_plain_when_piped_styled_on_a_colour_terminal_and_never_markup():
+    piped = IOStreams.test(env={})
+    piped.notice("[bold]x[/] \x1b", "yellow")
+    assert piped.stderr_text() == "[bold]x[/] \x1b\n"
+    shown = IOStreams.test(stderr_tty=True, env={})
+    shown.notice("[/oops] :smile:", "yellow")
+    assert shown.stderr_text().startswith("\x1b[33m") and "[/oops] :smile:" in shown.stderr_text()
+
+
+class Failing(io.StringIO):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+
+def test_a_closed_or_full_stderr_never_raises():
+    for error in (BrokenPipeError(errno.EPIPE, "x"), OSError(errno.ENOSPC, "full"), ValueError("closed")):
+        streams = IOStreams(stdin=None, stdout=io.StringIO(), stderr=Failing(error), env={})
+        streams.notice("a line")
+        streams.notice("again", "red")
+        assert streams.stderr_lost
+    assert IOStreams(stdin=None, stdout=io.StringIO(), stderr=None, env={}).stderr_lost
+
+
+def test_stdout_failures_are_a_broken_pipe_or_an_output_error():
+    gone = IOStreams(stdin=None, stdout=Failing(BrokenPipeError(errno.EPIPE, "x")), stderr=None, env={})
+    with pytest.raises(BrokenPipeError):
+        gone.write_out("x")
+    full = IOStreams(stdin=None, stdout=Failing(OSError(errno.ENOSPC, "No space left on device")), stderr=None)
+    with pytest.raises(errors.OutputError, match="No space left on device"):
+        full.write_out("x")
+    with pytest.raises(errors.OutputError, match="closed"):
+        IOStreams(stdin=None, stdout=None, stderr=None).write_out("x")
+
+
+def test_json_lines_escape_what_a_terminal_would_act_on_and_keep_the_data():
+    import json
+
+    data = {"id": "a\x1b]0;t\x07\x9b\u202eé"}
+    line = json_line(data)
+    assert line.endswith("\n") and "\x1b" not in line and "\x9b" not in line and "\u202e" not in line
+    assert "é" in line and json.loads(line) == data
