@@ -426,59 +426,28 @@ def complete(request, configured: Path, tmp_path: Path):
     return lambda line: completer(line, workdir)
 
 
-def test_shell_completes_subcommands(complete) -> None:
-    assert {"chat", "completions", "providers"} <= set(complete("exobridge "))
-    assert complete("exobridge ch") == ["chat"]
+# Each line is one TAB in a real shell (a process each): the answers themselves are tested in-process above;
+# these hold what only the shells show: word breaks at `:` and `=`, zsh's descriptions, the option kept in front.
+SHELL_LINES = [
+    ("exobridge ch", ["chat"]),
+    ("exobridge chat --mo", ["--model"]),
+    ("exobridge chat -p lab --provider e", ["exo"]),
+    ("exobridge chat -m openrouter:qwen/qwen3-32b:", ["openrouter:qwen/qwen3-32b:free"]),
+    ("exobridge chat --model=house", ["--model=house-model"]),
+    ("exobridge config get providers.lab.ur", ["providers.lab.url", "providers.lab.urls"]),
+]
 
 
-def test_shell_completes_options(complete) -> None:
-    offered = complete("exobridge chat --")
-    assert {"--model", "--provider", "--no-fallback", "--json"} <= set(offered)
-    assert complete("exobridge chat --mo") == ["--model"]
-
-
-def test_shell_completes_provider_names(complete) -> None:
-    assert sorted(complete("exobridge chat -p ")) == ["exo", "huggingface", "lab", "openrouter"]
-    assert complete("exobridge chat -p op") == ["openrouter"]
-    assert complete("exobridge chat -p lab --provider e") == ["exo"]
-    assert complete("exobridge models -p o") == ["openrouter"]
-    assert complete("exobridge providers reset la") == ["lab"]
-    assert complete("exobridge providers disable h") == ["huggingface"]
-
-
-def test_shell_completes_model_names_from_table_and_cache(complete) -> None:
-    assert "llama-3.3-70b" in complete("exobridge chat -m llama-3.3")
-    assert complete("exobridge chat -m house") == ["house-model"]
-    assert set(complete("exobridge chat -m open")) == {"openrouter:", "openai/gpt-4o"}
-    assert complete("exobridge chat --model meta-llama/") == ["meta-llama/llama-3.3-70b-instruct"]
-
-
-def test_shell_completes_provider_prefixes(complete) -> None:
-    offered = set(complete("exobridge chat -m openrouter:"))
-    assert {f"openrouter:{model_id}" for model_id in OPENROUTER_IDS} <= offered
-    assert "openrouter:llama-3.2-3b" in offered
-    assert complete("exobridge chat -m openrouter:qwen/") == ["openrouter:qwen/qwen3-32b:free"]
-    assert complete("exobridge chat -m openrouter:openai") == ["openrouter:openai/gpt-4o"]
-    assert complete("exobridge chat -m openrouter:qwen/qwen3-32b:") == ["openrouter:qwen/qwen3-32b:free"]
-
-
-def test_shell_completes_values_after_equals(complete) -> None:
-    assert complete("exobridge chat --model=house") == ["--model=house-model"]
-    assert {"--model=house-model", "--model=openrouter:"} <= set(complete("exobridge chat --model="))
+def test_shell_completes_what_the_answer_offers(complete) -> None:
+    for line, expected in SHELL_LINES:
+        assert complete(line) == expected, line
+    assert {"openrouter:", "openai/gpt-4o"} == set(complete("exobridge chat -m open"))
 
 
 def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:
     write_config("[providers\n")
     assert complete("exobridge chat -p ") == []
-    assert complete("exobridge chat -m openrouter:") == []
     assert complete("exobridge chat --") != []  # options come from the command tree, not the config
-
-
-def test_shell_completes_config_keys_and_key_providers(complete) -> None:
-    assert complete("exobridge config get providers.lab.ur") == ["providers.lab.url", "providers.lab.urls"]
-    assert "default_model" in complete("exobridge config set def")
-    assert complete("exobridge keys set open") == ["openrouter"]
-    assert complete("exobridge keys remove la") == ["lab"]
 
 
 def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
