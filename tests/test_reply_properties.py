@@ -177,3 +177,57 @@ def test_retry_after_is_none_or_finite_and_capped(header: str) -> None:
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_an_event_cut_off_by_the_end_of_the_stream_is_not_dispatched(newline: str) -> None:
     assert decode_all([f"data: a{newline}{newline}data: b".encode()]) == ["a"]
+
+
+# --- bodies: decoded in bounded steps, within their cap ---------------------------------------------------
+
+
+def _encode(data: bytes, encoding: str) -> bytes:
+    import gzip
+    import zlib
+
+    if encoding == "gzip":
+        return gzip.compress(data)
+    if encoding == "deflate":
+        return zlib.compress(data)
+    if encoding == "raw-deflate":
+        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return compressor.compress(data) + compressor.flush()
+    return data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.binary(max_size=5000) | st.builds(lambda n: b"\0" * n, st.integers(0, 150_000)),
+    encoding=st.sampled_from(["identity", "gzip", "deflate", "raw-deflate"]),
+    cap=st.integers(0, 200_000),
+)
+def test_bodies_decode_exactly_or_fail_at_their_cap(data: bytes, encoding: str, cap: int) -> None:
+    import httpx
+
+    from exobridge.core import http
+
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    response = httpx.Response(
+        200, headers={"Content-Encoding": header}, stream=httpx.ByteStream(_encode(data, encoding))
+    )
+    try:
+        pieces = list(http.iter_decoded(response, cap))
+    except Failure as failure:
+        assert len(data) > cap and failure.reason.endswith("(cap)")
+        return
+    assert len(data) <= cap
+    assert all(len(piece) <= http.DECODE_STEP for piece in pieces) or encoding == "identity"
+    assert b"".join(pieces) == data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(garbage=st.binary(max_size=2000), encoding=st.sampled_from(["gzip", "deflate", "br", "gzip, gzip", "zstd"]))
+def test_undecodable_bodies_raise_only_failure(garbage: bytes, encoding: str) -> None:
+    import httpx
+
+    from exobridge.core import http
+
+    response = httpx.Response(200, headers={"Content-Encoding": encoding}, stream=httpx.ByteStream(garbage))
+    with contextlib.suppress(Failure):
+        list(http.iter_decoded(response, 1 << 20))

@@ -54,7 +54,6 @@ REPLY_TEXT_CAP = 16 * MiB  # characters of text in one reply (an endless stream 
 PROBE_DEADLINE = 5.0  # seconds for one probe / model-list GET when the caller gives none
 
 _HEADERS = {"Accept-Encoding": "gzip, deflate"}  # what iter_decoded can unpack in bounded steps
-SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password")
 
 
 # --- clients ---------------------------------------------------------------------------------------------
@@ -137,27 +136,19 @@ def _default_timeout(provider: ProviderConfig | None) -> Any:
 
 
 def secrets_of(provider: ProviderConfig | None, key: str | None) -> list[str]:
-    """The key and every configured header value that carries a credential (the part after `Bearer `)."""
+    """What must never come back out of a provider's replies: its key and its configured header credentials."""
+    from exobridge.core.secrets import header_secrets
+
     found = [key] if key else []
     for name, value in (provider.headers if provider is not None else {}).items():
-        if any(word in name.lower() for word in SECRET_HEADER_WORDS) and value:
-            found.append(value)
-            scheme, _, credential = value.partition(" ")
-            if credential and scheme.lower() in ("bearer", "basic", "token"):
-                found.append(credential)
+        found.extend(header_secrets(name, value))
     return found
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """`text` without any secret (or any 8-character piece of one): core/secrets.py's redactor."""
-    try:
-        from exobridge.core.secrets import redact as redact_secrets
-    except ImportError:
-        from exobridge.core.keys import redact as redact_key
+    """`text` without any secret, nor any 8-character piece of one (core/secrets.py's one redactor)."""
+    from exobridge.core.secrets import redact as redact_secrets
 
-        for secret in secrets:
-            text = redact_key(text, secret)
-        return text
     return redact_secrets(text, secrets)
 
 
