@@ -1,0 +1,254 @@
+"""serve's parts in-process: the wire format, the status of a failed route, options and the client key,
+redaction, the socket it binds, the shared cooldown gate, and the live config."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exobridge.serve import wire
+from exobridge.serve.options import ServeOptions, ServeUsageError, check, is_loopback, resolve_client_key
+
+
+def body(**fields: object) -> bytes:
+    return json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}).encode()
+
+
+# --- requests -----------------------------------------------------------------------------------------------------
+
+
+def test_a_request_keeps_known_fields_and_passes_the_rest_on() -> None:
+    call = wire.parse_chat(
+        body(stream=True, stream_options={"include_usage": True}, temperature=0.2, max_tokens=9, stop=["x"], seed=1)
+    )
+    assert (call.model, call.stream, call.include_usage, call.temperature, call.max_tokens) == ("m", True, True, 0.2, 9)
+    assert call.extra == {"stop": ["x"], "seed": 1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        (b"[1, 2]", None),
+        (b"\xff\xfe", None),
+        (json.dumps({"model": "m", "messages": "hi"}).encode(), "messages"),
+        (json.dumps({"model": "m", "messages": []}).encode(), "messages"),
+        (json.dumps({"model": "m", "messages": ["hi"]}).encode(), "messages[0]"),
+        (json.dumps({"model": "m", "messages": [{"role": "user", "content": 5}]}).encode(), "messages[0]"),
+        (body(model=""), "model"),
+        (body(stream="yes"), "stream"),
+        (body(temperature="hot"), "temperature"),
+        (body(temperature=float("inf")).replace(b"Infinity", b"1e999"), "temperature"),
+        (body(max_tokens=0), "max_tokens"),
+        (body(n=2), "n"),
+        (body(stream_options=[]), "stream_options"),
+    ],
+)
+def test_a_bad_request_is_a_400_naming_the_field(raw: bytes, param: str | None) -> None:
+    with pytest.raises(wire.RequestProblem) as problem:
+        wire.parse_chat(raw)
+    assert problem.value.status == 400 and problem.value.param == param
+    error = problem.value.body()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
+
+
+@given(st.binary(max_size=300))
+def test_any_body_parses_or_is_a_400(raw: bytes) -> None:
+    try:
+        wire.parse_chat(raw)
+    except wire.RequestProblem as problem:
+        assert problem.status == 400
+
+
+# --- replies ------------------------------------------------------------------------------------------------------
+
+
+@given(st.lists(st.text(max_size=20), max_size=5), st.booleans())
+def test_chunks_are_openai_chunks_whatever_the_text(pieces: list[str], include_usage: bool) -> None:
+    writer = wire.ChunkWriter("served/model", include_usage)
+    raw = writer.role() + writer.text(pieces) + writer.finish({"prompt_tokens": 2, "completion_tokens": 1})
+    events = [block[len("data: ") :] for block in raw.decode().split("\n\n") if block]
+    assert events[-1] == "[DONE]" and events.count("[DONE]") == 1
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert {c["id"] for c in chunks} == {writer.id} and all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "".join(pieces)
+    if include_usage:
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 3
+    else:
+        assert all("usage" not in c for c in chunks)
+
+
+def test_the_error_event_ends_a_stream_without_done() -> None:
+    event = wire.ChunkWriter.error("broke", "stream_broken")
+    assert event.startswith(b"data: ") and b"[DONE]" not in event
+    assert json.loads(event[6:])["error"]["code"] == "stream_broken"
+
+
+def attempt(provider: str, outcome: str, kind: str | None = None, status: int | None = None, reason: str = "r"):
+    return SimpleNamespace(provider=provider, outcome=outcome, kind=kind, status=status, reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "status", "code"),
+    [
+        ([attempt("exo", "failed", "connect"), attempt("cloud", "failed", "server", 502)], 503, "no_provider"),
+        ([attempt("exo", "failed", "bad_request", 422)], 422, "rejected_by_provider"),
+        ([attempt("exo", "failed", "model_unavailable"), attempt("c", "failed", "bad_request", 400)], 400, None),
+        ([attempt("a", "failed", "context_length", 400), attempt("b", "failed", "context_length", 400)], 400, None),
+        ([attempt("a", "failed", "rate_limited", 429), attempt("b", "skipped", "no_key")], 429, "rate_limited"),
+        ([attempt("a", "skipped", "no_key"), attempt("b", "skipped", "disabled")], 503, "no_provider"),
+    ],
+)
+def test_a_failed_route_gets_the_status_that_fits(attempts: list, status: int, code: str | None) -> None:
+    failure = wire.route_failure(attempts, "no provider could answer")
+    assert failure.status == status
+    if code:
+        assert failure.body["error"]["code"] == code
+    assert all(a.provider in failure.body["error"]["message"] for a in attempts[-1:])
+
+
+def test_the_attempts_header_has_no_provider_text() -> None:
+    header = wire.attempts_header([attempt("exo", "failed", "connect", reason="evil\r\nX-Injected: 1")], "cloud")
+    assert header == "exo=failed:connect, cloud=ok"
+    assert wire.header_value("a\r\nb\x1b[31m") == "a??b?[31m"
+
+
+# --- options, the client key, the socket --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.2", False),
+        ("example.lan", False),
+    ],
+)
+def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_the_client_key_comes_from_the_env_variable_named_then_serves_own_then_the_keys_file() -> None:
+    opts = ServeOptions(api_key_env="MY_KEY")
+    assert resolve_client_key(opts, {"MY_KEY": " k1 "}, {}).value == "k1"
+    assert resolve_client_key(ServeOptions(), {"EXOBRIDGE_SERVE_KEY": "k2"}, {"serve": "k3"}).value == "k2"
+    assert resolve_client_key(ServeOptions(), {}, {"serve": "k3"}).source == "keys file"
+    bare = resolve_client_key(ServeOptions(api_key="k4"), {}, {})
+    assert bare.value == "k4" and "ps" in (bare.warning or "")
+    with pytest.raises(ServeUsageError):
+        resolve_client_key(opts, {}, {})
+
+
+def test_a_non_loopback_bind_needs_a_key() -> None:
+    with pytest.raises(ServeUsageError, match="without a client key") as refused:
+        check(ServeOptions(host="0.0.0.0"), resolve_client_key(ServeOptions(host="0.0.0.0"), {}, {}))
+    assert refused.value.code == 2
+    check(
+        ServeOptions(host="0.0.0.0"), resolve_client_key(ServeOptions(host="0.0.0.0"), {"EXOBRIDGE_SERVE_KEY": "k"}, {})
+    )
+
+
+def test_the_listening_socket_says_it_is_tcp_so_asyncio_turns_nagle_off() -> None:
+    from exobridge.serve.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
+
+
+# --- redaction ----------------------------------------------------------------------------------------------------
+
+
+def test_secrets_are_removed_whole_and_in_pieces(monkeypatch: pytest.MonkeyPatch, write_config) -> None:
+    from exobridge.core.config import load
+    from exobridge.serve.server import Secrets
+
+    write_config(
+        """
+        [providers.cloud]
+        kind = "openai"
+        url = "http://127.0.0.1:9/v1"
+        key_env = "CLOUD_KEY"
+        headers = { "X-Api-Key" = "hdr-secret-0123456789" }
+        """
+    )
+    monkeypatch.setenv("CLOUD_KEY", "sk-cloud-ABCDEFGHIJKLMNOP")
+    live = SimpleNamespace(config=load(), generation=0)
+    secrets = Secrets(live, "client-key-QRSTUVWXYZ")
+    text = "got sk-cloud-ABCDEFGHIJKLMNOP, hdr-secret-0123456789 and client-key-QRSTUVWXYZ; piece GHIJKLMN"
+    redacted = secrets(text)
+    for secret in ("ABCDEFGHIJKLMNOP", "0123456789", "QRSTUVWXYZ", "GHIJKLMN"):
+        assert secret not in redacted
+    assert secrets.quick("model says sk-cloud-ABCDEFGHIJKLMNOP") == "model says [redacted]"
+
+
+# --- shared state -------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_wait_for_the_one_trying_an_unproven_node(tmp_path: Path) -> None:
+    from exobridge.core.config import ProviderConfig
+    from exobridge.core.cooldown import CooldownStore
+    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.serve.shared import SharedRouteState
+
+    state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))
+    exo = ProviderConfig("exo", "exo", ["http://127.0.0.1:9"], 0, connect_timeout=5)
+    first, others = object(), [object() for _ in range(5)]
+    assert state.enter(exo, exo.url, first) is None  # the first one tries it
+    answers: list[str | None] = []
+    entered = threading.Barrier(len(others) + 1)
+
+    def wait(owner: object) -> None:
+        entered.wait()
+        answers.append(state.enter(exo, exo.url, owner))
+
+    threads = [threading.Thread(target=wait, args=(o,)) for o in others]
+    for thread in threads:
+        thread.start()
+    entered.wait()
+    state.failed(exo, exo.url, Failure(FailureKind.CONNECT, "connection refused"))
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 5 and all(a and "cooling down" in a for a in answers)
+    # and the CLI's state file has it
+    assert CooldownStore(tmp_path).active("exo", exo.url) is not None
+
+
+def test_a_proven_node_lets_everyone_through(tmp_path: Path) -> None:
+    from exobridge.core.config import ProviderConfig
+    from exobridge.core.cooldown import CooldownStore
+    from exobridge.serve.shared import SharedRouteState
+
+    state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))
+    node = ProviderConfig("exo", "exo", ["http://127.0.0.1:9"], 0)
+    owner = object()
+    assert state.enter(node, node.url, owner) is None
+    state.answered(node, node.url)
+    assert all(state.enter(node, node.url, object()) is None for _ in range(3))  # no waiting: it answered
+    state.leave(owner)
+
+
+def test_the_live_config_follows_the_file_and_keeps_the_last_good_one(write_config) -> None:
+    from exobridge.core.config import load
+    from exobridge.serve.shared import LiveConfig
+
+    path = write_config('default_model = "one"\n')
+    warnings: list[str] = []
+    live = LiveConfig(load, path, warnings.append, check_every=0)
+    assert live.get().default_model == "one"
+    path.write_text('default_model = "two-two"\n')
+    assert live.get().default_model == "two-two" and live.generation == 1
+    path.write_text("default_model = [broken\n")
+    assert live.get().default_model == "two-two"
+    assert any("does not load" in w for w in warnings)
