@@ -261,7 +261,7 @@ class Cutoff:
         self.expired = False
         self._streams: list[Any] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self.expire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -272,7 +272,8 @@ class Cutoff:
         if fired:
             shutdown(stream)
 
-    def _fire(self) -> None:
+    def expire(self) -> None:
+        """Cut every watched socket now (the deadline passed, or the caller gave up)."""
         with self._lock:
             self.expired = True
             streams = list(self._streams)
@@ -376,11 +377,11 @@ def _send_by(
         finished = done.wait(max(cutoff.deadline - time.monotonic(), 0.0))
     except BaseException:  # Ctrl-C: drop the request at once
         abandoned.set()
-        cutoff._fire()
+        cutoff.expire()
         raise
     if not finished:
         abandoned.set()
-        cutoff._fire()
+        cutoff.expire()
         if "response" in outcome:
             shutdown_response(outcome["response"])
         cutoff.cancel()
