@@ -80,13 +80,57 @@ def test_version_matches_the_package():
     assert proc.stdout == f"exobridge {__version__}\n"
 
 
-def test_every_command_group_is_listed_and_reachable():
-    run = [sys.executable, "-m", "exobridge"]
-    top = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=30)
+def test_every_command_group_is_listed_and_reachable(cli):
+    top = cli("--help")
     groups = ("chat", "providers", "models", "config", "keys", "doctor", "completions")
-    assert all(re.search(rf"^\s+{name}\s", top.stdout, re.M) for name in groups), top.stdout
+    assert top.exit_code == 0 and all(re.search(rf"^\s+{name}\s", top.stdout, re.M) for name in groups), top.stdout
     for name in groups:
-        sub = subprocess.run([*run, name, "--help"], capture_output=True, text=True, timeout=30)
-        assert sub.returncode == 0 and f"Usage: exobridge {name}" in sub.stdout, sub.stderr
-    typo = subprocess.run([*run, "chatt"], capture_output=True, text=True, timeout=30)
-    assert typo.returncode == 2 and "No such command 'chatt'" in typo.stderr
+        sub = cli(name, "--help")
+        assert sub.exit_code == 0 and f"Usage: exobridge {name}" in sub.stdout, sub.stderr
+    typo = cli("chatt")
+    assert typo.exit_code == 2 and "No such command 'chatt'" in typo.stderr
+
+
+def module_level_imports() -> dict[str, set[str]]:
+    """exobridge module -> the exobridge modules it imports when loaded (not inside functions or TYPE_CHECKING)."""
+    package = ROOT / "exobridge"
+    names = {}
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            for item in node.body if isinstance(node, ast.Try) else [node]:
+                if isinstance(item, ast.Import):
+                    found.update(alias.name for alias in item.names)
+                elif isinstance(item, ast.ImportFrom):
+                    base = item.module or ""
+                    if item.level:
+                        anchor = here.split(".")[: len(here.split(".")) - item.level + 1]
+                        base = ".".join(anchor + ([item.module] if item.module else []))
+                    for alias in item.names:
+                        found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in names else base)
+        graph[name] = {m for m in found if m in names and not name.startswith(f"{m}.")}
+    return graph
+
+
+def test_no_import_cycles_between_modules():
+    graph = module_level_imports()
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path[path.index(name) :], name]))
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
