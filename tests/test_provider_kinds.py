@@ -66,6 +66,7 @@ def test_each_kind_carries_its_defaults(
     assert kind.needs_key is needs_key
     assert kind.free is free
     assert kind.status_probe == probe
+    assert kind.url_env == ("EXOBRIDGE_EXO_URL" if name == "exo" else None)
     assert kind.cost({"cost": 0.5}) == (0.0 if free else 0.5 if name == "openrouter" else None)
 
 

@@ -5,7 +5,8 @@ A kind class is a plug-in (see `exobridge.core.providers.register`). Everything 
 lives on the class, so code outside this package asks the class instead of comparing kind names:
 
 - class attributes: `name`, `label`, `default_url`, `default_timeouts` (`Timeouts(connect, first_token, idle)`),
-  `default_key_env`, `needs_key`, `free`, `status_probe`, `sends_stream_usage`, `checks_served_model`;
+  `default_key_env`, `needs_key`, `free`, `status_probe`, `sends_stream_usage`, `checks_served_model`,
+  `url_env`, `unreachable_hint`, `models_path`, `chat_path`;
 - class methods: `key_envs_for(key_env)`, `models_url(node)`, `parse_models(data)`, `cost(usage)`;
 - instance methods (an instance is one provider config + its key + an `httpx.Client`): `headers()`,
   `chat_url(node)`, `payload(request, model)`, `choose_model(node, target)`, `check_served(requested, served)`,
@@ -71,6 +72,7 @@ class ProviderKind:
     status_probe: ClassVar[str] = StatusProbe.MODELS
     sends_stream_usage: ClassVar[bool] = True  # sends stream_options.include_usage
     checks_served_model: ClassVar[bool] = False  # may substitute a model silently: check `model` in replies
+    url_env: ClassVar[str | None] = None  # an environment variable that replaces the urls (comma-separated)
     unreachable_hint: ClassVar[str | None] = None  # what to tell the user when no node answers ({name})
     models_path: ClassVar[str] = "/models"
     chat_path: ClassVar[str] = "/chat/completions"

@@ -30,6 +30,7 @@ class Exo(ProviderKind):
     status_probe = StatusProbe.EXO_CLUSTER
     sends_stream_usage = False
     checks_served_model = True
+    url_env = "EXOBRIDGE_EXO_URL"
     unreachable_hint = "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.{name}.url"
     models_path = "/v1/models"
     chat_path = "/v1/chat/completions"
