@@ -241,12 +241,13 @@ def test_a_new_provider_kind_is_completed_like_the_others(
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_committed_script_is_the_package_data(shell: str, cli) -> None:
+def test_committed_script_is_the_package_data(shell: str, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(completions, "detect_shell", lambda: shell)
     committed = (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
     assert committed == completions.script(shell), "run: python -m exobridge.cli.completions --write"
     printed = cli("completions", shell)
     assert printed.exit_code == 0 and printed.stdout == committed
-    shown = cli("--show-completion", shell)
+    shown = cli("--show-completion")
     assert (shown.exit_code, shown.stdout) == (0, committed)
 
 
@@ -262,8 +263,9 @@ def test_install_writes_the_script_where_the_shell_loads_it(shell: str, tmp_path
         assert (f"source '{target}'" if shell == "bash" else "fpath+=~/.zfunc") in text
 
 
-def test_install_completion_option(cli, isolated: Path) -> None:
-    done = cli("--install-completion", "bash")
+def test_install_completion_option(cli, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(completions, "detect_shell", lambda: "bash")
+    done = cli("--install-completion")
     assert done.exit_code == 0, done.stderr
     installed = isolated / "home" / ".bash_completions" / "exobridge.sh"
     assert installed.read_text(encoding="utf-8") == completions.script("bash")
@@ -271,9 +273,27 @@ def test_install_completion_option(cli, isolated: Path) -> None:
     assert f"installed in {installed}" in done.stdout
 
 
-def test_completions_rejects_unknown_shell(cli) -> None:
+def test_completions_rejects_unknown_shell(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     result = cli("completions", "tcsh")
     assert result.exit_code == 2 and "tcsh" in result.stderr
+    monkeypatch.setattr(completions, "detect_shell", lambda: None)
+    unknown = cli("--show-completion")
+    assert unknown.exit_code == 2 and "exobridge completions bash|zsh|fish" in unknown.stderr
+
+
+def test_the_shell_is_detected_from_the_process_or_shell_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shellingham
+
+    def fail() -> None:
+        raise shellingham.ShellDetectionFailure()
+
+    monkeypatch.setattr(shellingham, "detect_shell", fail)
+    monkeypatch.setenv("SHELL", "/usr/bin/zsh")
+    assert completions.detect_shell() == "zsh"
+    monkeypatch.setenv("SHELL", "/bin/tcsh")
+    assert completions.detect_shell() is None
+    monkeypatch.setattr(shellingham, "detect_shell", lambda: ("fish", "/usr/bin/fish"))
+    assert completions.detect_shell() == "fish"
 
 
 def test_only_public_typer_and_click_apis_are_used() -> None:

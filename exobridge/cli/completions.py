@@ -413,49 +413,51 @@ def install(shell: str, home: Path | None = None) -> Path:
     return target
 
 
-def _chosen_shell(value: str | None) -> str:
-    shell = value or detect_shell()
-    if shell not in SCRIPT_FILES:
-        raise typer.BadParameter("cannot tell your shell: name it (bash, zsh or fish)")
+def _detected_shell() -> str:
+    shell = detect_shell()
+    if shell is None:
+        raise typer.BadParameter(
+            "cannot tell your shell: use exobridge completions bash|zsh|fish (docs/completions.md)"
+        )
     return shell
 
 
-def show_completion_callback(value: Shell | None) -> None:
-    if value is None:
+def show_completion_callback(value: bool) -> None:
+    if not value:
         return
-    sys.stdout.write(script(_chosen_shell(value.value)))
+    sys.stdout.write(script(_detected_shell()))
     raise typer.Exit(0)
 
 
-def install_completion_callback(value: Shell | None) -> None:
-    if value is None:
+def install_completion_callback(value: bool) -> None:
+    if not value:
         return
-    shell = _chosen_shell(value.value)
+    shell = _detected_shell()
     target = install(shell)
     sys.stdout.write(f"{shell} completion installed in {target}\nopen a new shell to use it\n")
     raise typer.Exit(0)
 
 
+# Root options (cli/app.py): flags, as Typer's own were; the shell is detected (`exobridge completions SHELL`
+# names it instead).
 ShowCompletionOption = Annotated[
-    Shell | None,
+    bool,
     typer.Option(
         "--show-completion",
-        help="Print the completion script for SHELL (bash, zsh or fish).",
+        help="Print the completion script for your shell (bash, zsh or fish).",
         callback=show_completion_callback,
         is_eager=True,
         expose_value=False,
-        metavar="SHELL",
     ),
 ]
 InstallCompletionOption = Annotated[
-    Shell | None,
+    bool,
     typer.Option(
         "--install-completion",
-        help="Install completion for SHELL (bash, zsh or fish).",
+        help="Install completion for your shell (bash, zsh or fish).",
         callback=install_completion_callback,
         is_eager=True,
         expose_value=False,
-        metavar="SHELL",
     ),
 ]
 
