@@ -1,18 +1,29 @@
-"""`exobridge config import-legacy [PATH]`: bring the old token manager's providers and keys over."""
+"""`exobridge config import-legacy [PATH]`: bring the old token manager's providers and keys over.
+
+Parses into `ImportOptions` and calls `import_run(opts, io)`. The report goes to stderr (strings from the
+legacy file shown terminal-safe); with --dry-run the resulting config TOML goes to stdout. A missing or
+malformed legacy file is a ConfigError (exit 4).
+"""
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import exits
+from exobridge.core.errors import ConfigError, ExitCode, KeysFileError
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
 
 
-def _say(line: str = "") -> None:
-    sys.stderr.write(line + "\n")
+@dataclass
+class ImportOptions:
+    path: Path | None = None
+    dry_run: bool = False
+    key_file: Path | None = None
 
 
 def import_legacy(
@@ -27,40 +38,57 @@ def import_legacy(
         Path | None,
         typer.Option("--key-file", help="Fernet key of encrypted legacy keys (default: ~/.token_manager_key)."),
     ] = None,
-) -> None:
+) -> int:
     """Merge the old token manager's providers into the config and its keys into the keys file.
 
     Values your config already sets are kept; keys go to the keys file (0600), never to the config.
     The report goes to stderr; with --dry-run the resulting config TOML goes to stdout.
     """
-    from exobridge.core import config_edit, keys, keystore, legacy_import, paths
-    from exobridge.core.config import ConfigError
+    from exobridge.render import io as iostreams
 
-    source = (path or legacy_import.default_path()).expanduser()
+    return import_run(ImportOptions(path, dry_run, key_file), iostreams.current())
+
+
+class LegacyFileError(ConfigError):
+    """The legacy file is missing or malformed (exit 4)."""
+
+    def __init__(self, message: str) -> None:
+        source, _, problem = message.partition(": ")
+        super().__init__(source, "", problem or message)
+
+
+def import_run(opts: ImportOptions, io: IOStreams) -> int:
+    from exobridge.core import config_file, keys, keys_file, legacy_import, paths
+    from exobridge.core.sanitize import terminal_text
+
+    def _say(line: str = "") -> None:
+        io.write_err(terminal_text(line) + "\n")
+
+    dry_run = opts.dry_run
+    source = paths.expand_user(str(opts.path)) if opts.path else legacy_import.default_path()
+    key_file = paths.expand_user(str(opts.key_file)) if opts.key_file else None
     try:
-        plan = legacy_import.read_legacy(source, key_file.expanduser() if key_file else None)
+        plan = legacy_import.read_legacy(source, key_file)
     except legacy_import.LegacyImportError as exc:
-        exits.fail(str(exc), exits.CONFIG)
+        raise LegacyFileError(str(exc)) from None
 
     config_path = paths.config_path()
     changes: list[legacy_import.Change] = []
 
-    def mutate(doc: object) -> None:
+    def mutate(doc: Any) -> None:
         changes.clear()
-        changes.extend(legacy_import.apply(plan, doc, config_path))  # type: ignore[arg-type]
+        changes.extend(legacy_import.apply(plan, doc, config_path))
 
-    try:
-        if dry_run:
-            import tomlkit
+    text = ""
+    if dry_run:
+        import tomlkit
 
-            doc = config_edit.read_document(config_path)
-            mutate(doc)
-            text = tomlkit.dumps(doc)
-            config_edit.validate_text(text, config_path)
-        else:
-            config_edit.edit_config(mutate, config_path)
-    except ConfigError as exc:
-        exits.fail(f"config: {exc}", exits.CONFIG)
+        doc = config_file.read_document(config_path)
+        mutate(doc)
+        text = tomlkit.dumps(doc)
+        config_file.validate_text(text, config_path)
+    else:
+        config_file.edit_config(mutate, config_path)
 
     stored = keys.read_keys_file()
     new_keys: dict[str, str] = {}
@@ -99,13 +127,14 @@ def import_legacy(
 
     if new_keys and not dry_run:
         try:
-            keys_path = keystore.set_keys(new_keys)
-        except keystore.KeystoreError as exc:
-            exits.fail(f"{exc} (the config was written; the keys were not)", exits.CONFIG)
+            keys_path = keys_file.set_keys(new_keys)
+        except KeysFileError as exc:
+            problem = f"{exc.problem} (the config was written; the keys were not)"
+            raise KeysFileError(exc.source, exc.where, problem) from None
         _say(f"exobridge: {len(new_keys)} key(s) stored in {keys_path} (mode 0600)")
     if dry_run:
-        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
-        sys.stdout.flush()
+        io.write_out(text if text.endswith("\n") or not text else text + "\n")
+    return ExitCode.OK
 
 
 def register_import(group: typer.Typer) -> None:

@@ -1,13 +1,23 @@
-"""`exobridge keys …`: store, list and remove API keys (never printed unmasked, except by `keys get`)."""
+"""`exobridge keys …`: store, list and remove API keys (never printed unmasked, except by `keys get`).
+
+Each command parses into an options dataclass and calls its `…_run(opts, io)`; everything it prints goes
+through the IOStreams `io`. Failures are raised (`errors.UsageError`, `errors.KeysFileError` …) for the runner
+to print as one line (and one JSON object under `--json`).
+"""
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, exits
+from exobridge.cli import completions
+from exobridge.core.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from exobridge.core.config import Config, ProviderConfig
+    from exobridge.render.io import IOStreams
 
 app = typer.Typer(
     help="Store API keys in the keys file (0600) and see which key each provider uses.",
@@ -16,29 +26,68 @@ app = typer.Typer(
 )
 
 
-def _configured_provider(name: str) -> Any:
-    config = exits.load_config()
+def _io() -> IOStreams:
+    from exobridge.render import io as iostreams
+
+    return iostreams.current()
+
+
+def _config() -> Config:
+    from exobridge.core import config
+
+    return config.load()
+
+
+def _configured_provider(name: str, config: Config | None = None) -> ProviderConfig:
+    config = _config() if config is None else config
     provider = config.providers.get(name)
     if provider is None:
-        exits.fail(config.unknown_provider(name), exits.USAGE)
+        raise UsageError(config.unknown_provider(name))
     return provider
 
 
-def _read_secret(prompt: str) -> str:
+def _say(io: IOStreams, line: str) -> None:
+    io.notice(f"exobridge: {line}")
+
+
+def read_secret(io: IOStreams, prompt: str) -> str:
     """A hidden prompt on a terminal; otherwise all of stdin. Never argv: it lands in shell history."""
-    if sys.stdin is not None and sys.stdin.isatty():
+    if io.is_stdin_tty:
         import getpass
 
         try:
-            return getpass.getpass(prompt, stream=sys.stderr)
+            return getpass.getpass(prompt, stream=io.err)
         except (EOFError, KeyboardInterrupt) as exc:
-            sys.stderr.write("\n")  # end the prompt's line before the error or the shell prompt
+            io.write_err("\n")  # end the prompt's line before the error or the shell prompt
             if isinstance(exc, KeyboardInterrupt):
                 raise
             return ""
-    if sys.stdin is None:
-        return ""
-    return sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    raw = io.read_stdin_bytes()
+    return raw.decode("utf-8", errors="replace") if raw else ""
+
+
+# --- keys set ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeysSetOptions:
+    provider: str
+
+
+def keys_set_run(opts: KeysSetOptions, io: IOStreams) -> int:
+    from exobridge.core import keys, keys_file
+
+    provider = _configured_provider(opts.provider)
+    try:
+        key = keys_file.clean_key(read_secret(io, f"API key for {opts.provider} (input hidden): "))
+    except ValueError as exc:
+        raise UsageError(f"{exc}; nothing stored (type it at the prompt or pipe it on stdin)") from None
+    path = keys_file.set_key(opts.provider, key)
+    _say(io, f"stored {keys.mask(key)} for {opts.provider} in {path} (mode 0600)")
+    effective = keys.resolve(provider, stored={opts.provider: key})
+    if effective.origin is keys.KeySource.ENV:
+        _say(io, f"note: {effective.env_name} is set and takes precedence over the keys file ({effective.masked})")
+    return ExitCode.OK
 
 
 def set_key(
@@ -48,36 +97,24 @@ def set_key(
             help="A configured provider (exobridge providers list).", autocompletion=completions.complete_provider
         ),
     ],
-) -> None:
+) -> int:
     """Store PROVIDER's key: typed at a hidden prompt, or piped on stdin (printf %s "$KEY" | …)."""
-    from exobridge.core import keys, keystore
-
-    config_provider = _configured_provider(provider)
-    try:
-        key = keystore.clean_key(_read_secret(f"API key for {provider} (input hidden): "))
-    except ValueError as exc:
-        exits.fail(f"{exc}; nothing stored (type it at the prompt or pipe it on stdin)", exits.USAGE)
-    try:
-        path = keystore.set_key(provider, key)
-    except keystore.KeystoreError as exc:
-        exits.fail(str(exc), exits.CONFIG)
-    sys.stderr.write(f"exobridge: stored {keys.mask(key)} for {provider} in {path} (mode 0600)\n")
-    effective = keys.resolve(config_provider, stored={provider: key})
-    if effective.source.startswith("env "):
-        sys.stderr.write(
-            f"exobridge: note: {effective.source[4:]} is set and takes precedence over the keys file "
-            f"({effective.masked})\n"
-        )
+    return keys_set_run(KeysSetOptions(provider), _io())
 
 
-def list_keys(
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object (masked keys only).")] = False,
-) -> None:
-    """Each provider's key source in effect (--key > environment > keys file) and its masked tail."""
+# --- keys list -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeysListOptions:
+    json: bool = False
+
+
+def keys_list_run(opts: KeysListOptions, io: IOStreams) -> int:
     from exobridge.core import keys, paths
-    from exobridge.render.keys import key_table
+    from exobridge.render import config as view
 
-    config = exits.load_config()
+    config = _config()
     stored = keys.read_keys_file()
     rows: list[dict[str, Any]] = []
     for provider in config.ordered(include_disabled=True):
@@ -85,10 +122,10 @@ def list_keys(
         notes = []
         if not provider.enabled:
             notes.append("disabled")
-        if resolved.source.startswith("env ") and provider.name in stored:
+        if resolved.origin is keys.KeySource.ENV and provider.name in stored:
             notes.append("keys file entry shadowed")
-        if resolved.source == "missing":
-            notes.append(f"exobridge keys set {provider.name}, or export {provider.key_env}")
+        if resolved.missing:
+            notes.append(f"{keys.missing_key_reason(provider)}, or exobridge keys set {provider.name}")
         rows.append(
             {
                 "provider": provider.name,
@@ -100,32 +137,95 @@ def list_keys(
             }
         )
     orphans = sorted(name for name in stored if name not in config.providers)
-    if json_out:
-        import json
-
-        out = {"keys_file": str(paths.keys_path()), "providers": rows, "unused_keys_file_entries": orphans}
-        sys.stdout.write(json.dumps(out) + "\n")
-        return
-    key_table(rows)
-    if orphans:
-        sys.stderr.write(
-            f"exobridge: the keys file also holds keys for {', '.join(orphans)} (not configured providers; "
-            "exobridge keys remove NAME)\n"
+    if opts.json:
+        view.write_json(
+            io, {"keys_file": str(paths.keys_path()), "providers": rows, "unused_keys_file_entries": orphans}
         )
+        return ExitCode.OK
+    view.key_table(io, rows)
+    if orphans:
+        _say(
+            io,
+            f"the keys file also holds keys for {', '.join(orphans)} (not configured providers; "
+            "exobridge keys remove NAME)",
+        )
+    return ExitCode.OK
+
+
+def list_keys(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object (masked keys only).")] = False,
+) -> int:
+    """Each provider's key source in effect (--key > environment > keys file) and its masked tail."""
+    return keys_list_run(KeysListOptions(json_out), _io())
+
+
+# --- keys get ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeysGetOptions:
+    provider: str
+
+
+class NoKeyError(UsageError):
+    """`keys get` for a provider without a key: exit 1 (nothing to print), not a usage error."""
+
+    exit_code = ExitCode.INTERNAL
+
+
+def keys_get_run(opts: KeysGetOptions, io: IOStreams) -> int:
+    from exobridge.core import keys
+
+    provider = _configured_provider(opts.provider)
+    resolved = keys.resolve(provider)
+    if not resolved.value:
+        raise NoKeyError(
+            f"{keys.NO_KEY} for {opts.provider} ({resolved.source}); store one with: exobridge keys set {opts.provider}"
+        )
+    io.write_out(resolved.value + "\n")
+    return ExitCode.OK
 
 
 def get_key(
     provider: Annotated[
         str, typer.Argument(help="A configured provider.", autocompletion=completions.complete_provider)
     ],
-) -> None:
+) -> int:
     """Print PROVIDER's raw key on stdout (for export X=$(exobridge keys get NAME)). The only unmasked output."""
-    from exobridge.core import keys
+    return keys_get_run(KeysGetOptions(provider), _io())
 
-    resolved = keys.resolve(_configured_provider(provider))
-    if not resolved.value:
-        exits.fail(f"no key for {provider} ({resolved.source}); store one with: exobridge keys set {provider}", 1)
-    sys.stdout.write(resolved.value + "\n")
+
+# --- keys remove ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeysRemoveOptions:
+    provider: str
+
+
+def keys_remove_run(opts: KeysRemoveOptions, io: IOStreams) -> int:
+    from exobridge.core import keys, keys_file
+    from exobridge.core.errors import ConfigError, KeysFileError
+
+    try:
+        config: Config | None = _config()
+    except ConfigError as exc:
+        if isinstance(exc, KeysFileError):
+            raise
+        config = None  # a broken config must not stop anyone from deleting a stored key
+    removed = keys_file.remove_key(opts.provider)
+    configured = config is not None and opts.provider in config.providers
+    if removed:
+        _say(io, f"removed {opts.provider}'s key from the keys file")
+    elif config is not None and not configured:
+        raise UsageError(config.unknown_provider(opts.provider))
+    else:
+        _say(io, f"the keys file holds no key for {opts.provider}; nothing removed")
+    if configured and config is not None:
+        resolved = keys.resolve(config.providers[opts.provider])
+        if resolved.value:
+            _say(io, f"note: {opts.provider} still gets a key from {resolved.source}")
+    return ExitCode.OK
 
 
 def remove_key(
@@ -133,37 +233,24 @@ def remove_key(
         str,
         typer.Argument(help="The provider whose stored key to delete.", autocompletion=completions.complete_provider),
     ],
-) -> None:
+) -> int:
     """Delete PROVIDER's key from the keys file (environment variables are left alone)."""
-    from exobridge.core import keys, keystore
-    from exobridge.core.config import ConfigError, load
-
-    try:
-        config = load()
-    except ConfigError:
-        config = None  # a broken config must not stop anyone from deleting a stored key
-    try:
-        removed = keystore.remove_key(provider)
-    except keystore.KeystoreError as exc:
-        exits.fail(str(exc), exits.CONFIG)
-    configured = config is not None and provider in config.providers
-    if removed:
-        sys.stderr.write(f"exobridge: removed {provider}'s key from the keys file\n")
-    elif config is not None and not configured:
-        exits.fail(config.unknown_provider(provider), exits.USAGE)
-    else:
-        sys.stderr.write(f"exobridge: the keys file holds no key for {provider}; nothing removed\n")
-    if configured:
-        resolved = keys.resolve(config.providers[provider])
-        if resolved.value:
-            sys.stderr.write(f"exobridge: note: {provider} still gets a key from {resolved.source}\n")
+    return keys_remove_run(KeysRemoveOptions(provider), _io())
 
 
-def keys_path() -> None:
-    """Print where keys are stored ($EXOBRIDGE_KEYS_FILE, else keys.toml in the config dir)."""
+# --- keys path -----------------------------------------------------------------------------------------------
+
+
+def keys_path_run(io: IOStreams) -> int:
     from exobridge.core import paths
 
-    sys.stdout.write(f"{paths.keys_path()}\n")
+    io.write_out(f"{paths.keys_path()}\n")
+    return ExitCode.OK
+
+
+def keys_path() -> int:
+    """Print where keys are stored ($EXOBRIDGE_KEYS_FILE, else keys.toml in the config dir)."""
+    return keys_path_run(_io())
 
 
 def register(root: typer.Typer) -> None:

@@ -1,40 +1,94 @@
-"""`exobridge providers add|remove|enable|disable|move`: edits of the config file."""
+"""`exobridge providers add|remove|enable|disable|move`: edits of the config file.
+
+Each command parses into an options dataclass and calls its `…_run(opts, io)`. Bad names, kinds, URLs and
+unknown providers raise EditError (exit 2); an invalid resulting config raises ConfigError (exit 4); a failed
+`add --check` raises CheckFailed (exit 3). The runner prints each as one line.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, exits
+from exobridge.cli import completions
+from exobridge.core.errors import ExitCode, NoProviderError, UsageError
+
+if TYPE_CHECKING:
+    from exobridge.core.config import Config
+    from exobridge.render.io import IOStreams
 
 
-def _fail(exc: Exception) -> NoReturn:
-    """EditError (bad name, kind, url, unknown provider) → exit 2; an invalid resulting config → exit 4."""
-    from exobridge.core.config import ConfigError
+def _io() -> IOStreams:
+    from exobridge.render import io as iostreams
 
-    if isinstance(exc, ConfigError):
-        exits.fail(f"config: {exc}", exits.CONFIG)
-    exits.fail(str(exc), exits.USAGE)
+    return iostreams.current()
 
 
-def _edit(change) -> None:
+def _edit(change: Callable[[Any, Config], None]) -> None:
     """Run `change(doc, config)` as one locked, validated, atomic edit of the config file."""
-    from exobridge.core import config_edit, paths
-    from exobridge.core.config import ConfigError
+    from exobridge.core import config_document, config_file, paths
 
-    def mutate(doc) -> None:
-        change(doc, config_edit.document_config(doc, paths.config_path()))
+    def mutate(doc: Any) -> None:
+        change(doc, config_document.document_config(doc, paths.config_path()))
 
-    try:
-        config_edit.edit_config(mutate)
-    except (config_edit.EditError, ConfigError) as exc:
-        _fail(exc)
+    config_file.edit_config(mutate)
+
+
+class CheckFailed(NoProviderError):
+    """`providers add --check`: the endpoint did not answer with a model list (exit 3); nothing was added."""
+
+
+# --- add -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AddOptions:
+    name: str
+    kind: str = "openai"
+    urls: list[str] = field(default_factory=list)
+    key_env: str | None = None
+    priority: int | None = None
+    check: bool = False
+
+
+def add_run(opts: AddOptions, io: IOStreams) -> int:
+    from exobridge.core import keys, provider_admin, provider_check, providers
+    from exobridge.render import config as view
+
+    if not opts.urls:
+        raise UsageError("--url is required (e.g. --url http://localhost:11434/v1)")
+    if opts.check:
+        provider = provider_admin.planned_provider(opts.name, opts.kind, opts.urls, opts.key_env, opts.priority)
+        probe = provider_check.probe_models(provider, keys.resolve(provider).value)
+        if not probe.ok:
+            raise CheckFailed(f"check failed: {probe.url}: {probe.detail}; {opts.name} was not added")
+        view.notice(io, f"check: {probe.url} answered ({probe.detail})")
+
+    placed: dict[str, int] = {}
+
+    def change(doc: Any, config: Config) -> None:
+        placed["priority"] = provider_admin.add_provider(
+            doc, config, opts.name, opts.kind, opts.urls, opts.key_env, opts.priority
+        )
+
+    _edit(change)
+    urls = ", ".join(u.rstrip("/") for u in opts.urls)
+    view.notice(io, f"added provider {opts.name} ({opts.kind}, {urls}, priority {placed['priority']})")
+    kind = providers.kind_class(opts.kind)
+    if opts.key_env is None and kind.needs_key:
+        view.warn(io, f"{opts.name} has no --key-env; store its key with `exobridge keys set {opts.name}`")
+    return ExitCode.OK
 
 
 def add(
     name: Annotated[str, typer.Argument(help="New provider name: letters, digits, '_' and '-'.")],
-    kind: Annotated[str, typer.Option("--kind", help="openai, exo, openrouter or huggingface.")] = "openai",
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="A provider kind: openai, exo, openrouter, huggingface (or a plug-in)."),
+    ] = "openai",
     url: Annotated[
         str | None,
         typer.Option("--url", help="Base URL, e.g. http://localhost:11434/v1 (exo: http://host:52415); a,b: several."),
@@ -42,94 +96,93 @@ def add(
     key_env: Annotated[str | None, typer.Option("--key-env", help="Environment variable holding its key.")] = None,
     priority: Annotated[int | None, typer.Option("--priority", help="Lower is tried first (default: last).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Probe its model list once before saving.")] = False,
-) -> None:
+) -> int:
     """Add any OpenAI-compatible endpoint (Ollama, llama.cpp, vLLM, LM Studio, Groq…) as a provider."""
-    from exobridge.core import config_edit, keys
-    from exobridge.core.config import ConfigError
-    from exobridge.render import config as view
-
-    if not url:
-        exits.fail("--url is required (e.g. --url http://localhost:11434/v1)", exits.USAGE)
-    urls = [part.strip() for part in url.split(",") if part.strip()]
-    if check:
-        try:
-            provider = config_edit.planned_provider(name, kind, urls, key_env, priority)
-        except (config_edit.EditError, ConfigError) as exc:
-            _fail(exc)
-        probe = config_edit.probe_models(provider, keys.resolve(provider).value)
-        if not probe.ok:
-            exits.fail(f"check failed: {probe.url}: {probe.detail}; {name} was not added", exits.NO_PROVIDER)
-        view.notice(f"check: {probe.url} answered ({probe.detail})")
-
-    placed: dict[str, int] = {}
-
-    def change(doc, config) -> None:
-        placed["priority"] = config_edit.add_provider(doc, config, name, kind, urls, key_env, priority)
-
-    _edit(change)
-    view.notice(
-        f"added provider {name} ({kind}, {', '.join(u.rstrip('/') for u in urls)}, priority {placed['priority']})"
-    )
-    if key_env is None and kind in ("openrouter", "huggingface"):
-        view.warn(f"{name} has no --key-env; store its key with `exobridge keys set {name}`")
+    urls = [part.strip() for part in (url or "").split(",") if part.strip()]
+    return add_run(AddOptions(name, kind, urls, key_env, priority, check), _io())
 
 
-def remove(
-    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
-) -> None:
-    """Remove a provider you added; a built-in one (exo, openrouter, huggingface) is disabled instead."""
-    from exobridge.core import config_edit
+# --- remove / enable / disable / move ------------------------------------------------------------------------
+
+
+@dataclass
+class NameOptions:
+    name: str
+
+
+def remove_run(opts: NameOptions, io: IOStreams) -> int:
+    from exobridge.core import provider_admin
     from exobridge.render import config as view
 
     outcome: dict[str, bool] = {}
 
-    def change(doc, config) -> None:
-        outcome["removed"] = config_edit.remove_provider(doc, config, name)
+    def change(doc: Any, config: Config) -> None:
+        outcome["removed"] = provider_admin.remove_provider(doc, config, opts.name)
 
     _edit(change)
     if outcome["removed"]:
-        view.notice(f"removed provider {name}")
+        view.notice(io, f"removed provider {opts.name}")
     else:
-        view.notice(f"{name} is built in and cannot be removed: disabled it (enabled = false) instead")
+        view.notice(io, f"{opts.name} is built in and cannot be removed: disabled it (enabled = false) instead")
+    return ExitCode.OK
+
+
+def remove(
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+) -> int:
+    """Remove a provider you added; a built-in one (exo, openrouter, huggingface) is disabled instead."""
+    return remove_run(NameOptions(name), _io())
+
+
+def set_enabled_run(opts: NameOptions, io: IOStreams, enabled: bool) -> int:
+    from exobridge.core import provider_admin
+    from exobridge.render import config as view
+
+    _edit(lambda doc, config: provider_admin.set_enabled(doc, config, opts.name, enabled))
+    view.notice(io, f"{'enabled' if enabled else 'disabled'} {opts.name}")
+    return ExitCode.OK
 
 
 def enable(
     name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
-) -> None:
+) -> int:
     """Turn a provider on."""
-    from exobridge.core import config_edit
-    from exobridge.render import config as view
-
-    _edit(lambda doc, config: config_edit.set_enabled(doc, config, name, True))
-    view.notice(f"enabled {name}")
+    return set_enabled_run(NameOptions(name), _io(), True)
 
 
 def disable(
     name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
-) -> None:
+) -> int:
     """Turn a provider off (it stays in the config)."""
-    from exobridge.core import config_edit
+    return set_enabled_run(NameOptions(name), _io(), False)
+
+
+@dataclass
+class MoveOptions:
+    name: str
+    priority: int
+
+
+def move_run(opts: MoveOptions, io: IOStreams) -> int:
+    from exobridge.core import provider_admin
     from exobridge.render import config as view
 
-    _edit(lambda doc, config: config_edit.set_enabled(doc, config, name, False))
-    view.notice(f"disabled {name}")
+    order: list[str] = []
+
+    def change(doc: Any, config: Config) -> None:
+        order[:] = provider_admin.move_provider(doc, config, opts.name, opts.priority)
+
+    _edit(change)
+    view.notice(io, "order: " + ", ".join(f"{index} {provider}" for index, provider in enumerate(order)))
+    return ExitCode.OK
 
 
 def move(
     name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
     priority: Annotated[int, typer.Option("--priority", help="New position: 0 is tried first.")],
-) -> None:
+) -> int:
     """Move a provider to position N; the others keep their order (priorities are renumbered 0, 1, 2…)."""
-    from exobridge.core import config_edit
-    from exobridge.render import config as view
-
-    order: list[str] = []
-
-    def change(doc, config) -> None:
-        order[:] = config_edit.move_provider(doc, config, name, priority)
-
-    _edit(change)
-    view.notice("order: " + ", ".join(f"{index} {provider}" for index, provider in enumerate(order)))
+    return move_run(MoveOptions(name, priority), _io())
 
 
 def register(group: typer.Typer) -> None:

@@ -1,18 +1,20 @@
-"""What the `config` and `providers add|remove|…` commands print.
+"""What the `config`, `keys` and `providers add|remove|…` commands print, through the command's IOStreams.
 
-stdout: the data (a table, a raw value, or exactly one JSON object). stderr: notices. Rich only when the
-stream is a terminal and NO_COLOR is unset; plain aligned columns otherwise, so pipes and scripts get text.
+stdout: the data (a table, a raw value, or exactly one JSON object, `io.json_line`'s one style). stderr:
+notices. A Rich table when stdout is a terminal with colour; plain aligned columns otherwise, so pipes and
+scripts get text. Cells are never read as Rich markup and are shown terminal-safe (`sanitize.terminal_text`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from exobridge.render.chat import StderrLines, stream_is_tty
+from exobridge.core.sanitize import terminal_text
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
 
 
 def raw_value(value: Any) -> str:
@@ -33,56 +35,58 @@ def shown_value(value: Any) -> str:
     return raw_value(value)
 
 
-def write_json(data: Any, stream: IO[str] | None = None) -> None:
-    stream = stream or sys.stdout
-    stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    stream.flush()
+def write_json(io: IOStreams, data: Any) -> None:
+    from exobridge.render.io import json_line
+
+    io.write_out(json_line(data))
 
 
-def write_line(text: str, stream: IO[str] | None = None) -> None:
-    stream = stream or sys.stdout
-    stream.write(text + "\n")
-    stream.flush()
+def write_line(io: IOStreams, text: str) -> None:
+    io.write_out(text + "\n")
 
 
-def notice(text: str, style: str | None = "dim") -> None:
-    StderrLines().write(text, style)
+def notice(io: IOStreams, text: str, style: str | None = "dim") -> None:
+    io.notice(terminal_text(text), style)
 
 
-def warn(text: str) -> None:
-    StderrLines().write(f"exobridge: warning: {text}", "yellow")
+def warn(io: IOStreams, text: str) -> None:
+    io.notice(f"exobridge: warning: {terminal_text(text)}", "yellow")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], stream: IO[str] | None = None) -> None:
-    """Rich table on a terminal; plain columns separated by two spaces when piped."""
-    stream = stream or sys.stdout
-    if stream_is_tty(stream) and not os.environ.get("NO_COLOR"):
-        from rich.console import Console
+def table(io: IOStreams, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rich table on a colour terminal; plain columns separated by two spaces otherwise."""
+    cells = [[terminal_text(str(cell)) for cell in row] for row in rows]
+    if io.is_stdout_tty and io.color_stdout:
         from rich.table import Table
+        from rich.text import Text
 
         rich_table = Table(box=None, pad_edge=False, header_style="bold")
         for header in headers:
             rich_table.add_column(header, overflow="fold")
-        for row in rows:
-            rich_table.add_row(*row)
-        Console(file=stream, highlight=False).print(rich_table)
+        for row in cells:
+            rich_table.add_row(*(Text(cell) for cell in row))
+        io.rich_console().print(rich_table)
+        io.out.flush()
         return
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
-    for row in (headers, *rows):
-        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]
-        stream.write("  ".join(cells).rstrip() + "\n")
-    stream.flush()
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *cells, strict=False)]
+    lines = []
+    for row in (list(headers), *cells):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+    io.write_out("".join(line + "\n" for line in lines))
 
 
-def paths(rows: list[dict[str, Any]], as_json: bool) -> None:
+def paths(io: IOStreams, rows: list[dict[str, Any]], as_json: bool) -> None:
     """`config path`: rows of {name, path, exists}."""
     if as_json:
-        write_json({row["name"]: {"path": row["path"], "exists": row["exists"]} for row in rows})
+        write_json(io, {row["name"]: {"path": row["path"], "exists": row["exists"]} for row in rows})
         return
-    table(["WHAT", "PATH", "EXISTS"], [[row["name"], row["path"], "yes" if row["exists"] else "no"] for row in rows])
+    table(
+        io, ["WHAT", "PATH", "EXISTS"], [[row["name"], row["path"], "yes" if row["exists"] else "no"] for row in rows]
+    )
 
 
 def settings(
+    io: IOStreams,
     path: str,
     file_exists: bool,
     values: list[dict[str, Any]],
@@ -93,20 +97,29 @@ def settings(
     """`config show`: every effective value with its source, then each provider's key (masked)."""
     if as_json:
         write_json(
+            io,
             {
                 "path": path,
                 "file_exists": file_exists,
                 "values": {row["key"]: {"value": row["value"], "source": row["source"]} for row in values},
                 "keys": {row["provider"]: {"source": row["source"], "masked": row["masked"]} for row in keys},
                 "unknown_keys": unknown,
-            }
+            },
         )
         return
-    notice(f"config: {path}" + ("" if file_exists else " (no file: built-in defaults)"))
+    notice(io, f"config: {path}" + ("" if file_exists else " (no file: built-in defaults)"))
     rows = [[row["key"], shown_value(row["value"]), row["source"]] for row in values]
     rows.extend(
         [f"providers.{row['provider']}.key", row["masked"] or f"({row['source']})", row["source"]] for row in keys
     )
-    table(["KEY", "VALUE", "SOURCE"], rows)
+    table(io, ["KEY", "VALUE", "SOURCE"], rows)
     for key in unknown:
-        warn(f"unknown key {key!r} in the config file (ignored)")
+        warn(io, f"unknown key {key!r} in the config file (ignored)")
+
+
+KEY_COLUMNS = (("provider", "PROVIDER"), ("source", "SOURCE"), ("masked", "KEY"), ("note", "NOTE"))
+
+
+def key_table(io: IOStreams, rows: list[dict[str, Any]]) -> None:
+    """`keys list`: rows hold masked keys only; this function never sees a raw key."""
+    table(io, [title for _, title in KEY_COLUMNS], [[row.get(f) or "" for f, _ in KEY_COLUMNS] for row in rows])
