@@ -1,4 +1,9 @@
-"""`exobridge serve`: the same Exo-first failover as a local OpenAI-compatible endpoint (docs/serve.md)."""
+"""`exobridge serve`: the same Exo-first failover as a local OpenAI-compatible endpoint (docs/serve.md).
+
+The options parse into `serve.options.ServeOptions` and `serve.server.serve_run(opts, io)` runs them; a
+refused bind raises `UsageError` (2), a config or keys file that does not load `ConfigError` (4), and the
+runner turns either into one line and the exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,14 @@ from typing import Annotated
 
 import typer
 
-from exobridge.cli import exits
-
 
 def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on. Not loopback: a client key is required.")
-    ] = ("127.0.0.1"),
-    port: Annotated[int, typer.Option("--port", help="Port to listen on; 0 picks a free one (named at start-up).")] = (
-        52480
-    ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one (named at start-up).")
+    ] = 52480,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Client key (visible in ps: prefer --api-key-env).")
     ] = None,
@@ -26,11 +29,11 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines on stderr.")] = False,
     grace: Annotated[
-        float, typer.Option("--grace", min=0.0, help="Seconds in-flight replies may finish after SIGINT/SIGTERM.")
+        float, typer.Option("--grace", min=0.0, help="Seconds open replies may finish after SIGINT/SIGTERM.")
     ] = 10.0,
-) -> None:
+) -> int:
     """Serve an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models) routed Exo first."""
-    from exobridge.core.errors import ExobridgeError
+    from exobridge.render import io as iostreams
     from exobridge.serve.options import ServeOptions
     from exobridge.serve.server import serve_run
 
@@ -43,11 +46,7 @@ def serve(
         json_logs=json_logs,
         grace=grace,
     )
-    try:
-        code = serve_run(opts)
-    except ExobridgeError as exc:  # a refused bind (2), a config or keys file that does not load (4)
-        exits.fail(exc.line(), exc.code)
-    raise typer.Exit(code)
+    return serve_run(opts, iostreams.current())
 
 
 def register(app: typer.Typer) -> None:

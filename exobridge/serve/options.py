@@ -91,5 +91,5 @@ def check(opts: ServeOptions, key: ClientKey) -> None:
         raise ServeUsageError(
             f"refusing to listen on {opts.host} without a client key: anyone who can reach it could use your "
             f"Exo cluster and cloud keys. Set one with --api-key-env VAR, {KEY_ENV}, or a "
-            f"`{KEYS_FILE_ENTRY} = \"…\"` entry in the keys file, or bind 127.0.0.1"
+            f'`{KEYS_FILE_ENTRY} = "…"` entry in the keys file, or bind 127.0.0.1'
         )

@@ -14,11 +14,14 @@ import signal
 import socket
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import uvicorn  # serve's modules load only for `exobridge serve`
 
 from exobridge.serve.options import ServeOptions, ServeUsageError, check, resolve_client_key
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
 
 SECRETS_REFRESH_SECONDS = 5.0  # how soon a key added to the keys file or the environment is also redacted
 
@@ -124,9 +127,9 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve_run(opts: ServeOptions, stderr: IO[str] | None = None) -> int:
-    """Serve until SIGINT/SIGTERM. Raises ServeUsageError (exit 2) or the config's error (exit 4)."""
-    stderr = stderr if stderr is not None else sys.stderr
+def serve_run(opts: ServeOptions, io: IOStreams | None = None) -> int:
+    """Serve until SIGINT/SIGTERM, then return 0. Raises ServeUsageError (exit 2) or the config's error (4)."""
+    stderr = io.err if io is not None else sys.stderr
     key = resolve_client_key(opts)
     check(opts, key)
     from exobridge.serve.app import create_app
