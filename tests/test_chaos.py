@@ -24,14 +24,14 @@ DOCUMENTED_EXITS = {0, 3, 5}
 FAST = {"connect_timeout": 0.5, "first_token_timeout": 0.3, "idle_timeout": 0.3}
 
 
-def chaos_config_text(urls: list[str]) -> str:
+def chaos_config_text(urls: list[str], first_kind: str = "openai") -> str:
     lines = ['default_model = "m"']
     for name in ("exo", "openrouter", "huggingface"):
         lines += [f"[providers.{name}]", "enabled = false"]
     for index, url in enumerate(urls):
         lines += [
             f"[providers.chaos{index}]",
-            'kind = "openai"',
+            f'kind = "{first_kind if index == 0 else "openai"}"',
             f'url = "{url}"',
             f"priority = {index + 1}",
             'key_env = "CHAOS_KEY"',
@@ -54,7 +54,7 @@ def files_written(root: Path) -> str:
 @pytest.mark.parametrize("seed", range(RUNS))
 def test_chat_survives_chaos(seed: int, server, write_config, cli, isolated: Path) -> None:
     servers = [chaos_server(server, seed * 2 + i) for i in range(2)]
-    write_config(chaos_config_text([s.url for s in servers]))
+    write_config(chaos_config_text([s.url for s in servers], first_kind="exo" if seed % 2 else "openai"))
     args = ["chat", "-m", "m", "Hi"] if seed % 3 == 2 else ["chat", "--json", "-m", "m", "Hi"]
     if seed % 4 == 1:
         args.insert(1, "--no-stream")
