@@ -297,6 +297,12 @@ def test_transport_failure_maps_each_httpx_error_to_one_wording() -> None:
         httpx.RemoteProtocolError("peer closed", request=request): "connection reset (peer closed)",
         httpx.ReadTimeout("timed out", request=request): "no reply within 2 s",
         httpx.ProxyError("502", request=request): "proxy unreachable (502)",
+        httpx.ConnectError("[Errno -3] Temporary failure in name resolution"): "host not found (DNS)",
+        httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"): "host not found (DNS)",
+        httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"): (
+            "TLS handshake failed ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed)"
+        ),
+        httpx.ConnectError("[Errno 101] Network is unreachable"): "cannot connect ([Errno 101] Network is unreachable)",
     }
     for exc, reason in cases.items():
         assert http.transport_failure(exc, waited=2).reason == reason

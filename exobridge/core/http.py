@@ -197,9 +197,7 @@ def _transport_failure(exc: BaseException, provider: ProviderConfig | None, wait
     if isinstance(exc, httpx.ConnectError):
         if "refused" in lowered:
             return Failure(FailureKind.CONNECT, "connection refused")
-        if any(s in lowered for s in ("name or service not known", "nodename nor servname", "getaddrinfo")) or (
-            "name resolution" in lowered
-        ):
+        if any(s in lowered for s in DNS_WORDS):
             return Failure(FailureKind.CONNECT, "host not found (DNS)")
         if any(s in lowered for s in ("ssl", "tls", "certificate", "wrong version number")):
             return Failure(FailureKind.CONNECT, f"TLS handshake failed ({text})")
@@ -221,6 +219,15 @@ def _transport_failure(exc: BaseException, provider: ProviderConfig | None, wait
     if isinstance(exc, httpx.InvalidURL | ValueError | ImportError):
         return Failure(FailureKind.CONNECT, f"cannot connect ({text})")
     return Failure(FailureKind.CONNECT, f"{type(exc).__name__}: {text}")
+
+
+DNS_WORDS = (
+    "name or service not known",  # glibc EAI_NONAME
+    "nodename nor servname",  # macOS / BSD
+    "name resolution",  # "Temporary failure in name resolution" (EAI_AGAIN)
+    "no address associated",  # EAI_NODATA
+    "getaddrinfo",
+)
 
 
 def deadline_failure(seconds: float) -> Failure:
