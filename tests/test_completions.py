@@ -118,6 +118,25 @@ def test_unreadable_cache_still_offers_the_table(configured: Path) -> None:
     assert names(values.model_names("openrouter:meta-llama/")) == []
 
 
+def test_cached_ids_a_shell_cannot_take_are_skipped(configured: Path) -> None:
+    JsonCache("models").put(
+        "openrouter", [{"id": "evil\x1b]0;title\x07"}, {"id": "two words"}, {"id": "ok/model"}, {"id": ""}]
+    )
+    assert values.cached_model_ids(load())["openrouter"] == ["ok/model"]
+
+
+def test_a_cache_file_another_user_could_write_is_not_read(configured: Path) -> None:
+    assert "openai/gpt-4o" in values.cached_model_ids(load())["openrouter"]
+    configured.chmod(0o666)
+    assert values.cached_model_ids(load()) == {}
+    configured.chmod(0o600)
+    configured.parent.chmod(0o777)
+    try:
+        assert values.cached_model_ids(load()) == {}
+    finally:
+        configured.parent.chmod(0o700)
+
+
 def test_split_line_and_option_prefix() -> None:
     assert completions.split_line("exobridge chat -m open") == (["chat", "-m"], "open")
     assert completions.split_line("exobridge chat -m ") == (["chat", "-m"], "")

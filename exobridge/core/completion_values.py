@@ -64,23 +64,33 @@ def provider_names(incomplete: str = "", config: Config | None = None) -> list[C
         return []
 
 
+def is_completion_word(value: object) -> bool:
+    """A non-empty string a shell can offer as one word: printable, no whitespace (no escape sequences)."""
+    return isinstance(value, str) and value.isprintable() and bool(value) and not any(c.isspace() for c in value)
+
+
 def cached_model_ids(config: Config, cache_file: Path | None = None) -> dict[str, list[str]]:
     """Model ids per configured provider from the model-list cache.
 
     The cache is `JsonCache("models")` (file `<cache_dir>/models.json`), written by `exobridge models`:
     key = provider name, entry value = a list of objects with at least "id". It is read here in one pass,
-    without importing the cache writer, because a TAB must stay cheap. Stale entries still count (a name
-    that existed yesterday is a good suggestion); malformed entries are skipped, an unreadable file is empty.
+    through `cache.read_trusted` (a file another user could have written, or a huge one, is not read). Stale
+    entries still count (a name that existed yesterday is a good suggestion); malformed entries, and ids no
+    shell could take as one word (whitespace, control characters, escape sequences), are skipped; an
+    unreadable file is empty.
     """
     import json
 
-    if cache_file is None:
-        from exobridge.core import paths
+    from exobridge.core import cache, paths
 
+    if cache_file is None:
         cache_file = paths.cache_dir() / f"{MODELS_CACHE}.json"
+    raw = cache.read_trusted(cache_file)
+    if raw is None:
+        return {}
     try:
-        data = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw)
+    except ValueError:
         return {}
     if not isinstance(data, dict):
         return {}
@@ -90,18 +100,18 @@ def cached_model_ids(config: Config, cache_file: Path | None = None) -> dict[str
         entries: Any = entry.get("value") if isinstance(entry, dict) else None
         if not isinstance(entries, list):
             continue
-        ids = {e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]}
+        ids = {e["id"] for e in entries if isinstance(e, dict) and is_completion_word(e.get("id"))}
         found[provider.name] = sorted(ids)
     return found
 
 
 def _table_names_for(config: Config, provider: str, table: dict[str, dict[str, str]]) -> list[str]:
     """Logical model names that `provider:<name>` resolves to a real model id."""
-    from exobridge.core import model_map
+    from exobridge.core import model_targets
 
     names = []
     for name in table:
-        targets = model_map.targets(f"{provider}:{name}", config)
+        targets = model_targets.targets(f"{provider}:{name}", config)
         if targets and targets[0].model is not None and targets[0].reason is None:
             names.append(name)
     return names
@@ -122,9 +132,9 @@ def model_names(incomplete: str = "", config: Config | None = None, cache_file: 
         config = _config(config)
         if config is None:
             return []
-        from exobridge.core import model_map
+        from exobridge.core import model_targets
 
-        table = model_map.table(config)
+        table = model_targets.table(config)
         head, sep, _ = incomplete.partition(":")
         result: list[Candidate] = []
         seen: set[str] = set()
