@@ -2,6 +2,7 @@
 
     python3 bench/serve.py              # 16 concurrent clients, 5 s per phase
     python3 bench/serve.py --seconds 2  # quicker
+    python3 bench/serve.py --client httpx   # the clients are httpx.AsyncClient (as the openai SDK)
 
 One run measures, with K concurrent clients (keep-alive connections, a minimal HTTP/1.1 client on asyncio so
 the client costs little next to the servers): requests/s and latency through serve and directly against the
@@ -192,6 +193,55 @@ async def load(name: str, url: str, path: str, stream: bool, clients: int, secon
     return phase
 
 
+async def load_httpx(
+    name: str, url: str, path: str, stream: bool, clients: int, seconds: float, warmup: float
+) -> Phase:
+    """The same load with httpx.AsyncClient as the client (what the openai SDK uses), for comparison."""
+    import httpx
+
+    body = chat_body(stream)
+    phase = Phase(name)
+    measuring = False
+    stop_at = time.perf_counter() + warmup + seconds
+
+    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=clients), timeout=30) as http:
+
+        async def one() -> tuple[int, float]:
+            started = time.perf_counter()
+            if not stream:
+                response = await http.post(path, content=body, headers={"content-type": "application/json"})
+                return response.status_code, time.perf_counter() - started
+            first = None
+            async with http.stream("POST", path, content=body, headers={"content-type": "application/json"}) as r:
+                async for line in r.aiter_lines():
+                    if first is None and '"content":"' in line and '"content":""' not in line:
+                        first = time.perf_counter() - started
+                return r.status_code, first if first is not None else time.perf_counter() - started
+
+        async def client() -> None:
+            while time.perf_counter() < stop_at:
+                try:
+                    status, latency = await one()
+                except httpx.HTTPError:
+                    if measuring:
+                        phase.errors += 1
+                    continue
+                if measuring:
+                    phase.requests += 1
+                    if status == 200:
+                        phase.latencies.append(latency)
+                    else:
+                        phase.errors += 1
+
+        tasks = [asyncio.create_task(client()) for _ in range(clients)]
+        await asyncio.sleep(warmup)
+        measuring = True
+        begun = time.perf_counter()
+        await asyncio.gather(*tasks)
+        phase.seconds = time.perf_counter() - begun
+    return phase
+
+
 async def held_streams(url: str, count: int, pid: int | None) -> tuple[int, int, float | None]:
     """`count` streams open at once; returns (completed, errors, peak RSS MiB of `pid`)."""
     host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
@@ -346,13 +396,17 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="exobridge-bench-serve-"))
     serve_proc, serve_url = start_serve(upstream, home / "serve")
     litellm = start_litellm(upstream, home) if not args.no_litellm else None
-    results: dict[str, object] = {"clients": args.clients, "seconds": args.seconds}
+    results: dict[str, object] = {"clients": args.clients, "seconds": args.seconds, "client": args.client}
     try:
-        print(f"upstream {upstream} · serve {serve_url} · {args.clients} clients · {args.seconds:g} s per phase")
+        print(
+            f"upstream {upstream} · serve {serve_url} · {args.clients} {args.client} clients · "
+            f"{args.seconds:g} s per phase"
+        )
+        drive = load_httpx if args.client == "httpx" else load
         for stream in (False, True):
             kind = "stream (first content)" if stream else "whole reply"
-            direct = await load("direct", upstream, "/v1/chat/completions", stream, args.clients, args.seconds, 1)
-            served = await load("serve", serve_url, "/v1/chat/completions", stream, args.clients, args.seconds, 1)
+            direct = await drive("direct", upstream, "/v1/chat/completions", stream, args.clients, args.seconds, 1)
+            served = await drive("serve", serve_url, "/v1/chat/completions", stream, args.clients, args.seconds, 1)
             print(row(f"direct, {kind}", direct))
             print(row(f"exobridge serve, {kind}", served, direct))
             key = "stream" if stream else "whole"
@@ -365,7 +419,9 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 "errors": served.errors,
             }
             if litellm is not None:
-                other = await load("litellm", litellm[1], "/v1/chat/completions", stream, args.clients, args.seconds, 1)
+                other = await drive(
+                    "litellm", litellm[1], "/v1/chat/completions", stream, args.clients, args.seconds, 1
+                )
                 print(row(f"LiteLLM proxy, {kind}", other, direct))
                 results[f"litellm_{key}"] = {"ratio": round(other.rate / direct.rate, 3)}
         if litellm is None:
@@ -410,6 +466,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: a minimal asyncio HTTP client (the servers' cost shows most); httpx: httpx.AsyncClient",
+    )
     parser.add_argument("--no-litellm", action="store_true", help="do not measure LiteLLM even when installed")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object at the end")
     args = parser.parse_args()
