@@ -237,11 +237,9 @@ class Router:
                 found.append(Candidate(target, provider.url, skip=reason, skip_kind=kind))
                 continue
             key = keys_mod.resolve(provider, self.cli_keys.get(provider.name), stored=stored_keys)
-            if key.source == "missing":
-                env = " or ".join(provider.key_envs)
-                found.append(
-                    Candidate(target, provider.url, skip=f"no API key (set {env})", skip_kind=FailureKind.NO_KEY)
-                )
+            if key.missing:
+                reason = keys_mod.missing_key_reason(provider)
+                found.append(Candidate(target, provider.url, skip=reason, skip_kind=FailureKind.NO_KEY))
                 continue
             for url in provider.urls:
                 found.append(Candidate(target, url, key.value, cooling=self.state.blocked(provider, url)))
