@@ -58,6 +58,20 @@ def test_a_non_loopback_bind_without_a_client_key_is_refused(run_cli) -> None:
     assert unset.returncode == 2 and "EXB_TEST_UNSET_VARIABLE" in unset.stderr
 
 
+def test_a_busy_port_is_a_usage_error_and_a_broken_config_a_config_error(run_cli, write_config) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_cli("serve", "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "cannot listen on 127.0.0.1:" in busy.stderr
+    write_config("default_model = [\n")
+    broken = run_cli("serve", "--port", "0")
+    assert broken.returncode == 4 and broken.stderr.startswith("exobridge: error: config: ")
+    assert "Traceback" not in busy.stderr + broken.stderr
+
+
 def test_100_parallel_requests_try_a_failing_exo_once(tmp_path: Path, upstreams, run_cli) -> None:
     exo, backup = upstreams
     exo.route("POST", "/v1/chat/completions")(
