@@ -16,6 +16,7 @@ import pytest
 
 from exobridge.core import config as config_mod
 from exobridge.core import config_edit
+from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
 from tests.conftest import local_config
 
 CANARY_OR = "sk-or-v1-CANARYc0ffee0123456789abcdefWXYZ"

@@ -15,6 +15,7 @@ from exobridge.core import model_map
 from exobridge.core.cooldown import CooldownStore, FileRouteState
 from exobridge.core.failover import Failure, FailureKind
 from exobridge.core.routing import ChatRequest, Router
+from tests.cli_inprocess import inprocess_run_cli  # noqa: F401  (fixture: run_cli in-process)
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import BlackHole, closed_port, stream_words
 from tests.test_routing import make_config, two_providers

@@ -1,4 +1,5 @@
-"""`exobridge keys …` as a user runs it (subprocesses), and where keys may and may not go."""
+"""`exobridge keys …` as a user runs it (in-process, a real process where only one shows it), and where keys
+may and may not go."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import Exchange, stream_words
 
@@ -24,7 +26,9 @@ def stored() -> dict[str, str]:
     return tomllib.loads(keys_file().read_text(encoding="utf-8"))
 
 
-def test_set_from_piped_stdin_stores_0600_and_confirms_masked(run_cli):
+def test_set_from_piped_stdin_stores_0600_and_confirms_masked(run_process):
+    """A real process: the key arrives through a pipe, as `printf %s "$KEY" | exobridge keys set` sends it."""
+    run_cli = run_process
     proc = run_cli("keys", "set", "openrouter", input=CANARY + "\n")
     assert proc.returncode == 0, proc.stderr
     assert stored() == {"openrouter": CANARY}

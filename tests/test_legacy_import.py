@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
+
 fernet = pytest.importorskip("cryptography.fernet")
 
 OR_KEY = "sk-or-v1-legacyplain0000aaaa1111"
@@ -181,12 +183,13 @@ def test_encrypted_key_without_key_file_is_imported_without_key(run_cli):
     assert not keys_file().exists()
 
 
-def test_encrypted_key_without_cryptography_says_what_to_run(run_cli, tmp_path):
+def test_encrypted_key_without_cryptography_says_what_to_run(run_process, tmp_path):
+    """A process: hiding an installed package needs a fresh interpreter with its own PYTHONPATH."""
     blocker = tmp_path / "no-cryptography" / "cryptography"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
     write_legacy([hugging_face(api_key_encrypted=encrypt(HF_KEY))])
-    proc = run_cli("config", "import-legacy", env={"PYTHONPATH": str(blocker.parent)})
+    proc = run_process("config", "import-legacy", env={"PYTHONPATH": str(blocker.parent)})
     assert proc.returncode == 0, proc.stderr
     assert "'cryptography' package is not installed" in proc.stderr
     assert "exobridge keys set huggingface" in proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from exobridge.core import config as config_mod
+from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
 from tests.loopback import Exchange, closed_port, exo_models
 
 USER_FILE = """\
