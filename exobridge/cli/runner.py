@@ -153,7 +153,7 @@ def run(args: Sequence[str], io: IOStreams) -> int:
         except typer.Exit as exc:
             return int(exc.exit_code)
         except typer.Abort:
-            return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode)
+            return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode, label="")
         except KeyboardInterrupt as exc:
             code = interrupt_exit_code(exc)
             io.notice(f"exobridge: {interrupt_notice(exc)}", "yellow")

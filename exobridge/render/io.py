@@ -119,13 +119,19 @@ class IOStreams:
         cls,
         stdin: str | bytes = "",
         *,
+        tty: bool = False,
         stdin_tty: bool = False,
         stdout_tty: bool = False,
         stderr_tty: bool = False,
         env: Mapping[str, str] | None = None,
         width: int = 80,
     ) -> IOStreams:
-        """In-memory streams for tests: read back with `stdout_text()` and `stderr_text()`."""
+        """In-memory streams for tests: read back with `stdout_text()` and `stderr_text()`.
+
+        `tty=True` makes all three say they are a terminal; `env` defaults to the process environment.
+        """
+        if tty:
+            stdin_tty = stdout_tty = stderr_tty = True
         data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
         return cls(
             stdin=_TestStdin(data, stdin_tty),
