@@ -546,6 +546,14 @@ def test_missing_or_wrong_client_key_is_401(stack: Stack) -> None:
     assert httpx.get(f"{stack.url}/v1/models").status_code == 401
 
 
+def test_fields_are_sent_on_as_chat_sends_them_and_unknown_ones_pass_through(stack: Stack) -> None:
+    fields = {"temperature": 0.3, "max_tokens": 5, "top_p": 0.9, "stop": ["\n"], "seed": 7, "x_custom": {"a": 1}}
+    assert stack.post("backup:plain", **fields).status_code == 200
+    sent = stack.backup.server.requests[-1].json()
+    assert sent["model"] == "plain" and sent["messages"] == [{"role": "user", "content": "hi"}]
+    assert {k: sent.get(k) for k in fields} == fields
+
+
 def test_client_authorization_is_never_forwarded(stack: Stack) -> None:
     assert stack.post("v1-noinstance").status_code == 200  # reaches exo, then backup
     for request in stack.exo.server.requests + stack.backup.server.requests:
