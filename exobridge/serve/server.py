@@ -103,6 +103,19 @@ def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
     )
 
 
+def _route_uvicorn_logs(log: Any) -> None:
+    """uvicorn's own warnings (a malformed request, a slow shutdown) as serve's warning lines, redacted."""
+    import logging
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log.warn(record.getMessage().splitlines()[0] if record.getMessage() else record.levelname)
+
+    logger = logging.getLogger("uvicorn")
+    logger.handlers = [Forward(logging.WARNING)]
+    logger.propagate = False
+
+
 def _warm_up(config: Any) -> None:
     """Import what the first route needs now, so the first request does not pay ~0.2 s for it."""
     from exobridge.core import http, model_targets, reply  # noqa: F401
@@ -159,6 +172,7 @@ def serve_run(opts: ServeOptions, io: IOStreams | None = None) -> int:
         "timeout_graceful_shutdown": opts.grace,
         "server_header": False,
     }
+    _route_uvicorn_logs(ctx.log)
     ctx.log.startup(f"http://{shown}:{port}/v1", providers, key.value is not None)
     # uvicorn re-raises the signal that stopped it once it is done; a handler of ours makes that a no-op, so
     # a graceful stop ends with exit 0.
