@@ -117,9 +117,8 @@ def report(
 
 
 def write_json(io: IOStreams, data: Any) -> None:
-    """One JSON object and a newline on stdout: the one --json style of every command."""
-    with contextlib.suppress(BrokenPipeError, ExobridgeError):
-        io.write_out(iostreams.json_line(data))
+    """One JSON object and a newline on stdout: the one --json style of every command (`io.write_json`)."""
+    io.write_json(data)
 
 
 def _is_usage_error(exc: Exception) -> bool:

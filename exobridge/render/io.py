@@ -197,6 +197,16 @@ class IOStreams:
 
             raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from exc
 
+    def write_json(self, data: Any) -> None:
+        """The one `--json` object on stdout (`json_line`); a reader that left or a full stdout ends it quietly.
+
+        The runner reports a failing stdout for the run; here nothing more can be said on stdout anyway.
+        """
+        from exobridge.core.errors import OutputError
+
+        with contextlib.suppress(BrokenPipeError, OutputError):
+            self.write_out(json_line(data))
+
     def write_err(self, text: str) -> None:
         """Text on stderr, flushed; never raises (a closed or full stderr is noted in `stderr_lost`)."""
         if self.stderr_lost:
