@@ -69,10 +69,29 @@ class DaemonPool:
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
+IDLE_CLIENTS = 64  # upstream clients kept for reuse (each keeps its own keep-alive connections)
+
+
+class _Lease:
+    """One pooled upstream client and the route using it now; its response hook reports to that route."""
+
+    def __init__(self, make: Callable[[_Lease], httpx.Client]) -> None:
+        self.run: RouteRun | None = None
+        self.client = make(self)
+
+    def track(self, response: httpx.Response) -> None:
+        run = self.run
+        if run is not None:
+            run.track(response)
+
+
 class UpstreamClients:
-    """An httpx client per route, cheap to make: the TLS context is built once (~20 ms), and the environment's
-    proxy settings are only consulted when the environment has any. A client of its own lets a route's
-    response hook record every upstream response, so a cancelled route can cut exactly its own connections.
+    """httpx clients for routes, one route at a time each, reused: connections to a provider stay open
+    between requests (no new TCP and TLS handshake per request), the TLS context is built once (~20 ms), and
+    the environment's proxy settings are consulted only when it has any.
+
+    A client serves one route at a time, so its response hook knows whose responses it sees: a cancelled
+    route cuts exactly its own connections.
     """
 
     def __init__(self) -> None:
@@ -80,11 +99,31 @@ class UpstreamClients:
 
         self._tls = httpx.create_ssl_context()
         self._trust_env = any(name.lower() in PROXY_VARIABLES for name in os.environ)
+        self._idle: list[_Lease] = []
+        self._lock = threading.Lock()
 
-    def for_route(self, run: RouteRun) -> httpx.Client:
+    def _make(self, lease: _Lease) -> httpx.Client:
         from exobridge.core import http
 
-        return http.client(trust_env=self._trust_env, verify=self._tls, event_hooks={"response": [run.track]})
+        return http.client(
+            trust_env=self._trust_env, keepalive=True, verify=self._tls, event_hooks={"response": [lease.track]}
+        )
+
+    def lease(self, run: RouteRun) -> _Lease:
+        with self._lock:
+            lease = self._idle.pop() if self._idle else None
+        if lease is None:
+            lease = _Lease(self._make)
+        lease.run = run
+        return lease
+
+    def give_back(self, lease: _Lease) -> None:
+        lease.run = None
+        with self._lock:
+            if len(self._idle) < IDLE_CLIENTS:
+                self._idle.append(lease)
+                return
+        lease.client.close()
 
 
 def shut_socket(response: httpx.Response) -> None:
@@ -141,11 +180,11 @@ class RouteRun:
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
         observer = _Observer(self)
-        http = None
+        lease = None
         try:
             if self.clients is not None and router_takes_http():
-                http = self.clients.for_route(self)
-            kwargs: dict[str, Any] = {"http": http} if http is not None else {}
+                lease = self.clients.lease(self)
+            kwargs: dict[str, Any] = {"http": lease.client} if lease is not None else {}
             router = Router(
                 self.config, observer=observer, keep_text=not self.request.stream, state=self.state, **kwargs
             )
@@ -154,8 +193,8 @@ class RouteRun:
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
             self._push(Event("end", error=exc))
         finally:
-            if http is not None:
-                http.close()
+            if lease is not None and self.clients is not None:
+                self.clients.give_back(lease)
             self.state.leave(self)
 
     def track(self, response: httpx.Response) -> None:
