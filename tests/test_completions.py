@@ -7,6 +7,7 @@ each shell does; they skip when a shell is not installed (CI installs all three 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exobridge.cli import completions
 from exobridge.core import completion_values as values
@@ -564,3 +567,35 @@ def test_ids_listed_by_exobridge_models_are_completed(
         "plain,lab:org/listed-one",
         "plain,lab:org/listed-two",
     ]
+
+
+WORDS = ["chat", "config", "get", "set", "providers", "keys", "-m", "--model", "--model=", "-p", "--", "-", "x"]
+
+
+@functools.cache
+def whole_tree() -> object:
+    from typer.main import get_command
+
+    from exobridge.cli.app import build_app
+
+    return get_command(build_app())
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    words=st.lists(st.sampled_from(WORDS) | st.text(alphabet="ab:=-'\" ", max_size=6), max_size=5),
+    shell=st.sampled_from(["bash", "zsh", "fish"]),
+)
+def test_any_line_gets_a_well_formed_answer_and_never_an_error(configured: Path, words: list[str], shell: str):
+    """Whatever is on the line (odd quotes, `=`, `--`, unknown words), the answer is lines the script can read."""
+    before, word = completions.split_line(" ".join(["exobridge", *words]))
+    found = completions.answers(whole_tree(), before, word)
+    if shell == "bash":
+        out = completions.format_bash(found, word, None)
+    else:
+        out = completions.format_zsh(found, word) if shell == "zsh" else completions.format_fish(found, word)
+    lines = out.splitlines()
+    if shell == "zsh":
+        assert len(lines) % 3 == 0 and all(t in ("plain", "file", "dir") for t in lines[::3])
+    else:
+        assert all(line.split(",", 1)[0] in ("plain", "file", "dir") for line in lines)
