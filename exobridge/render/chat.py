@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
+from exobridge.core.routing import Outcome
 from exobridge.core.sanitize import model_text_for_terminal, terminal_text
 from exobridge.render import io as iostreams
 from exobridge.render.io import IOStreams
@@ -128,9 +129,9 @@ class ChatView:
             self.io.notice(terminal_text(f"→ {target.provider.name} {url} model {model}"), "dim")
 
     def attempt_ended(self, attempt: Any, decision: Any) -> None:
-        if not self.notices or attempt.outcome == "ok":
+        if not self.notices or attempt.outcome == Outcome.OK:
             return
-        if attempt.outcome == "skipped":
+        if attempt.outcome == Outcome.SKIPPED:
             if self.verbose:
                 self.io.notice(terminal_text(f"· {attempt.provider}: skipped, {attempt.reason}"), "dim")
             return
@@ -166,10 +167,10 @@ class ChatView:
             return
         self.error(result.error or "no provider could answer")
         for attempt in result.attempts:
-            if attempt.outcome == "ok":
+            if attempt.outcome == Outcome.OK:
                 continue
             line = f"  {attempt.provider}: {attempt.outcome}, {attempt.reason}"
-            if attempt.url and attempt.outcome == "failed":
+            if attempt.url and attempt.outcome == Outcome.FAILED:
                 line += f" [{attempt.url}]"
             line = terminal_text(line)
             hint = self.hint(attempt)
