@@ -70,11 +70,23 @@ class NodeState(StrEnum):
 class ProbeError(Exception):
     """A probe that could not get its answer. `unreachable` means no HTTP reply at all."""
 
-    def __init__(self, reason: str, status: int | None = None, unreachable: bool = False) -> None:
+    def __init__(
+        self, reason: str, status: int | None = None, unreachable: bool = False, kind: FailureKind | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.unreachable = unreachable
+        self.kind = kind or _kind_of(status, unreachable)
+
+
+def _kind_of(status: int | None, unreachable: bool) -> FailureKind:
+    """The failure kind of trouble that is not an HTTP error status (those are classified by failover)."""
+    if unreachable:
+        return FailureKind.CONNECT
+    if status in (401, 403):
+        return FailureKind.AUTH
+    return FailureKind.BAD_RESPONSE
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class ProbeResult:
     credits_remaining: float | None = None
     credits_usage: float | None = None
     free_tier: bool | None = None
+    failure_kind: FailureKind | None = None  # why it cannot answer, for the CLI's hint (None when it can)
     # remembered routing state
     cooldown: str | None = None  # "connect failure, 23 s left" while cooling down
     cooldown_left: float | None = None
@@ -191,15 +204,17 @@ class _Session:
             reason = self.redactor.redact(failure.reason)
             if failure.kind is FailureKind.FIRST_TOKEN_TIMEOUT:  # the time a reachable server had to answer
                 reason = f"no reply within {min(seconds, self.read_timeout):g} s"
-            raise ProbeError(reason, failure.status, unreachable=failure.kind in UNREACHABLE_KINDS) from None
+            unreachable = failure.kind in UNREACHABLE_KINDS
+            raise ProbeError(reason, failure.status, unreachable=unreachable, kind=failure.kind) from None
 
     def problem(self, status: int, body: bytes) -> ProbeError:
         """The error a non-2xx reply states, redacted before it is cut short."""
-        from exobridge.core.failover import parse_error_body
+        from exobridge.core.failover import classify_http, parse_error_body
 
         text = self.redactor.redact(body.decode("utf-8", errors="replace"))
         error = parse_error_body(text.encode("utf-8"))
-        return ProbeError(f"HTTP {status}: {self.redactor.redact(error.message)}", status)
+        kind = classify_http(status, error).kind
+        return ProbeError(f"HTTP {status}: {self.redactor.redact(error.message)}", status, kind=kind)
 
 
 # --- Exo cluster ------------------------------------------------------------------------------------------
@@ -290,6 +305,7 @@ def _probe_exo_cluster(result: ProbeResult, session: _Session, url: str) -> None
     result.models_ready_note = ready.note
     if line.line == "v1" and not ready.ids:
         result.problem = "no model is placed (place one from the Exo dashboard)"
+        result.failure_kind = FailureKind.MODEL_UNAVAILABLE
         return
     result.can_answer = True
 
@@ -340,6 +356,7 @@ def _probe_key_info(result: ProbeResult, session: _Session, url: str, keyed: boo
     result.free_tier = free if isinstance(free, bool) else None
     if result.credits_remaining is not None and result.credits_remaining <= 0:
         result.problem = "the key's credit limit is used up"
+        result.failure_kind = FailureKind.CREDITS
         return
     result.can_answer = True
 
@@ -361,10 +378,6 @@ def _probe_model_list(result: ProbeResult, session: _Session, url: str, keyed: b
 # --- one node, all nodes ----------------------------------------------------------------------------------
 
 
-def _no_key_problem(provider: ProviderConfig) -> str:
-    return f"no API key (set {' or '.join(provider.key_envs)}, or exobridge keys set {provider.name})"
-
-
 def probe_provider(
     provider: ProviderConfig,
     url: str,
@@ -382,8 +395,9 @@ def probe_provider(
     result = ProbeResult(provider.name, provider.kind, url, provider.enabled)
     result.key_source = key.source
     result.key_masked = key.masked or None
-    if key.source == "missing":
-        result.problem = _no_key_problem(provider)
+    if key.missing:
+        result.problem = keys_mod.missing_key_reason(provider)  # the one wording; the CLI adds the fix
+        result.failure_kind = FailureKind.NO_KEY
         return result
     own = http is None
     client = http_mod.client() if http is None else http
@@ -398,6 +412,7 @@ def probe_provider(
         else:
             _probe_model_list(result, session, url, keyed)
     except ProbeError as exc:
+        result.failure_kind = exc.kind
         if exc.unreachable:
             result.reachable = False
         elif result.reachable is None:
@@ -455,6 +470,7 @@ def probe_all(
             result = ProbeResult(provider.name, provider.kind, url, provider.enabled, reachable=False)
             result.key_source, result.key_masked = key.source, key.masked or None
             result.problem = f"did not finish within {RUN_SECONDS:g} s"
+            result.failure_kind = FailureKind.FIRST_TOKEN_TIMEOUT
         else:
             result = outcome.value_or_raise()
         if not provider.enabled:
