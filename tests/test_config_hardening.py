@@ -403,3 +403,53 @@ def test_defect_5_no_piece_of_a_cut_key_or_a_header_secret_in_any_output(cli, wr
     for secret in (CANARY, header_secret):
         for start in range(2, len(secret) - 8 + 1):  # the vendor prefix `sk-or-v1` alone is public
             assert secret[start : start + 8] not in shown, (secret[start : start + 8], shown[-400:])
+
+
+# --- providers add --check goes through core/http: the same proxies as chat, a deadline, a byte cap ----------
+
+
+def test_add_check_uses_the_proxy_settings_chat_uses(cli, isolated) -> None:
+    """It used `trust_env=False`: a proxy variable chat would fail on was silently ignored."""
+    result = cli(
+        "providers", "add", "mine", "--url", "http://127.0.0.1:9/v1", "--check", env={"HTTP_PROXY": "::garbage::"}
+    )
+    assert result.exit_code == 4, result.stderr
+    assert "invalid proxy setting in the environment" in result.stderr
+    assert "mine" not in config_mod.load().providers
+
+
+def test_add_check_ends_at_its_deadline_however_slowly_a_server_drips(server) -> None:
+    from exobridge.core.provider_check import probe_models
+    from tests.loopback import Exchange
+
+    dripping = server()
+
+    @dripping.route("GET", "/v1/models")
+    def drip(ex: Exchange) -> None:
+        ex.head(200, {"Content-Type": "application/json", "Content-Length": "100000"})
+        ex.drip(b'{"data": [' + b" " * 1000, every=0.05, forever=True)
+
+    provider = config_mod.build(
+        {"providers": {"mine": {"kind": "openai", "url": f"{dripping.url}/v1"}}}, Path("c.toml"), env={}
+    ).providers["mine"]
+    probe = probe_models(provider, None, deadline_s=0.5)
+    assert not probe.ok and "no reply within" in probe.detail, probe.detail
+
+
+def test_add_check_stops_reading_an_endless_model_list(server) -> None:
+    from exobridge.core.provider_check import probe_models
+    from tests.loopback import Exchange
+
+    flooding = server()
+
+    @flooding.route("GET", "/v1/models")
+    def flood(ex: Exchange) -> None:
+        ex.start_stream(200, content_type="application/json")
+        ex.chunk(b'{"data": [')
+        ex.flood(b"10000\r\n" + b" " * 0x10000 + b"\r\n")  # 64 KiB chunks of spaces forever: an endless body
+
+    provider = config_mod.build(
+        {"providers": {"mine": {"kind": "openai", "url": f"{flooding.url}/v1"}}}, Path("c.toml"), env={}
+    ).providers["mine"]
+    probe = probe_models(provider, None, deadline_s=30)
+    assert not probe.ok and "MiB" in probe.detail, probe.detail
