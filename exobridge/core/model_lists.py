@@ -79,7 +79,7 @@ class ProviderModels:
     status: ListStatus
     models: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
-    hint: str | None = None
+    hint: str | None = None  # filled by the CLI (cli/hints.py) from failure_kind; core writes no hints
     cached: bool = False
     read_at: float | None = None
     line: str | None = None  # Exo only: "v1" or "legacy"
@@ -228,21 +228,8 @@ def read_provider(provider: ProviderConfig, key: str | None, *, http: httpx.Clie
         provider.url,
         ListStatus.UNREACHABLE,
         reason=reason,
-        hint=_hint(provider, last),
         failure_kind=last.kind,
     )
-
-
-def _hint(provider: ProviderConfig, failure: Failure) -> str | None:
-    """Kept until the CLI makes hints from `failure_kind` (cli/hints.py); no kind names here."""
-    from exobridge.core.providers import StatusProbe
-
-    if failure.kind is FailureKind.CONNECT and _kind(provider).status_probe == StatusProbe.EXO_CLUSTER:
-        return f"start Exo, or point exobridge at it: exobridge config set providers.{provider.name}.url URL"
-    if failure.kind is FailureKind.AUTH:
-        where = " or ".join(provider.key_envs) or "its key"
-        return f"set a valid key: exobridge keys set {provider.name} (or {where})"
-    return None
 
 
 # --- the cache --------------------------------------------------------------------------------------------
