@@ -50,7 +50,9 @@ def import_legacy(
 
 
 class LegacyFileError(ConfigError):
-    """The legacy file is missing or malformed (exit 4)."""
+    """The legacy file is missing or malformed (exit 4); the line names that file, not our config."""
+
+    prefix = ""
 
     def __init__(self, message: str) -> None:
         source, _, problem = message.partition(": ")
