@@ -290,7 +290,7 @@ def rss_mib(pid: int) -> float | None:
 # --- the servers under test ----------------------------------------------------------------------------------
 
 
-def start_serve(upstream: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(upstream: str, home: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
     config.write_text(
@@ -394,7 +394,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     upstream_proc.start()
     upstream = receive.recv()
     home = Path(tempfile.mkdtemp(prefix="exobridge-bench-serve-"))
-    serve_proc, serve_url = start_serve(upstream, home / "serve")
+    serve_proc, serve_url = start_serve(upstream, home / "serve", args.workers)
     litellm = start_litellm(upstream, home) if not args.no_litellm else None
     results: dict[str, object] = {"clients": args.clients, "seconds": args.seconds, "client": args.client}
     try:
@@ -472,6 +472,7 @@ def main() -> None:
         default="raw",
         help="raw: a minimal asyncio HTTP client (the servers' cost shows most); httpx: httpx.AsyncClient",
     )
+    parser.add_argument("--workers", type=int, default=1, help="serve's --workers")
     parser.add_argument("--no-litellm", action="store_true", help="do not measure LiteLLM even when installed")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object at the end")
     args = parser.parse_args()
