@@ -197,3 +197,18 @@ def test_json_lines_escape_what_a_terminal_would_act_on_and_keep_the_data():
     line = json_line(data)
     assert line.endswith("\n") and "\x1b" not in line and "\x9b" not in line and "\u202e" not in line
     assert "é" in line and json.loads(line) == data
+
+
+def test_help_into_a_full_stdout_is_one_line_not_an_internal_error():
+    import subprocess
+
+    from tests.conftest import exobridge_command
+
+    proc = subprocess.run(
+        ["bash", "-c", f"{' '.join(exobridge_command())} --help > /dev/full"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == "exobridge: error: cannot write to stdout: No space left on device\n"

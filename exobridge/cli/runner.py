@@ -162,6 +162,11 @@ def run(args: Sequence[str], io: IOStreams) -> int:
         except BrokenPipeError:
             silence_stdout()
             return ExitCode.OK
+        except OSError as exc:
+            if _stdout_failing(io):  # e.g. Typer printing --help into a full or closed stdout
+                reason = exc.strerror or str(exc)
+                return report(io, f"cannot write to stdout: {reason}", ExitCode.INTERNAL, json_mode=False)
+            return _internal_error(io, exc, json_mode)
         except Exception as exc:
             if _is_usage_error(exc):
                 ctx = getattr(exc, "ctx", None)
@@ -169,15 +174,33 @@ def run(args: Sequence[str], io: IOStreams) -> int:
                     io.write_err(ctx.get_help() + "\n")
                     return int(exc.exit_code)  # type: ignore[attr-defined]
                 return report(io, _usage_message(exc), exc.exit_code, json_mode=json_mode)  # type: ignore[attr-defined]
-            if io.env.get("EXOBRIDGE_DEBUG"):
-                io.write_err(traceback.format_exc())
-            message = f"{type(exc).__name__}: {exc}"
-            if not io.env.get("EXOBRIDGE_DEBUG"):
-                message += " (set EXOBRIDGE_DEBUG=1 for the traceback)"
-            code = report(io, message, ExitCode.INTERNAL, json_mode=False, label="internal error: ")
-            if json_mode:
-                write_json(io, {"error": f"internal error: {message}", "exit_code": code})
-            return code
+            return _internal_error(io, exc, json_mode)
+
+
+def _internal_error(io: IOStreams, exc: BaseException, json_mode: bool) -> int:
+    """A failure nobody planned for: one line (the traceback only with EXOBRIDGE_DEBUG=1), exit 1."""
+    if io.env.get("EXOBRIDGE_DEBUG"):
+        io.write_err("".join(traceback.format_exception(exc)))
+    message = f"{type(exc).__name__}: {exc}"
+    if not io.env.get("EXOBRIDGE_DEBUG"):
+        message += " (set EXOBRIDGE_DEBUG=1 for the traceback)"
+    code = report(io, message, ExitCode.INTERNAL, json_mode=False, label="internal error: ")
+    if json_mode:
+        write_json(io, {"error": f"internal error: {message}", "exit_code": code})
+    return code
+
+
+def _stdout_failing(io: IOStreams) -> bool:
+    """Whether stdout is what failed (a write through `io.out` raised, or it cannot be flushed)."""
+    failing = io.stdout_failed
+    if not failing:
+        try:
+            io.out.flush()
+        except (OSError, ValueError):
+            failing = True
+    if failing:
+        silence_stdout()
+    return failing
 
 
 def silence_stdout() -> None:
@@ -192,6 +215,7 @@ def silence_stdout() -> None:
 def main(args: Sequence[str] | None = None) -> None:
     """The process: system streams, SIGTERM/SIGHUP like Ctrl-C, and an exit code that always means something."""
     io = IOStreams.system()
+    sys.stdout = io.out  # the watched stdout: Typer's own output goes through it too
     with signals_as_interrupt():
         try:
             code = run(sys.argv[1:] if args is None else args, io)

@@ -64,6 +64,35 @@ class _TestStdin(_io.TextIOWrapper):
         return self._tty
 
 
+class WatchedText:
+    """A text stream that remembers the error its last write or flush raised (`failed`), then re-raises it.
+
+    The process's stdout is wrapped in one, so that when a library (Typer printing --help) fails writing to
+    it, the runner can tell "stdout is full or closed" from any other OSError.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self.failed: BaseException | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError) as exc:
+            self.failed = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as exc:
+            self.failed = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -111,8 +140,19 @@ class IOStreams:
     # --- construction ---------------------------------------------------------------------------------
     @classmethod
     def system(cls) -> IOStreams:
-        """The process's own streams (a closed one, which Python gives as None, becomes a null stream)."""
-        return cls(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr)
+        """The process's own streams (a closed one, which Python gives as None, becomes a null stream).
+
+        stdout is wrapped in a `WatchedText`, so a failed write is remembered (`stdout_failed`).
+        """
+        stdout = sys.stdout
+        if stdout is not None and not isinstance(stdout, WatchedText):
+            stdout = WatchedText(stdout)  # type: ignore[assignment]
+        return cls(stdin=sys.stdin, stdout=stdout, stderr=sys.stderr)
+
+    @property
+    def stdout_failed(self) -> bool:
+        """stdout is closed, or a write to it (by anyone holding `out`) failed."""
+        return self.stdout_closed or getattr(self.out, "failed", None) is not None
 
     @classmethod
     def test(
