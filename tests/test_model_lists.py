@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exobridge.core import config as config_mod
 from exobridge.core import model_lists
@@ -272,3 +274,58 @@ def test_a_new_kind_free_or_not_decides_is_free():
     cfg = make_config({"openrouter": {"enabled": True}})
     assert not model_lists.is_free(cfg.providers["openrouter"], {"id": "x"})
     assert model_lists.is_free(cfg.providers["openrouter"], {"id": "x", "free": True})
+
+
+# --- whatever a server or a file holds: never an exception ------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+MODEL_ID = st.fixed_dictionaries({"modelId": JSON})
+STATE = st.fixed_dictionaries(
+    {},
+    optional={
+        "instances": st.dictionaries(
+            st.text(max_size=4),
+            JSON
+            | st.fixed_dictionaries(
+                {
+                    "MlxRingInstance": st.fixed_dictionaries(
+                        {"shardAssignments": st.fixed_dictionaries({"modelId": JSON})}
+                    )
+                }
+            ),
+            max_size=3,
+        ),
+        "topology": JSON,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(state=JSON | STATE, listed=st.lists(st.text(min_size=1, max_size=8), max_size=4))
+def test_any_cluster_state_marks_models_without_raising(state: Any, listed: list[str]) -> None:
+    from exobridge.core import provider_status
+
+    placed = provider_status.state_placed_models(state)
+    assert all(isinstance(model, str) for model in placed)
+    count = provider_status.state_node_count(state)
+    assert count is None or count >= 0
+    result = model_lists.ProviderModels("exo", "exo", "http://n", ListStatus.OK, [{"id": i} for i in listed])
+    model_lists._mark_placed(result, state, placed)
+    assert result.line in ("v1", "legacy")
+    assert {m["id"] for m in result.models} >= set(listed)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200) | JSON.map(lambda value: json.dumps(value).encode()))
+def test_any_cache_file_reads_as_a_value_or_nothing(raw: bytes) -> None:
+    cache = JsonCache(model_lists.CACHE_NAME)
+    cache.path.parent.mkdir(mode=0o700, exist_ok=True)
+    cache.path.write_bytes(raw)
+    cache.path.chmod(0o600)
+    cache.get("exo", 3600)  # any value or nothing, never an exception
+    cached = model_lists._cached(make_config({"exo": {"enabled": True, "url": "http://n"}}).providers["exo"], 3600)
+    assert cached is None or all(isinstance(m.get("id"), str) for m in cached.models)
