@@ -171,6 +171,19 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_0(tmp_path: Path, upstrea
     assert request["status"] == 200 and request["provider"] == "exo" and request["path"] == "/v1/chat/completions"
 
 
+@pytest.mark.parametrize("argv", [("--help",), ("chat", "--help"), ("serve", "--help")])
+def test_only_serve_itself_loads_the_server(argv: tuple[str, ...]) -> None:
+    import sys
+
+    code = "import sys; sys.argv = ['exobridge', *sys.argv[1:]]; from exobridge.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *argv], capture_output=True, text=True, timeout=30
+    )
+    loaded = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not loaded & {"uvicorn", "starlette", "h11", "anyio"}, f"exobridge {' '.join(argv)} loaded the server"
+
+
 def test_serve_help_lists_its_options() -> None:
     proc = subprocess.run([*exobridge_command(), "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
