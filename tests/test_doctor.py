@@ -168,12 +168,16 @@ def test_the_two_verdicts_doctor_used_to_get_wrong() -> None:
     assert proxies.from_env({"HTTP_PROXY": PROXY, "NO_PROXY": "192.168.0.0/16"}).route("http://192.168.1.10:1").proxied
 
 
-def test_a_broken_proxy_setting_is_a_failed_check_not_a_crash(write_config, cli):
+def test_a_broken_proxy_setting_is_exit_4_and_failed_checks_never_a_crash(write_config, cli):
     write_config(local_config(exo="http://localhost:52415"))
-    _, checks, _ = doctor_json(cli, env={"HTTPS_PROXY": "http://[::1", **no_other_port()})
+    result, checks, data = doctor_json(cli, env={"HTTPS_PROXY": "http://[::1", **no_other_port()})
+    wording = "invalid proxy setting in the environment: HTTPS_PROXY='http://[::1'"
+    assert result.exit_code == 4 and data["exit_code"] == 4 and data["error"].startswith(wording)
     check = checks["network.proxy"]
-    assert check["status"] == FAIL
-    assert check["detail"].startswith("invalid proxy setting in the environment: HTTPS_PROXY='http://[::1'")
+    assert check["status"] == FAIL and check["detail"].startswith(wording)
+    assert "crashed" not in result.stdout
+    plain = cli("doctor", env={"HTTPS_PROXY": "http://[::1", **no_other_port()})
+    assert plain.exit_code == 4 and plain.stderr.startswith(f"exobridge: error: {wording}")
 
 
 def test_local_hosts() -> None:

@@ -19,12 +19,15 @@ class DoctorOptions:
 
 def doctor_run(opts: DoctorOptions, io: IOStreams) -> int:
     """Run every check and show the report; the exit code: 0, 1 (a check failed; a warning with --strict), or
-    4 when the config or keys file cannot be read (the report still says which line)."""
+    4 when the config, the keys file or a proxy variable cannot be used (the report still says which line,
+    and stderr gets the one error line every command prints for it)."""
     from exobridge.core.doctor import diagnose
     from exobridge.render.doctor import DoctorView
 
     report = diagnose(strict=opts.strict)
     DoctorView(io, json_mode=opts.json).show(report)
+    if report.error_line is not None:  # worded as every other command words it, after the report
+        io.write_err(f"exobridge: error: {report.error_line}\n")
     return report.exit_code
 
 
@@ -34,8 +37,8 @@ def doctor(
 ) -> int:
     """Check the environment, config, every provider and the network; say how to fix what is wrong.
 
-    Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict), 4 when the config or keys
-    file cannot be read. Never spends money; ends within its deadline (docs/doctor.md).
+    Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict), 4 when the config, the keys
+    file or a proxy variable cannot be used. Never spends money; ends within its deadline (docs/doctor.md).
     """
     from exobridge.render import io as iostreams
 

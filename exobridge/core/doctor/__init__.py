@@ -120,6 +120,7 @@ def diagnose(
     env = dict(os.environ) if env is None else dict(env)
     config, config_error = _load(load)
     stored, keys_error = _read_keys()
+    proxy_error = _proxy_problem(env)
     bound = parallel.Deadline(deadline if deadline is not None else doctor_deadline(config, read_timeout, env))
     holds_keys = config is not None and any(p.headers for p in config.providers.values())
     env_section, config_section = Section.ENVIRONMENT, Section.CONFIG
@@ -168,7 +169,19 @@ def diagnose(
         last = Check("config.default_model", config_section, lambda: check_default_model(loaded, facts))
         results += run_checks([last], parallel.Deadline(max(bound.remaining() or 0.0, LAST_STAGE_SECONDS)))
     ordered = sorted(enumerate(results), key=lambda item: (section_rank(item[1].section), item[0]))
-    return Report([r for _, r in ordered], strict=strict, config_error=config_error or keys_error)
+    return Report([r for _, r in ordered], strict=strict, config_error=config_error or keys_error or proxy_error)
+
+
+def _proxy_problem(env: Mapping[str, str]) -> ConfigError | None:
+    """A proxy variable httpx cannot use: every network check fails with it, and doctor ends with exit 4."""
+    from exobridge.core import proxies
+    from exobridge.core.errors import ProxyError
+
+    try:
+        proxies.validate(env)
+    except ProxyError as exc:
+        return exc
+    return None
 
 
 def _provider_job(

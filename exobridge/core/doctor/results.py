@@ -58,8 +58,8 @@ class CheckResult:
 
 @dataclass
 class Report:
-    """The checks in display order. `config_error` is set when the config or keys file cannot be read: the
-    report is still shown, and the process ends with exit 4 like every other command."""
+    """The checks in display order. `config_error` is set when the config, the keys file or a proxy variable
+    cannot be used: the report is still shown, and the process ends with exit 4 like every other command."""
 
     checks: list[CheckResult]
     strict: bool = False
@@ -92,6 +92,14 @@ class Report:
             },
         }
         if self.config_error is not None:
-            data["error"] = str(self.config_error)
+            data["error"] = self.error_line
             data["exit_code"] = self.exit_code
         return data
+
+    @property
+    def error_line(self) -> str | None:
+        """The one-line message of `config_error`, worded as every other command words it."""
+        if self.config_error is None:
+            return None
+        line = getattr(self.config_error, "line", None)
+        return line() if callable(line) else str(self.config_error)

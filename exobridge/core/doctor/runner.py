@@ -10,6 +10,7 @@ from exobridge.core import parallel
 from exobridge.core.doctor.results import FAIL, CheckResult
 
 CRASH_FIX = "a bug in exobridge or an odd setting it names: fix the setting, or report the error"
+SETTING_FIX = "fix or unset the setting it names, then run exobridge doctor again"
 TIMEOUT_FIX = "check DNS and the network (and any *_PROXY variable), then run exobridge doctor again"
 
 
@@ -20,6 +21,16 @@ class Check:
     id: str
     section: str
     run: Callable[[], list[CheckResult]]
+
+
+def _failed(check: Check, error: BaseException) -> CheckResult:
+    """A check that raised: exobridge's own errors (a proxy variable httpx cannot use …) are findings with
+    their one-line message; anything else is a crash, reported with its type."""
+    from exobridge.core.errors import ExobridgeError
+
+    if isinstance(error, ExobridgeError):
+        return CheckResult(check.id, check.section, FAIL, str(error), SETTING_FIX)
+    return CheckResult(check.id, check.section, FAIL, f"the check crashed: {type(error).__name__}: {error}", CRASH_FIX)
 
 
 def run_checks(checks: Sequence[Check], deadline: parallel.Deadline) -> list[CheckResult]:
@@ -35,9 +46,7 @@ def run_checks(checks: Sequence[Check], deadline: parallel.Deadline) -> list[Che
             results.append(CheckResult(check.id, check.section, FAIL, f"the check did not finish{bound}", TIMEOUT_FIX))
             continue
         if outcome.error is not None:
-            error = outcome.error
-            detail = f"the check crashed: {type(error).__name__}: {error}"
-            results.append(CheckResult(check.id, check.section, FAIL, detail, CRASH_FIX))
+            results.append(_failed(check, outcome.error))
             continue
         for result in outcome.value or []:
             if not result.ms:
