@@ -453,3 +453,33 @@ def test_add_check_stops_reading_an_endless_model_list(server) -> None:
     ).providers["mine"]
     probe = probe_models(provider, None, deadline_s=30)
     assert not probe.ok and "MiB" in probe.detail, probe.detail
+
+
+# --- issue 8: a kind defined in a test is a kind everywhere in config and keys -------------------------------
+
+
+def test_a_plugin_kind_is_accepted_by_the_file_providers_add_config_set_and_keys(cli, isolated) -> None:
+    from exobridge.core import keys, providers
+    from exobridge.core.providers import ProviderKind, Timeouts
+
+    class Mistralish(ProviderKind):
+        name = "mistralish"
+        default_url = "https://api.mistral.example.test/v1"
+        default_timeouts = Timeouts(2.0, 30.0, 20.0)
+        default_key_env = "MISTRALISH_API_KEY"
+        needs_key = True
+
+    providers.register(Mistralish)
+    try:
+        added = cli("providers", "add", "mist", "--kind", "mistralish", "--url", "http://127.0.0.1:9/v1")
+        assert added.exit_code == 0, added.stderr
+        assert "no --key-env" in added.stderr  # needs_key comes from the class
+        provider = config_mod.load().providers["mist"]
+        assert (provider.connect_timeout, provider.first_token_timeout, provider.idle_timeout) == (2.0, 30.0, 20.0)
+        assert keys.resolve(provider, env={}, stored={}).missing
+        assert cli("config", "set", "providers.mist.key_env", "MISTRALISH_API_KEY").exit_code == 0
+        assert cli("config", "set", "providers.mist.kind", "openai").exit_code == 0
+        assert cli("config", "set", "providers.mist.kind", "mistralish").exit_code == 0
+    finally:
+        providers.unregister("mistralish")
+    assert cli("config", "set", "providers.exo.kind", "mistralish").exit_code == 2

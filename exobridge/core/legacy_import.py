@@ -230,8 +230,8 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
         host = (urlsplit(base_url).hostname or "") if isinstance(base_url, str) else ""
         kind = _kind_of(entry, legacy_name, host)
         notes: list[str] = []
-        if kind == "exo":
-            name = "exo"
+        if _is_local(kind):
+            name = kind
             url = base_url if isinstance(base_url, str) and base_url.strip() else f"http://localhost:{EXO_PORT}"
             url = url.rstrip("/").removesuffix("/v1")
             if urlsplit(url).port != EXO_PORT:
@@ -242,11 +242,12 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
         elif not isinstance(base_url, str) or not base_url.strip():
             result.skipped.append(f"{legacy_name}: no base_url")
             continue
-        elif kind == "huggingface" and host == HF_OLD_HOST:
-            name, url = "huggingface", HF_ROUTER_URL
+        elif host == HF_OLD_HOST:  # the legacy file's retired Hugging Face API
+            name, url = kind, HF_ROUTER_URL
             notes.append(f"the old {HF_OLD_HOST} API is retired; using the router {HF_ROUTER_URL}")
         else:
-            name = kind if kind in ("openrouter", "huggingface") else slugify(legacy_name)
+            # A cloud kind exobridge has a built-in provider for takes that provider's name.
+            name = kind if kind in config_mod.DEFAULTS["providers"] else slugify(legacy_name)
             url, note = _api_url(base_url, entry.get("chat_endpoint"))
             if note:
                 notes.append(note)
@@ -276,7 +277,7 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
         if isinstance(priority, int) and not isinstance(priority, bool):
             order = (0, priority, index)
         else:  # no priority: after the ones that have one, in list order, Exo first
-            order = (1, 0 if kind == "exo" else 1, index)
+            order = (1, 0 if _is_local(kind) else 1, index)
         candidates.append((order, provider))
 
     # The local provider keeps its place first (priority 0); every other import comes after it, in the
