@@ -483,3 +483,26 @@ def test_the_deadline_knob_and_the_computed_bound(write_config):
 def test_the_doctor_core_imports_no_cli_library():
     source = "\n".join(p.read_text() for p in Path(doctor_mod.__file__).parent.glob("*.py"))
     assert "typer" not in source and "click" not in source
+
+
+def test_a_provider_kind_defined_here_is_checked_by_its_strategy(server, write_config, cli):
+    """A new kind (a class and one registration) needs nothing in doctor: its model-list strategy is used."""
+    from exobridge.core import providers
+    from exobridge.core.providers.base import ProviderKind
+
+    @providers.register
+    class Lamp(ProviderKind):
+        name = "lamp-test"
+        label = "Lamp"
+        models_path = "/api/tags"
+
+    srv = server()
+    srv.route("GET", "/api/tags")(lambda ex: ex.reply(200, {"data": [{"id": "lamp/one"}]}))
+    try:
+        write_config(local_config(extra=f'[providers.desk]\nkind = "lamp-test"\nurl = "{srv.url}"\n'))
+        _, checks, data = doctor_json(cli)
+    finally:
+        providers.unregister("lamp-test")
+    assert checks["provider.desk.reach"]["status"] == OK, checks["provider.desk.reach"]
+    assert "Provider desk" in {c["section"] for c in data["checks"]}
+    assert [r.path for r in srv.requests] == ["/api/tags"]
