@@ -167,19 +167,18 @@ class ChatEndpoint:
             )
             await send_problem(send, scope, problem)
             return
-        fields = {
-            "messages": call.messages,
-            "model": spec,
-            "temperature": call.temperature,
-            "max_tokens": call.max_tokens,
-            "top_p": call.top_p,
-            "stream": call.stream,
-        }
-        if call.extra and _chat_request_takes_extra():
-            fields["extra"] = call.extra
+        request = ChatRequest(
+            messages=call.messages,
+            model=spec,
+            temperature=call.temperature,
+            max_tokens=call.max_tokens,
+            top_p=call.top_p,
+            stream=call.stream,
+            extra=call.extra,
+        )
         run = RouteRun(
             config,
-            ChatRequest(**fields),
+            request,
             targets,
             self.ctx.state,
             asyncio.get_running_loop(),
@@ -224,9 +223,7 @@ class ChatEndpoint:
         # Wait for the first token (or the end) before answering: until then, failover can still happen and
         # a failure can still have its own HTTP status.
         batch = await run.events()
-        while not any(e.kind == "text" for e in batch) and not any(e.kind == "end" for e in batch):
-            batch = await run.events()
-        if not any(e.kind == "text" for e in batch):
+        if not any(e.kind == "text" for e in batch):  # the route ended without a token
             end = batch[-1]
             if end.error is not None or end.result is None:
                 await self._crashed(scope, send, end.error)
@@ -318,20 +315,6 @@ class ChatEndpoint:
             return
         message = self._internal(scope, error)
         await send_json(send, 500, wire.error_body(message, "server_error", code="internal_error"))
-
-
-_takes_extra: bool | None = None
-
-
-def _chat_request_takes_extra() -> bool:
-    global _takes_extra
-    if _takes_extra is None:
-        import dataclasses
-
-        from exobridge.core.routing import ChatRequest
-
-        _takes_extra = any(f.name == "extra" for f in dataclasses.fields(ChatRequest))
-    return _takes_extra
 
 
 async def _watch_disconnect(receive: Receive, run: RouteRun) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import os
 import queue
 import threading
@@ -133,12 +131,6 @@ def shut_socket(response: httpx.Response) -> None:
     http.shutdown(response.extensions.get("network_stream"))
 
 
-@functools.cache
-def router_takes_http() -> bool:
-    """Whether this Router accepts a shared httpx client (`Router(..., http=client)`)."""
-    return "http" in inspect.signature(Router).parameters
-
-
 def _same(text: str) -> str:
     return text
 
@@ -180,13 +172,14 @@ class RouteRun:
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
         observer = _Observer(self)
-        lease = None
+        lease = self.clients.lease(self) if self.clients is not None else None
         try:
-            if self.clients is not None and router_takes_http():
-                lease = self.clients.lease(self)
-            kwargs: dict[str, Any] = {"http": lease.client} if lease is not None else {}
             router = Router(
-                self.config, observer=observer, keep_text=not self.request.stream, state=self.state, **kwargs
+                self.config,
+                observer=observer,
+                keep_text=not self.request.stream,
+                state=self.state,
+                http=lease.client if lease is not None else None,
             )
             result = router.run(self.request, self.targets)
             self._push(Event("end", result=result))
