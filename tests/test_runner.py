@@ -212,3 +212,25 @@ def test_help_into_a_full_stdout_is_one_line_not_an_internal_error():
     )
     assert proc.returncode == 1
     assert proc.stderr == "exobridge: error: cannot write to stdout: No space left on device\n"
+
+
+def test_error_lines_never_show_a_key_from_the_environment_the_keys_file_or_the_command_line(
+    monkeypatch, write_config, cli, isolated
+):
+    from exobridge.core import provider_status
+
+    write_config(local_config(exo="http://127.0.0.1:9"))
+    (isolated / "keys.toml").write_text('huggingface = "hf_CANARYFILE0123456789"\n', encoding="utf-8")
+    secrets = ("sk-or-v1-CANARYENV0123456789", "hf_CANARYFILE0123456789", "CANARYARGV0123456789")
+
+    def leaky(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(" ".join(secrets[:2]))
+
+    monkeypatch.setattr(provider_status, "probe_all", leaky)
+    result = cli("providers", "status", "--json", env={"OPENROUTER_API_KEY": secrets[0]})
+    assert result.exit_code == 1
+    bad = cli("chat", "--json", "--key", f"opnrouter={secrets[2]}", "--temperature", secrets[2], "Hi")
+    assert bad.exit_code == 2 and "--temperature" in bad.stderr
+    for shown in (result.stdout, result.stderr, bad.stdout, bad.stderr):
+        assert "CANARY" not in shown.replace("CANARY[", ""), shown
+        assert not any(secret[-12:] in shown for secret in secrets), shown

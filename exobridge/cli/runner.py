@@ -106,14 +106,66 @@ def report(
     fields: Mapping[str, Any] | None = None,
     label: str = "error: ",
 ) -> int:
-    """The one way a failure is shown: `exobridge: error: …` on stderr, and the JSON object under --json."""
+    """The one way a failure is shown: `exobridge: error: …` on stderr, and the JSON object under --json.
+
+    The message and fields are redacted of every secret the run may hold, then made safe for a terminal.
+    """
     from exobridge.core.sanitize import terminal_text
 
-    line = terminal_text(message)
+    redactor = _redactor(io)
+    line = terminal_text(redactor.redact(message)) if redactor else terminal_text(message)
     io.write_err(f"exobridge: {label}{line}\n")
     if json_mode:
-        write_json(io, {**(fields or {}), "error": line, "exit_code": int(code)})
+        extra = redactor.redact_json(dict(fields or {})) if redactor else dict(fields or {})
+        prefix = "" if label in ("", "error: ") else label  # "internal error: " stays in the JSON's error
+        write_json(io, {**extra, "error": f"{prefix}{line}", "exit_code": int(code)})
     return int(code)
+
+
+_ARGV_SECRETS: list[str] = []  # `--key` values of the command line being run
+
+
+def _key_values(args: Sequence[str]) -> list[str]:
+    """The values given to `--key` (`KEY`, `NAME=KEY`, `--key=…`): secrets, whatever the parse made of them."""
+    values: list[str] = []
+    for i, arg in enumerate(args):
+        value = None
+        if arg == "--key" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--key="):
+            value = arg[len("--key=") :]
+        if value:
+            head, sep, tail = value.partition("=")
+            # `NAME=KEY`: the key is the secret (the name is a provider's, and is shown); else the whole value.
+            values.append(tail if sep and tail and head.isidentifier() else value)
+    return values
+
+
+def _redactor(io: IOStreams) -> Any:
+    """Every secret this run may hold (keys in the environment and the keys file, header credentials, --key).
+
+    Built only on the error path; never raises (None when even that failed).
+    """
+    try:
+        from exobridge.core import secrets
+
+        config = None
+        try:
+            from exobridge.core.config import load
+
+            config = load()
+        except Exception:  # the config may be what failed
+            pass
+        extra = list(_ARGV_SECRETS)
+        if config is None:
+            from exobridge.core.providers import kind_class, kind_names
+
+            for name in kind_names():
+                kind = kind_class(name)
+                extra += [io.env.get(var) for var in kind.key_envs_for(kind.default_key_env)]
+        return secrets.config_redactor(config, env=io.env, extra=extra)
+    except Exception:
+        return None
 
 
 def write_json(io: IOStreams, data: Any) -> None:
@@ -141,6 +193,7 @@ def run(args: Sequence[str], io: IOStreams) -> int:
 
     args = list(args)
     json_mode = wants_json(args)
+    _ARGV_SECRETS[:] = _key_values(args)
     with iostreams.use(io):
         try:
             command = typer.main.get_command(build_app(args))
@@ -155,10 +208,7 @@ def run(args: Sequence[str], io: IOStreams) -> int:
             return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode, label="")
         except KeyboardInterrupt as exc:
             code = interrupt_exit_code(exc)
-            io.notice(f"exobridge: {interrupt_notice(exc)}", "yellow")
-            if json_mode:
-                write_json(io, {"error": interrupt_notice(exc), "exit_code": code})
-            return code
+            return report(io, interrupt_notice(exc), code, json_mode=json_mode, label="")
         except BrokenPipeError:
             silence_stdout()
             return ExitCode.OK
@@ -184,10 +234,7 @@ def _internal_error(io: IOStreams, exc: BaseException, json_mode: bool) -> int:
     message = f"{type(exc).__name__}: {exc}"
     if not io.env.get("EXOBRIDGE_DEBUG"):
         message += " (set EXOBRIDGE_DEBUG=1 for the traceback)"
-    code = report(io, message, ExitCode.INTERNAL, json_mode=False, label="internal error: ")
-    if json_mode:
-        write_json(io, {"error": f"internal error: {message}", "exit_code": code})
-    return code
+    return report(io, message, ExitCode.INTERNAL, json_mode=json_mode, label="internal error: ")
 
 
 def _stdout_failing(io: IOStreams) -> bool:
