@@ -11,6 +11,7 @@ down try Exo once, not 100 times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -192,8 +193,7 @@ class TtlValue:
         if key == self._key and time.monotonic() - self._at < self.ttl:
             return self._value
         if self._pending is None:
-            loop = asyncio.get_running_loop()
-            self._pending = loop.run_in_executor(None, self._compute)
+            self._pending = _on_daemon_thread(self._compute)
             try:
                 value = await self._pending
             finally:
@@ -201,3 +201,28 @@ class TtlValue:
             self._value, self._at, self._key = value, time.monotonic(), key
             return value
         return await asyncio.shield(self._pending)
+
+
+def _on_daemon_thread(compute: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Run `compute` on a daemon thread (never joined at exit, unlike an executor's) and await its answer."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        try:
+            value, error = compute(), None
+        except Exception as exc:  # handed to the awaiting request
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=work, name="exobridge-serve-cache", daemon=True).start()
+    return future
