@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import SHARED_RECORDINGS
 from tests.loopback import Exchange, LoopbackServer, closed_port
 from tests.serve_support import ServeProcess, check_stream, pieces, serve_env, sse_payloads, stream_text
 
@@ -35,6 +36,7 @@ EXO_MODELS = [
     "bad-request",
     "slow",
     "slow-stall",
+    "dummy",  # the served model of the recorded legacy Exo stream
 ]
 
 
@@ -166,6 +168,11 @@ class ExoUpstream:
             ex.reply(429, {"detail": "slow down"}, headers={"Retry-After": "3600"})
         elif model == "bad-request":
             ex.reply(400, {"detail": "messages[0].content: unsupported part type"})
+        elif model == "dummy":  # a real legacy Exo stream, replayed byte for byte
+            recorded = (SHARED_RECORDINGS / "exo-legacy" / "chat-stream.txt").read_bytes()
+            ex.start_stream()
+            ex.chunk(recorded.split(b"\r\n\r\n", 1)[1])
+            ex.end()
         elif model in ("slow", "slow-stall"):
             ex.start_stream()
             ex.comment("keep-alive")
@@ -417,6 +424,15 @@ def test_every_chunk_parses_and_done_comes_once(stack: Stack, model: str) -> Non
     usage = chunks[-1]["usage"]
     assert chunks[-1]["choices"] == [] and (usage is None if model == "legacy" else usage["total_tokens"] == 10)
     assert ": keep-alive" not in response.text and "prefill" not in response.text
+
+
+def test_a_recorded_legacy_exo_stream_comes_out_clean(stack: Stack) -> None:
+    if not (SHARED_RECORDINGS / "exo-legacy" / "chat-stream.txt").exists():
+        pytest.skip("../shared/recordings is not here")
+    response = stack.post("dummy", stream=True)
+    chunks = check_stream(response.text)
+    assert stream_text(chunks) == "dummy" * 10
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 def test_usage_only_when_asked(stack: Stack) -> None:
