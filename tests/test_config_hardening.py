@@ -483,3 +483,28 @@ def test_a_plugin_kind_is_accepted_by_the_file_providers_add_config_set_and_keys
     finally:
         providers.unregister("mistralish")
     assert cli("config", "set", "providers.exo.kind", "mistralish").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["chat", "Hi"],
+        ["chat", "--json", "Hi"],
+        ["keys", "list"],
+        ["config", "show"],
+        ["providers", "list"],
+        ["providers", "status"],
+        ["models", "--refresh"],
+    ],
+)
+def test_a_malformed_keys_file_is_reported_the_same_by_every_command(cli, write_config, args) -> None:
+    """Issue 8: chat said "no API key (set OPENROUTER_API_KEY)" while doctor said "ok keys file"."""
+    from tests.conftest import local_config
+
+    write_config(local_config(openrouter="http://127.0.0.1:9/api/v1"))
+    Path(os.environ["EXOBRIDGE_KEYS_FILE"]).write_text('openrouter = "sk-or-v1-abcdefgh0123456789\n')
+    result = cli(*args)
+    assert result.exit_code == 4, (args, result.stderr)
+    assert "keys.toml: line 1" in result.stderr and "not a valid keys file" in result.stderr, result.stderr
+    assert "no API key" not in result.stderr + result.stdout
+    assert "abcdefgh0123" not in result.stdout + result.stderr
