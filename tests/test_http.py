@@ -22,7 +22,7 @@ from tests.test_routing import Recorder, make_config, route, two_providers
 
 pytestmark = pytest.mark.timeout(30)
 
-FAST = {"first_token_timeout": 0.5, "idle_timeout": 0.5}
+FAST = {"first_token_timeout": 0.3, "idle_timeout": 0.3}
 
 
 def answered_by_backup(result: Any) -> None:
@@ -45,7 +45,7 @@ def test_a_200_that_drips_its_json_body_fails_over_at_the_first_token_deadline(s
     result, _ = route(two_providers(drip.url, backup.url, **FAST), stream=False)
     answered_by_backup(result)
     assert result.attempts[0].kind is FailureKind.FIRST_TOKEN_TIMEOUT
-    assert result.attempts[0].reason == "no reply within 0.5 s"
+    assert result.attempts[0].reason == "no reply within 0.3 s"
 
 
 def test_a_500_that_drips_its_error_body_fails_over_at_the_deadline(server, backup):
@@ -84,7 +84,7 @@ def test_an_sse_stream_that_drips_bytes_without_an_event_fails_over(server, back
 
     result, _ = route(two_providers(drip.url, backup.url, **FAST))
     answered_by_backup(result)
-    assert result.attempts[0].reason == "no first token within 0.5 s"
+    assert result.attempts[0].reason == "no first token within 0.3 s"
 
 
 def test_get_json_ends_at_its_deadline_whatever_drips(server):

@@ -17,7 +17,7 @@ from exobridge.core import failover
 from exobridge.core.failover import Failure
 from exobridge.core.reply import ReplyBuilder, SSEDecoder, feed_event, read_sse_body
 
-BOUNDED = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
