@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completions, hints
 from exobridge.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def keys_list_run(opts: KeysListOptions, io: IOStreams) -> int:
         if resolved.origin is keys.KeySource.ENV and provider.name in stored:
             notes.append("keys file entry shadowed")
         if resolved.missing:
-            notes.append(f"{keys.missing_key_reason(provider)}, or exobridge keys set {provider.name}")
+            notes.append(hints.no_key(provider))
         rows.append(
             {
                 "provider": provider.name,
@@ -179,9 +179,7 @@ def keys_get_run(opts: KeysGetOptions, io: IOStreams) -> int:
     provider = _configured_provider(opts.provider)
     resolved = keys.resolve(provider)
     if not resolved.value:
-        raise NoKeyError(
-            f"{keys.NO_KEY} for {opts.provider} ({resolved.source}); store one with: exobridge keys set {opts.provider}"
-        )
+        raise NoKeyError(f"{opts.provider}: {hints.no_key(provider)}")
     io.write_out(resolved.value + "\n")
     return ExitCode.OK
 

@@ -279,9 +279,7 @@ def url_env_of(kind: str) -> str | None:
     EXOBRIDGE_EXO_URL), from the kind class's `url_env`."""
     from exobridge.core import providers
 
-    cls = providers.kind_class(kind)
-    # Until every kind class carries `url_env`, Exo's is known here (NET-A adds `url_env` to the classes).
-    return getattr(cls, "url_env", EXO_URL_ENV if cls is providers.kind_class("exo") else None)
+    return providers.kind_class(kind).url_env
 
 
 def _apply_url_overrides(providers: dict[str, ProviderConfig], env: Mapping[str, str], sources: dict[str, str]) -> None:
