@@ -178,3 +178,34 @@ def test_the_fixture_config_is_what_the_commands_read(provider_at):
     provider_at("http://127.0.0.1:1")
     cfg = config_mod.load(Path(os.environ["EXOBRIDGE_CONFIG"]))
     assert [p.name for p in cfg.ordered()] == ["huggingface"]
+
+
+def drip_forever(ex: Any) -> None:
+    """200 and headers at once, then the body one byte every 50 ms, for ever (issue 9, defect 1)."""
+    ex.head(200, {"Content-Type": "application/json", "Content-Length": "100000000"})
+    ex.drip(b'{"data": [' + b" " * 10_000, every=0.05, forever=True)
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_drips_ends_every_command_at_its_deadline(cli, write_config, server, monkeypatch):
+    """chat, providers status, models --refresh and doctor all end, with their 'nothing could be reached'
+    exit code and a 'no reply within' reason, however long the drip would go."""
+    srv = server()
+    for path in ("/models", "/chat/completions", "/key", "/node_id", "/healthcheck", "/state", "/v1/models"):
+        srv.route("GET", path)(drip_forever)
+        srv.route("POST", path)(drip_forever)
+    write_config(
+        local_config(
+            huggingface=srv.url,
+            extra="",
+        ).replace(f'url = "{srv.url}"', f'url = "{srv.url}"\nfirst_token_timeout = 0.5\nconnect_timeout = 0.5')
+    )
+    monkeypatch.setenv("EXOBRIDGE_DOCTOR_DEADLINE", "2")
+    for name, args in commands(srv.url).items():
+        if name == "providers add --check":
+            continue  # its fixed 10 s deadline (core/provider_check.py) is held by the config tests
+        result = cli(*args, env=ENV)
+        output = result.stdout + result.stderr
+        assert result.exit_code == NETWORK_FAILED[name], (name, result.exit_code, output[-600:])
+        assert "no reply within" in output or "did not finish" in output, (name, output[-600:])
+        assert "Traceback" not in output and KEY not in output, name

@@ -9,11 +9,12 @@ list, with the key when there is one), `key_info` (OpenRouter's `GET /key`: key 
 `exo_cluster` (`GET /node_id` → v1, else `/healthcheck` → legacy; then `/state` or `/topology` for the nodes
 and the placed models). This module implements the strategies; it never compares kind names.
 
-Bounds (README "Deadlines and size caps"): every GET has a wall-clock deadline (`read_timeout` plus the
-provider's connect timeout, and never past the node's `NODE_SECONDS`) and a byte cap (`http.JSON_CAP`;
-error bodies `http.ERROR_BODY_CAP`); a server that drips one byte a second cannot extend either. All nodes
-are probed at once on daemon threads (core/parallel), and `probe_all` returns within `RUN_SECONDS` (11 s):
-a probe still running then is reported as "did not finish within N s", and left behind, never joined.
+Bounds (README "Deadlines and size caps"): every GET has a wall-clock deadline (`read_timeout`, or the
+provider's first_token_timeout when shorter, plus its connect timeout; never past the node's `NODE_SECONDS`)
+and a byte cap (`http.JSON_CAP`; error bodies `http.ERROR_BODY_CAP`); a server that drips one byte a second
+cannot extend either. All nodes are probed at once on daemon threads (core/parallel), and `probe_all` returns
+within `RUN_SECONDS` (11 s): a probe still running then is reported as "did not finish within N s", and left
+behind, never joined.
 
 Stable API (also used by `exobridge doctor` and `serve`):
 
@@ -175,7 +176,7 @@ class _Session:
 
         self.provider = provider
         self.http = http
-        self.read_timeout = read_timeout
+        self.read_timeout = min(read_timeout, provider.first_token_timeout)  # never longer than a chat would wait
         self.deadline = deadline
         self.kind: type[ProviderKind] = providers.kind_class(provider.kind)
         self.headers = providers.client_for(provider, key, http).headers()
