@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from exobridge.cli import completions, hints
-from exobridge.core.errors import ExitCode, UsageError
+from exobridge.core.errors import ExitCode, ExobridgeError, UsageError
 
 if TYPE_CHECKING:
     from exobridge.core.config import Config, ProviderConfig
@@ -167,7 +167,7 @@ class KeysGetOptions:
     provider: str
 
 
-class NoKeyError(UsageError):
+class NoKeyError(ExobridgeError):
     """`keys get` for a provider without a key: exit 1 (nothing to print), not a usage error."""
 
     exit_code = ExitCode.INTERNAL
