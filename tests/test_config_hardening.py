@@ -508,3 +508,30 @@ def test_a_malformed_keys_file_is_reported_the_same_by_every_command(cli, write_
     assert "keys.toml: line 1" in result.stderr and "not a valid keys file" in result.stderr, result.stderr
     assert "no API key" not in result.stderr + result.stdout
     assert "abcdefgh0123" not in result.stdout + result.stderr
+
+
+# --- guard: config set never writes what the file reader would refuse ----------------------------------------
+
+cli_values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["0", "-1", "1e10", "1e308", "nan", "inf", "30", "0.5", "true", "http://127.0.0.1:1/v1"]),
+    st.sampled_from(['["http://a.test", "http://b.test"]', '{ "X-Title" = "me" }', "HF_TOKEN", "A=B", "exo"]),
+    st.floats().map(str),
+    st.integers().map(str),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(PROVIDER_KEYS)), cli_values)
+def test_guard_what_config_set_accepts_the_file_reader_accepts(field_name, raw) -> None:
+    from exobridge.core.config_schema import PROVIDER_FIELDS, FieldProblem, parse_text
+
+    try:
+        value = parse_text(PROVIDER_FIELDS[field_name], raw, field_name)
+    except FieldProblem as problem:
+        assert "\n" not in str(problem)
+        return
+    table = {"kind": "openai", "url": "http://127.0.0.1:1/v1", field_name: value}
+    if field_name == "urls":
+        table.pop("url")
+    config_mod.build({"providers": {"mine": table}}, Path("/tmp/c.toml"), env={})  # never raises
