@@ -157,6 +157,22 @@ def test_a_non_loopback_bind_needs_a_key() -> None:
     )
 
 
+def test_a_busy_port_is_a_usage_error_and_a_broken_config_a_config_error(write_config) -> None:
+    from exobridge.core.errors import ConfigError
+    from exobridge.serve.server import serve_run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(ServeUsageError, match=r"cannot listen on 127\.0\.0\.1:\d+") as busy:
+            serve_run(ServeOptions(port=taken.getsockname()[1]))
+    assert busy.value.code == 2
+    write_config("default_model = [\n")
+    with pytest.raises(ConfigError) as broken:
+        serve_run(ServeOptions(port=0))
+    assert broken.value.code == 4
+
+
 def test_the_listening_socket_says_it_is_tcp_so_asyncio_turns_nagle_off() -> None:
     from exobridge.serve.server import _bind
 
