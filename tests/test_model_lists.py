@@ -329,3 +329,19 @@ def test_any_cache_file_reads_as_a_value_or_nothing(raw: bytes) -> None:
     cache.get("exo", 3600)  # any value or nothing, never an exception
     cached = model_lists._cached(make_config({"exo": {"enabled": True, "url": "http://n"}}).providers["exo"], 3600)
     assert cached is None or all(isinstance(m.get("id"), str) for m in cached.models)
+
+
+def test_fetch_list_asks_once_and_caches_nothing(server):
+    srv = server()
+    srv.route("GET", "/models")(lambda ex: ex.reply(200, {"data": [{"id": "a"}, {"id": "b"}]}))
+    provider = make_config({"lab": {"kind": "openai", "url": srv.url}}).providers["lab"]
+    assert [m["id"] for m in model_lists.fetch_list(provider, srv.url, None, seconds=5)] == ["a", "b"]
+    assert srv.paths() == ["GET /models"] and JsonCache(model_lists.CACHE_NAME).get("lab", 60) is None
+    srv.route("GET", "/models")(lambda ex: ex.reply(200, {"object": "not a list"}))
+    with pytest.raises(Failure) as caught:
+        model_lists.fetch_list(provider, srv.url, None, seconds=5)
+    assert (caught.value.kind, caught.value.reason) == (FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
+    srv.route("GET", "/models")(lambda ex: ex.reply(401, {"error": f"bad key {CANARY}"}))
+    with pytest.raises(Failure) as caught:
+        model_lists.fetch_list(provider, srv.url, CANARY, seconds=5)
+    assert caught.value.kind is FailureKind.AUTH and CANARY[10:18] not in caught.value.reason

@@ -177,6 +177,32 @@ class _Reader:
         return result
 
 
+def fetch_list(
+    provider: ProviderConfig, node: str, key: str | None, *, seconds: float, http: httpx.Client | None = None
+) -> list[dict[str, Any]]:
+    """One GET of `node`'s model list, parsed by the provider's kind, within `seconds` (wall clock) and the
+    model-list cap; nothing cached. Raises `Failure` (reason redacted of the key and header secrets), with
+    BAD_RESPONSE "the model list has an unknown shape" when it answered with something else. For
+    `providers add --check` and anything else that must ask exactly once."""
+    from exobridge.core import http as http_mod
+    from exobridge.core.secrets import Redactor
+
+    own = http is None
+    client = http_mod.client() if http is None else http
+    try:
+        reader = _Reader(provider, key, client)
+        listed = reader.kind.parse_models(reader.get_json(reader.kind.models_url(node), seconds))
+    except Failure as failure:
+        failure.reason = Redactor(http_mod.secrets_of(provider, key)).redact(failure.reason)
+        raise
+    finally:
+        if own:
+            client.close()
+    if listed is None:
+        raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
+    return listed
+
+
 def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> None:
     """An Exo v1 cluster (its `/state` has `instances`) marks each listed model placed or not; legacy says so."""
     if not (isinstance(state, dict) and "instances" in state):
