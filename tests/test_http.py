@@ -417,3 +417,12 @@ def test_core_http_is_the_only_module_that_builds_clients_or_timeouts() -> None:
             ):
                 offenders.append(f"{path.relative_to(root)}:{node.lineno} httpx.{node.func.attr}")
     assert offenders == []
+
+
+def test_clients_share_one_tls_context_per_certificate_setting(monkeypatch) -> None:
+    """Building a TLS context costs ~50 ms: every client (serve makes one per request) reuses the same one,
+    unless SSL_CERT_FILE / SSL_CERT_DIR change."""
+    first, second = http.tls_context(), http.tls_context()
+    assert first is second
+    monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent-for-this-test")
+    assert http.tls_context() is not first

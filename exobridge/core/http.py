@@ -30,7 +30,9 @@ checks: `(status, data or None, body)`, raising `Failure` on transport trouble, 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import socket
 import threading
 import time
@@ -40,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 from exobridge.core.failover import Failure, FailureKind
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from exobridge.core.config import ProviderConfig
@@ -77,6 +81,29 @@ def _check_proxies(env: Mapping[str, str] | None) -> None:
     proxies.validate(env)
 
 
+@functools.lru_cache(maxsize=4)
+def _tls_context(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    import httpx
+
+    return httpx.create_ssl_context(trust_env=trust_env)
+
+
+def tls_context(trust_env: bool = True) -> ssl.SSLContext:
+    """The process-wide TLS context (building one costs ~50 ms; SSL_CERT_FILE / SSL_CERT_DIR still apply)."""
+    return _tls_context(trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def _options(trust_env: bool, keepalive: bool, options: dict[str, Any]) -> dict[str, Any]:
+    options.setdefault("verify", tls_context(trust_env))
+    return {
+        "follow_redirects": False,
+        "trust_env": trust_env,
+        "limits": _limits(keepalive),
+        "headers": _HEADERS,
+        **options,
+    }
+
+
 def _limits(keepalive: bool) -> httpx.Limits:
     import httpx
 
@@ -97,9 +124,7 @@ def client(
     if trust_env:
         _check_proxies(env)
     try:
-        return httpx.Client(
-            follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), headers=_HEADERS, **options
-        )
+        return httpx.Client(**_options(trust_env, keepalive, options))
     except (ValueError, ImportError, httpx.InvalidURL) as exc:  # what httpx raises for a proxy it cannot use
         raise _proxy_error(str(exc) or type(exc).__name__) from None
 
@@ -113,9 +138,7 @@ def async_client(
     if trust_env:
         _check_proxies(env)
     try:
-        return httpx.AsyncClient(
-            follow_redirects=False, trust_env=trust_env, limits=_limits(keepalive), headers=_HEADERS, **options
-        )
+        return httpx.AsyncClient(**_options(trust_env, keepalive, options))
     except (ValueError, ImportError, httpx.InvalidURL) as exc:
         raise _proxy_error(str(exc) or type(exc).__name__) from None
 
