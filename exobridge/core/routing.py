@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 
     from exobridge.core.providers import ProviderKind
 
-# Kept until cli/ imports ExitCode (the lead removes these aliases at integration).
-EXIT_OK = ExitCode.OK
-EXIT_NO_PROVIDER = ExitCode.NO_PROVIDER
-EXIT_CONFIG = ExitCode.CONFIG
-EXIT_PARTIAL = ExitCode.PARTIAL
-EXIT_INTERRUPTED = ExitCode.INTERRUPTED
-
 COOLDOWN = "cooldown"  # Attempt.kind of a node skipped because it is cooling down
 
 
