@@ -28,9 +28,9 @@ class DoctorView:
 
     def show(self, report: Any) -> None:
         if self.json_mode:
-            from exobridge.cli.runner import write_json
+            import json
 
-            write_json(self.io, report.to_json())
+            self.io.write_out(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
         elif self.styled:
             self._rich(report)
         else:
