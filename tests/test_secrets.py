@@ -20,8 +20,10 @@ text_st = st.text(max_size=200)
 
 
 def pieces(secret: str, public: int = 0) -> set[str]:
-    """Every 8-character piece of `secret` not lying wholly in its first `public` characters."""
-    return {secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1) if i + PIECE > public}
+    """Every 8-character piece of `secret`, less those of its first `public` characters (the vendor prefix,
+    which a mask shows: `sk-proj-sk-proj-` has `sk-proj-` twice, and only the prefix copy is public)."""
+    every = {secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1)}
+    return every - {secret[i : i + PIECE] for i in range(public - PIECE + 1)}
 
 
 def public_prefix(key: str) -> int:
