@@ -216,14 +216,24 @@ def test_the_router_check_keeps_placed_marks_and_is_per_node(server):
     v1_exo(one, ["a", "b"], placed=["b"])
     legacy_exo(two, "z")
     cfg = exo_config(one.url, two.url)
-    model_lists.provider_lists(cfg, refresh=True)
     provider = cfg.providers["exo"]
+    model_lists.provider_lists(cfg, refresh=True)  # the provider's list comes from node one
     assert model_lists.node_model_ids(provider, two.url, None) == ["z"]  # another node: read, not the cache
-    # Back to node one after its entry was replaced: read again, and a later full read's marks survive.
-    model_lists.provider_lists(cfg, refresh=True)
+    asked = (len(one.requests), len(two.requests))
+    assert model_lists.node_model_ids(provider, one.url, None) == ["a", "b"]
+    assert model_lists.node_model_ids(provider, two.url, None) == ["z"]  # the two nodes do not evict each other
+    assert (len(one.requests), len(two.requests)) == asked
+    [listed] = read(cfg, "exo")
+    assert (listed.url, listed.line) == (one.url, "v1")
+    assert {m["id"]: m.get("placed") for m in listed.models} == {"a": False, "b": True}
+    # A re-read of node one by the router keeps what the fuller read knew (the line, the placed marks).
     assert model_lists.node_model_ids(provider, one.url, None, max_age=0) == ["a", "b"]
     [listed] = read(cfg, "exo")
     assert listed.line == "v1" and {m["id"]: m.get("placed") for m in listed.models} == {"a": False, "b": True}
+    # `models --refresh` forgets what the router remembered of node two: it is read again.
+    legacy_exo(two, "y")
+    model_lists.provider_lists(cfg, refresh=True)
+    assert model_lists.node_model_ids(provider, two.url, None) == ["y"]
 
 
 def test_the_router_check_without_a_usable_list_sends_anyway(server):

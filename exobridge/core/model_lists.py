@@ -24,9 +24,10 @@ Shared cache contract (read by core/completion_values.py, written only here):
 
 Only lists that were read successfully are cached; a provider that cannot be reached leaves its old entry alone.
 Details about the list itself (the node url it came from, the Exo API line, when it was read) live in a second
-cache, `JsonCache("models-meta")` = {provider: {"url", "read_at", "line", "note"}}, so the value above stays a
-plain list. `exobridge models` trusts an entry for `CACHE_TTL` (1 hour); the router trusts it for
-`ROUTER_TTL` (5 minutes) and only when it was read from the node being asked.
+cache, `JsonCache("models-meta")` = {provider: {"url", "read_at", "line", "note", "nodes"?}}, so the value above
+stays a plain list; `nodes` = {node url: {"at", "ids"}} remembers what the router read from the provider's other
+nodes (cleared whenever `exobridge models` reads the list). `exobridge models` trusts an entry for `CACHE_TTL`
+(1 hour); the router trusts one for `ROUTER_TTL` (5 minutes), and only when it was read from the node it asks.
 """
 
 from __future__ import annotations
@@ -288,7 +289,7 @@ def _store(results: list[ProviderModels]) -> None:
     if not read:
         return
     JsonCache(CACHE_NAME).put_many({r.name: r.models for r in read})
-    JsonCache(META_CACHE_NAME).put_many(
+    JsonCache(META_CACHE_NAME).put_many(  # no per-node memory: a refreshed list makes the router read again
         {r.name: {"url": r.url, "read_at": r.read_at, "line": r.line, "note": r.note} for r in read}
     )
 
@@ -325,12 +326,9 @@ def node_model_ids(
     """
     from exobridge.core import http as http_mod
 
-    cached = JsonCache(CACHE_NAME).get(provider.name, max_age)
-    meta = JsonCache(META_CACHE_NAME).get(provider.name, max_age)
-    if isinstance(cached, list) and isinstance(meta, dict) and meta.get("url") == node:
-        ids = [m["id"] for m in cached if isinstance(m, dict) and isinstance(m.get("id"), str)]
-        if ids:
-            return ids
+    remembered = _remembered_ids(provider, node, max_age)
+    if remembered:
+        return remembered
     own = http is None
     client = http_mod.client() if http is None else http
     try:
@@ -373,22 +371,61 @@ def _router_read(reader: _Reader, node: str) -> list[dict[str, Any]] | None:
         return None
 
 
+def _meta(provider: ProviderConfig) -> dict[str, Any]:
+    found = JsonCache(META_CACHE_NAME).entry(provider.name)
+    return found[1] if found is not None and isinstance(found[1], dict) else {}
+
+
+def _remembered_ids(provider: ProviderConfig, node: str, max_age: float) -> list[str] | None:
+    """Ids `node` listed within `max_age`: the provider's cached list when it came from this node, else what
+    the router last read from this node (`models-meta` keeps that per node, so several nodes do not evict
+    each other)."""
+    meta = _meta(provider)
+    if meta.get("url") == node:
+        cached = JsonCache(CACHE_NAME).get(provider.name, max_age)
+        if isinstance(cached, list):
+            ids = [m["id"] for m in cached if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            if ids:
+                return ids
+    nodes = meta.get("nodes")
+    seen = nodes.get(node) if isinstance(nodes, dict) else None
+    if isinstance(seen, dict) and isinstance(seen.get("at"), int | float) and isinstance(seen.get("ids"), list):
+        age = time.time() - seen["at"]
+        ids = [i for i in seen["ids"] if isinstance(i, str)]
+        if -60 <= age <= max_age and ids:
+            return ids
+    return None
+
+
 def _store_router_read(provider: ProviderConfig, node: str, listed: list[dict[str, Any]]) -> None:
-    """Cache a list the router read, keeping the `placed` marks and the line a fuller read of this node saw."""
+    """Cache a list the router read. It becomes the provider's list when that list came from this node or
+    there is none (keeping the `placed` marks and the line a fuller read saw); else it is remembered for this
+    node only."""
     meta_cache, list_cache = JsonCache(META_CACHE_NAME), JsonCache(CACHE_NAME)
-    found = meta_cache.entry(provider.name)
-    old_meta = found[1] if found is not None and isinstance(found[1], dict) and found[1].get("url") == node else {}
-    previous = list_cache.entry(provider.name) if old_meta else None
-    previous = previous[1] if previous is not None else None
-    if isinstance(previous, list):
-        placed = {m.get("id"): m.get("placed") for m in previous if isinstance(m, dict) and "placed" in m}
+    meta = _meta(provider)
+    nodes = meta.get("nodes") if isinstance(meta.get("nodes"), dict) else {}
+    nodes = {url: seen for url, seen in nodes.items() if url != node and url in provider.urls}
+    previous = list_cache.entry(provider.name)
+    if meta.get("url") not in (None, node) and previous is not None:
+        nodes[node] = {"at": time.time(), "ids": [entry["id"] for entry in listed]}
+        meta_cache.put(provider.name, {**meta, "nodes": nodes})
+        return
+    if meta.get("url") == node and previous is not None and isinstance(previous[1], list):
+        placed = {m.get("id"): m.get("placed") for m in previous[1] if isinstance(m, dict) and "placed" in m}
         for entry in listed:
             if entry["id"] in placed:
                 entry["placed"] = placed[entry["id"]]
+    same = meta.get("url") == node
     list_cache.put(provider.name, listed)
     meta_cache.put(
         provider.name,
-        {"url": node, "read_at": time.time(), "line": old_meta.get("line"), "note": old_meta.get("note")},
+        {
+            "url": node,
+            "read_at": time.time(),
+            "line": meta.get("line") if same else None,
+            "note": meta.get("note") if same else None,
+            "nodes": nodes,
+        },
     )
 
 
