@@ -1,2 +1,1 @@
-"""Package data: the starter config (`starter.toml`).
-"""
+"""Package data: the starter config (`starter.toml`)."""
