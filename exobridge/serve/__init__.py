@@ -10,8 +10,9 @@ Modules, each one job:
 - `shared`: what concurrent requests share: cooldowns (the CLI's state file, plus a gate so that 100
   simultaneous requests try a failing node once), the live config (reloaded when the file changes) and small
   time-to-live caches for the status and model list endpoints.
-- `app`: the ASGI application (Starlette): routes, client authentication, request limits, access log.
-- `server`: binding, the start-up line, uvicorn, and graceful SIGINT/SIGTERM.
+- `app`: the ASGI application (Starlette): routes, client authentication, request limits, the access log.
+- `logs`: the start-up line, one line per request and warnings on stderr, as text or JSON lines.
+- `server`: binding, redaction of every key, uvicorn, and graceful SIGINT/SIGTERM.
 
 Nothing here is imported by `exobridge --help` or `chat`: starlette and uvicorn load only for `serve`.
 """
