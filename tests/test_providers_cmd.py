@@ -121,7 +121,10 @@ def test_openrouter_key_info_and_key_sent_only_there(server):
         7.5,
         2.5,
     )
-    assert r.key_masked == "sk-or-…9f2c"
+    from exobridge.core.secrets import mask
+
+    assert r.key_masked == mask("sk-or-v1-secret9f2c") and r.key_masked.startswith("sk-or-…")
+    assert "secret" not in r.key_masked
     assert srv.requests[0].headers["authorization"] == "Bearer sk-or-v1-secret9f2c"
     assert all("authorization" not in req.headers for req in exo.requests)
 
