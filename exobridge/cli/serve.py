@@ -14,22 +14,27 @@ import typer
 
 def serve(
     host: Annotated[
-        str, typer.Option("--host", help="Address to listen on. Not loopback: a client key is required.")
+        str,
+        typer.Option("--host", metavar="ADDR", help="Address to listen on. Not loopback: a client key is required."),
     ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one (named at start-up).")
+        int,
+        typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one (named at start-up)."),
     ] = 52480,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", help="Client key (visible in ps: prefer --api-key-env).")
+        str | None, typer.Option("--api-key", metavar="KEY", help="Client key (visible in ps: prefer --api-key-env).")
     ] = None,
     api_key_env: Annotated[
         str | None,
         typer.Option("--api-key-env", metavar="VAR", help="Read the client key from this environment variable."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", min=1, help="Server processes.")] = 1,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines on stderr.")] = False,
     grace: Annotated[
-        float, typer.Option("--grace", min=0.0, help="Seconds open replies may finish after SIGINT/SIGTERM.")
+        float,
+        typer.Option(
+            "--grace", metavar="SECONDS", min=0.0, help="Seconds open replies may finish after SIGINT/SIGTERM."
+        ),
     ] = 10.0,
 ) -> int:
     """Serve an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models) routed Exo first."""
