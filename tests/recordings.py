@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core.model_map import Target
+from exobridge.core.model_targets import Target
 from exobridge.core.routing import ChatRequest, ChatResult, Router
 from tests.conftest import SHARED_RECORDINGS
 from tests.loopback import Exchange, LoopbackServer, Request, stream_words

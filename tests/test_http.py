@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from exobridge.core import failover, http
-from exobridge.core.errors import ExitCode, ProxyError
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import ExitCode, Failure, FailureKind, ProxyError
 from exobridge.core.routing import ChatRequest, Router
 from tests.loopback import Exchange, FullBacklog, chunk, closed_port, completion, stream_words
 from tests.test_routing import Recorder, make_config, route, two_providers

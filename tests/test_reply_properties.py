@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exobridge.core import failover
-from exobridge.core.failover import Failure
+from exobridge.core.errors import Failure
 from exobridge.core.reply import ReplyBuilder, SSEDecoder, feed_event, read_sse_body
 
 BOUNDED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core import model_map
+from exobridge.core import model_targets
 from exobridge.core.routing import ChatRequest, Router
 
 COMPLETION = {"model": "x", "choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
@@ -18,7 +18,7 @@ COMPLETION = {"model": "x", "choices": [{"message": {"role": "assistant", "conte
 def run(raw: dict, model: str, keys: dict[str, str] | None = None, **request):
     cfg = config_mod.build(raw, Path("t.toml"), env={})
     req = ChatRequest(messages=[{"role": "user", "content": "Hi"}], model=model, **request)
-    return Router(cfg, cli_keys=keys).run(req, model_map.targets(model, cfg))
+    return Router(cfg, cli_keys=keys).run(req, model_targets.targets(model, cfg))
 
 
 def only(name: str, **fields) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core import model_map
+from exobridge.core import model_targets
 from exobridge.core.routing import ChatRequest, Router
 from tests.loopback import BlackHole, Exchange, FullBacklog, chunk, closed_port, exo_models, stream_words
 
@@ -54,7 +54,7 @@ def route(
     )
     result = router.run(
         ChatRequest(messages=[{"role": "user", "content": "Hi"}], model=model, stream=stream, **request),
-        model_map.targets(model, cfg),
+        model_targets.targets(model, cfg),
     )
     return result, recorder
 
@@ -584,7 +584,7 @@ def test_ctrl_c_after_the_first_token_keeps_the_text_and_the_attempt(server, bac
     recorder = InterruptedAfterFirstPiece()
     cfg = two_providers(srv.url, backup.url)
     result = Router(cfg, observer=recorder).run(
-        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_map.targets("m", cfg)
+        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_targets.targets("m", cfg)
     )
     assert result.exit_code == 130
     assert result.text == "Partial" and result.error == "interrupted"

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exobridge.core.failover import Failure, FailureKind, classify_inband
+from exobridge.core.errors import Failure, FailureKind
+from exobridge.core.failover import classify_inband
 from exobridge.core.http import REPLY_TEXT_CAP, SSE_LINE_CAP
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
-from exobridge.core.errors import ExitCode, ExobridgeError
-from exobridge.core.failover import FailoverDecision, Failure, FailureKind, decide
+from exobridge.core.errors import ExitCode, ExobridgeError, Failure, FailureKind
+from exobridge.core.failover import FailoverDecision, decide
 from exobridge.core.model_targets import Target
 
 if TYPE_CHECKING:

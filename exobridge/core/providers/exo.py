@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
 
 if TYPE_CHECKING:
