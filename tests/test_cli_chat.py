@@ -446,15 +446,11 @@ def test_no_enabled_provider_says_so_and_json_still_prints_one_object(write_conf
 
 
 def test_stdin_with_a_real_replacement_character_and_bad_bytes_still_warns():
-    import io
+    from exobridge.cli.chat import decode_stdin
 
-    from exobridge.cli.chat import read_stdin
-
-    def piped(data: bytes) -> io.TextIOWrapper:
-        return io.TextIOWrapper(io.BytesIO(data))
-
-    assert read_stdin(piped("ok \ufffd\n".encode())) == ("ok \ufffd", False)
-    assert read_stdin(piped("\ufffd ".encode() + b"\xff\r\n")) == ("\ufffd \ufffd", True)
+    assert decode_stdin("ok \ufffd\n".encode()) == ("ok \ufffd", False)
+    assert decode_stdin("\ufffd ".encode() + b"\xff\r\n") == ("\ufffd \ufffd", True)
+    assert decode_stdin(None) == (None, False)
 
 
 def run_on_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

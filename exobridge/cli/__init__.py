@@ -10,7 +10,13 @@ def main() -> None:
     if sys.argv[1:] in (["--version"], ["-V"]):
         from exobridge import __version__
 
-        sys.stdout.write(f"exobridge {__version__}\n")
+        try:
+            sys.stdout.write(f"exobridge {__version__}\n")
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):  # stdout closed or full: say so, never a traceback
+            if sys.stderr is not None:
+                sys.stderr.write("exobridge: error: cannot write to stdout\n")
+            sys.exit(1)
         return
     try:
         from exobridge.cli.app import main as run

@@ -56,20 +56,6 @@ def decode_stdin(raw: bytes | None) -> tuple[str | None, bool]:
     return text, replaced
 
 
-def read_stdin(stream: Any = None) -> tuple[str | None, bool]:
-    """`decode_stdin` of a text stream's bytes (None on a terminal)."""
-    import sys
-
-    source = stream if stream is not None else sys.stdin
-    try:
-        if source.isatty():
-            return None, False
-        raw = source.buffer.read()
-    except (AttributeError, ValueError, OSError):
-        return None, False
-    return decode_stdin(raw)
-
-
 def compose_prompt(argument: str | None, piped: str | None) -> str:
     """`stdin + "\\n\\n" + PROMPT`; `-` or no PROMPT means stdin alone."""
     if argument is None or argument == "-":

@@ -9,34 +9,12 @@ on it (reasons, URLs, served model ids) goes through `terminal_text` and is neve
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from exobridge.core.routing import Outcome
 from exobridge.core.sanitize import model_text_for_terminal, terminal_text
 from exobridge.render import io as iostreams
 from exobridge.render.io import IOStreams
-
-
-def stream_is_tty(stream: IO[str]) -> bool:
-    """Compatibility for renderers not yet on IOStreams (use `io.is_stdout_tty` instead)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class StderrLines:
-    """Compatibility for renderers not yet on IOStreams: `io.notice(text, style)` is the same thing."""
-
-    def __init__(self, stream: IO[str] | None = None, io: IOStreams | None = None) -> None:
-        if io is None:
-            io = iostreams.current() if stream is None else IOStreams(stdin=None, stdout=None, stderr=stream)
-        self.io = io
-        self.stream = io.err
-        self.styled = io.color_stderr
-
-    def write(self, text: str, style: str | None = None) -> None:
-        self.io.notice(text, style)
 
 
 def _duration(ms: int | None) -> str:
