@@ -599,3 +599,9 @@ def test_any_line_gets_a_well_formed_answer_and_never_an_error(configured: Path,
         assert len(lines) % 3 == 0 and all(t in ("plain", "file", "dir") for t in lines[::3])
     else:
         assert all(line.split(",", 1)[0] in ("plain", "file", "dir") for line in lines)
+
+
+def test_completions_never_imports_the_app_module() -> None:
+    """cli/app imports cli/completions (root options, the answer); the reverse would be a cycle."""
+    source = Path(completions.__file__).read_text(encoding="utf-8")
+    assert "exobridge.cli.app" not in source and "from exobridge.cli import app" not in source
