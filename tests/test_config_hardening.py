@@ -535,3 +535,29 @@ def test_guard_what_config_set_accepts_the_file_reader_accepts(field_name, raw) 
     if field_name == "urls":
         table.pop("url")
     config_mod.build({"providers": {"mine": table}}, Path("/tmp/c.toml"), env={})  # never raises
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "list"],
+        ["keys", "list", "--json"],
+        ["providers", "list"],
+        ["providers", "list", "--json"],
+        ["config", "show"],
+        ["config", "show", "--json"],
+        ["providers", "status", "--json"],
+        ["doctor", "--json"],
+    ],
+)
+def test_defect_3_a_dashed_key_is_never_shown_by_any_command(cli, write_config, args) -> None:
+    from exobridge.core.secrets import mask
+    from tests.conftest import local_config
+
+    write_config(local_config(openrouter="http://127.0.0.1:9/api/v1"))
+    dashed = "ab-CANARY_whole_key_visible-1"
+    result = cli(*args, env={"OPENROUTER_API_KEY": dashed})
+    shown = result.stdout + result.stderr
+    assert "CANARY" not in shown and "visible" not in shown, (args, shown[-300:])
+    if args[0] in ("keys", "config") or args[:2] == ["providers", "list"]:
+        assert mask(dashed) in shown  # the key is listed, masked
