@@ -2,6 +2,10 @@
 
 The file does not have to repeat the defaults: a table with a default provider's name changes only the keys
 it names, `enabled = false` turns a default off, and new names add providers.
+
+Every provider value is checked by the one schema (core/config_schema.py), the same check `config set`
+uses; kind facts (default URL, timeouts, key variables, the URL override variable) come from the kind
+classes (core/providers). Errors are `errors.ConfigError` (exit 4), one line naming file, key and fault.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ __all__ = [
 # The built-in providers: their kind and order. URL and key variable come from the kind class.
 BUILTIN_PROVIDERS = (("exo", 0), ("openrouter", 1), ("huggingface", 2))
 DEFAULT_MODEL = "llama-3.2-3b"
-EXO_URL_ENV = "EXOBRIDGE_EXO_URL"
+EXO_URL_ENV = "EXOBRIDGE_EXO_URL"  # Exo's `url_env` (kept for callers that name it)
 
 
 def _builtin_defaults() -> dict[str, Any]:
