@@ -2,7 +2,7 @@
 
 The home folder is `$HOME` when it is an absolute path; when HOME is unset, empty or relative, it is the
 user's home from the password database (so `HOME=""` never puts files at `/.config/…`); when neither gives
-an absolute path, `HomeUnknown` (a ConfigError, exit 4) says to set HOME. XDG variables holding a relative
+an absolute path, a ConfigError (exit 4) says to set HOME. XDG variables holding a relative
 path are ignored, as the XDG spec asks. exobridge's folders are created 0700 (core/files.make_private_dir).
 """
 
@@ -16,7 +16,7 @@ APP_NAME = "exobridge"
 
 
 def home() -> Path:
-    """The user's home folder: an absolute `$HOME`, else the password database's; HomeUnknown otherwise."""
+    """The user's home folder: an absolute `$HOME`, else the password database's; ConfigError otherwise."""
     value = os.environ.get("HOME", "")
     if value and os.path.isabs(value):
         return Path(value)
