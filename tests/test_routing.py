@@ -646,3 +646,25 @@ def test_html_page_for_a_stream_request_fails_over(server, backup):
     result, _ = route(two_providers(portal.url, backup.url))
     assert result.provider == "second"
     assert result.attempts[0].kind == "bad_response" and "HTML" in result.attempts[0].reason
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_a_key_cut_by_the_error_body_limit_leaks_no_piece(server, backup, content_type):
+    """Issue 9 defect 5: 250 characters, then `Bearer <key>`: the 300-character cut used to keep 42 of its
+    47 characters. Neither the key, nor any 8 characters of it, nor the configured header secret may remain."""
+    key = "sk-or-v1-0123456789abcdefghijklmnopqrstuvwxyzAB"
+    header_secret = "hdr-secret-ZYXWVUTSRQ987654"
+    echo = server()
+
+    @echo.route("POST", "/chat/completions")
+    def _(ex: Exchange) -> None:
+        text = "x" * 250 + f" {ex.request.headers['authorization']} {ex.request.headers['x-api-key']}"
+        body = json.dumps({"error": {"message": text}}) if content_type == "application/json" else text
+        ex.reply(401, body, content_type=content_type)
+
+    cfg = two_providers(echo.url, backup.url, key_env="FIRST_KEY", headers={"X-Api-Key": header_secret})
+    result, _ = route(cfg, keys={"first": key})
+    reason = result.attempts[0].reason or ""
+    assert result.provider == "second"
+    for secret in (key, header_secret):
+        assert not [secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8] in reason], reason
