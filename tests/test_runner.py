@@ -234,3 +234,23 @@ def test_error_lines_never_show_a_key_from_the_environment_the_keys_file_or_the_
     for shown in (result.stdout, result.stderr, bad.stdout, bad.stderr):
         assert "CANARY" not in shown.replace("CANARY[", ""), shown
         assert not any(secret[-12:] in shown for secret in secrets), shown
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "list"],
+        ["config", "show"],
+        ["doctor"],
+        ["providers", "status"],
+        ["providers", "reset"],
+        ["models"],
+        ["chat", "Hi"],
+    ],
+    ids=lambda args: " ".join(args),
+)
+def test_every_command_prints_one_json_object_for_a_usage_error(cli, args):
+    result = cli(*args, "--json", "--not-an-option")
+    assert result.exit_code == 2, result.stderr
+    assert result.json()["exit_code"] == 2 and "--not-an-option" in result.json()["error"]
+    assert result.stdout.count("\n") == 1
