@@ -252,5 +252,5 @@ def test_error_lines_never_show_a_key_from_the_environment_the_keys_file_or_the_
 def test_every_command_prints_one_json_object_for_a_usage_error(cli, args):
     result = cli(*args, "--json", "--not-an-option")
     assert result.exit_code == 2, result.stderr
-    assert result.json()["exit_code"] == 2 and "--not-an-option" in result.json()["error"]
+    assert result.json()["exit_code"] == 2 and "No such option" in result.json()["error"]
     assert result.stdout.count("\n") == 1
