@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exobridge.core.errors import ExitCode, ExobridgeError, UsageError
+from exobridge.core.errors import ExitCode, ExobridgeError
 from exobridge.render import io as iostreams
 from exobridge.render.io import IOStreams
 
@@ -327,7 +327,7 @@ def invoke(
     if io is None:
         io = IOStreams.test(stdin=stdin if stdin is not None else "")
     elif stdin is not None:
-        raise UsageError("give stdin to IOStreams.test(), not to invoke(), when passing io")
+        raise ValueError("give stdin to IOStreams.test(), not to invoke(), when passing io")
     with _environment(env):
         saved = sys.stdin, sys.stdout, sys.stderr
         sys.stdin, sys.stdout, sys.stderr = io.stdin, io.out, io.err
