@@ -425,3 +425,12 @@ def test_clients_share_one_tls_context_per_certificate_setting(monkeypatch) -> N
     assert first is second
     monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent-for-this-test")
     assert http.tls_context() is not first
+
+
+def test_a_long_error_message_is_clipped_to_one_readable_line(server, backup) -> None:
+    served = server()
+    served.route("POST", "/chat/completions")(lambda ex: ex.reply(401, {"error": {"message": "no " * 10_000}}))
+    result, _ = route(two_providers(served.url, backup.url))
+    reason = result.attempts[0].reason or ""
+    assert reason.startswith("HTTP 401: no no") and reason.endswith("…")
+    assert len(reason) <= len("HTTP 401: ") + failover.MESSAGE_LIMIT

@@ -71,9 +71,18 @@ def decode_all(pieces: list[bytes], cap: int = 1 << 20) -> list[str]:
 
 sse_lines = st.lists(
     st.one_of(
-        st.builds(lambda t: f"data: {t}", st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=30)),
-        st.builds(lambda t: f"data:{t}", st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=30)),
-        st.builds(lambda t: f": {t}", st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=10)),
+        st.builds(
+            lambda t: f"data: {t}",
+            st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), max_size=30),
+        ),
+        st.builds(
+            lambda t: f"data:{t}",
+            st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), max_size=30),
+        ),
+        st.builds(
+            lambda t: f": {t}",
+            st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), max_size=10),
+        ),
         st.just("event: message"),
         st.just("id: 1"),
         st.just(""),

@@ -65,11 +65,20 @@ def decide(failure: Failure, *, already_retried: bool, printed: bool) -> Failove
     return FailoverDecision(False, 0.0, True)
 
 
+MESSAGE_LIMIT = 500  # characters of a provider's error message kept (one line on stderr, not a page)
+
+
 @dataclass(frozen=True)
 class ErrorBody:
+    """A provider's error, as read from its body: the message (at most MESSAGE_LIMIT characters), its code."""
+
     message: str
     code: str | None = None
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MESSAGE_LIMIT:
+            object.__setattr__(self, "message", self.message[: MESSAGE_LIMIT - 1] + "…")
 
 
 def _stringify(value: object) -> str:
