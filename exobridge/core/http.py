@@ -601,6 +601,8 @@ def raise_for_status(
         body = b""  # the status is known: a dripping error body still fails over as that status
     if 300 <= response.status_code < 400:
         location = response.headers.get("location", "?")
+        if len(location) > 200:
+            location = location[:199] + "…"
         raise Failure(
             FailureKind.BAD_RESPONSE,
             f"HTTP {response.status_code} redirect to {location} (not followed)",
