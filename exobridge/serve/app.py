@@ -379,7 +379,8 @@ class Edges:
                 await send_json(sending, 500, wire.error_body(message, "server_error", code="internal_error"))
         finally:
             self.ctx.open_requests -= 1
-            self.ctx.log.request(scope, status[0] if status else 0, time.monotonic() - started)
+            # 499, as nginx logs it: the client closed the connection before an answer was sent.
+            self.ctx.log.request(scope, status[0] if status else 499, time.monotonic() - started)
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.expected is not None
