@@ -404,3 +404,11 @@ def test_sigterm_during_watch_is_not_a_quiet_ctrl_c(server, write_config):
     _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 143
     assert err.decode().strip().splitlines()[-1] == "exobridge: terminated by SIGTERM"
+
+
+def test_status_adds_the_cli_hint_to_a_missing_key(write_config, cli):
+    write_config(local_config(openrouter="http://127.0.0.1:9"))
+    result = cli("providers", "status")
+    assert result.exit_code == 3
+    row = next(line for line in result.stdout.splitlines() if line.startswith("openrouter"))
+    assert row.endswith("no API key (set OPENROUTER_API_KEY) → exobridge keys set openrouter")

@@ -103,7 +103,7 @@ class StatusOptions:
 
 def status_run(opts: StatusOptions, io: IOStreams) -> int:
     """Probe every enabled provider (and every Exo node) at once: 0 when one can answer, 3 when none."""
-    from exobridge.cli import exits
+    from exobridge.cli import exits, hints
     from exobridge.core import provider_status, proxies
     from exobridge.render import providers as view
 
@@ -119,11 +119,15 @@ def status_run(opts: StatusOptions, io: IOStreams) -> int:
         _show_warnings(store, io, shown)
         return results
 
+    def hint(result: Any) -> str | None:
+        return hints.hint_for(getattr(result, "failure_kind", None), config.providers.get(result.provider))
+
     if opts.watch and not opts.json:
-        view.watch_status(probe, opts.seconds if opts.seconds is not None else DEFAULT_WATCH_SECONDS, io)
+        interval = opts.seconds if opts.seconds is not None else DEFAULT_WATCH_SECONDS
+        view.watch_status(probe, interval, io, hint)
         return ExitCode.OK
     results = probe()
-    view.show_status(results, opts.json, io)
+    view.show_status(results, opts.json, io, hint)
     return ExitCode.OK if provider_status.any_can_answer(results) else ExitCode.NO_PROVIDER
 
 

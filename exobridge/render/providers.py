@@ -164,7 +164,11 @@ def reachable_text(result: Any) -> str:
     return f"yes ({result.latency_ms} ms)" if result.latency_ms is not None else "yes"
 
 
-def status_rows(results: list[Any]) -> list[list[str]]:
+Hint = Callable[[Any], str | None]
+
+
+def status_rows(results: list[Any], hint: Hint | None = None) -> list[list[str]]:
+    """One row per node; `hint(result)` (the CLI's, from `result.failure_kind`) follows the problem."""
     rows = []
     previous = None
     for r in results:
@@ -180,11 +184,18 @@ def status_rows(results: list[Any]) -> list[list[str]]:
                 details(r),
                 key,
                 cooldown,
-                r.problem or "-",
+                _problem(r, hint),
             ]
         )
         previous = r.provider
     return rows
+
+
+def _problem(result: Any, hint: Hint | None) -> str:
+    if not result.problem:
+        return "-"
+    fix = hint(result) if hint is not None else None
+    return f"{result.problem} → {fix}" if fix else result.problem
 
 
 def _status_styles(results: list[Any]) -> list[str | None]:
@@ -203,16 +214,18 @@ def status_json(results: list[Any]) -> dict[str, Any]:
     return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
 
 
-def show_status(results: list[Any], json_mode: bool, io: IOStreams | None = None) -> None:
+def show_status(results: list[Any], json_mode: bool, io: IOStreams | None = None, hint: Hint | None = None) -> None:
     io = io or iostreams.current()
     if json_mode:
         _json(io, status_json(results))
         return
-    _print_table(io, STATUS_HEADERS, status_rows(results), _status_styles(results))
+    _print_table(io, STATUS_HEADERS, status_rows(results, hint), _status_styles(results))
     io.notice(terminal_text(status_summary(results)), "dim" if any(r.can_answer for r in results) else "bold red")
 
 
-def watch_status(probe: Callable[[], list[Any]], interval: float, io: IOStreams | None = None) -> None:
+def watch_status(
+    probe: Callable[[], list[Any]], interval: float, io: IOStreams | None = None, hint: Hint | None = None
+) -> None:
     """Re-probe every `interval` seconds, redrawing in place, until Ctrl-C (which ends it quietly).
 
     SIGTERM and SIGHUP (a KeyboardInterrupt carrying `signum`) are not quiet: they propagate.
@@ -222,7 +235,7 @@ def watch_status(probe: Callable[[], list[Any]], interval: float, io: IOStreams 
         if not io.is_stdout_tty:
             while True:
                 results = probe()
-                io.write_out(plain_columns(STATUS_HEADERS, _safe(status_rows(results))) + "\n")
+                io.write_out(plain_columns(STATUS_HEADERS, _safe(status_rows(results, hint))) + "\n")
                 time.sleep(interval)
         from rich.console import Group
         from rich.live import Live
@@ -232,7 +245,7 @@ def watch_status(probe: Callable[[], list[Any]], interval: float, io: IOStreams 
             stamp = Text(
                 f"{terminal_text(status_summary(results))} · {time.strftime('%H:%M:%S')} · Ctrl-C to stop", style="dim"
             )
-            table = _rich_table(STATUS_HEADERS, _safe(status_rows(results)), _status_styles(results))
+            table = _rich_table(STATUS_HEADERS, _safe(status_rows(results, hint)), _status_styles(results))
             return Group(table, stamp)
 
         console = io.rich_console()
