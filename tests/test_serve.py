@@ -548,6 +548,7 @@ def test_client_disconnect_before_the_first_token_closes_the_upstream(stack: Sta
             f"{stack.url}/v1/chat/completions", json=body, headers=stack.auth, timeout=httpx.Timeout(5, read=0.5)
         )
     assert stack.exo.closed["slow-stall"].wait(1.0), "the upstream connection stayed open after the client left"
+    stack.serve.wait_for_line(lambda line: "POST /v1/chat/completions 499" in line)
 
 
 # --- security ---------------------------------------------------------------------------------------------------------
