@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from exobridge.cli import completions
-from exobridge.core.errors import ExitCode, OutputError, UsageError
+from exobridge.core.errors import ExitCode, ExobridgeError, OutputError, UsageError
 
 if TYPE_CHECKING:
     from exobridge.core.config import Config
@@ -91,17 +91,18 @@ def _empty_result_json(requested: str | None) -> dict[str, Any]:
 
 def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     """Route one prompt and show it; returns the exit code (errors before routing are raised)."""
-    from exobridge.cli import exits, hints, runner
+    from exobridge.cli import hints, runner
+    from exobridge.core import config as config_mod
     from exobridge.core import model_targets
     from exobridge.core.routing import ChatRequest, ChatResult, Router
     from exobridge.render.chat import ChatView
 
     fields = _empty_result_json(opts.model) if opts.json else None
     try:
-        config = exits.load_config()
-    except Exception as exc:
-        if fields is not None and hasattr(exc, "fields"):
-            exc.fields = fields  # type: ignore[attr-defined]
+        config = config_mod.load()
+    except ExobridgeError as exc:  # a config error: under --json, chat's usual keys come with it
+        if fields is not None:
+            exc.fields = fields
         raise
     if io.stdout_closed:
         raise OutputError("cannot write to stdout: it is closed (nothing would see the answer)")

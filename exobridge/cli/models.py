@@ -24,11 +24,12 @@ class ModelsOptions:
 
 def models_run(opts: ModelsOptions, io: IOStreams) -> int:
     """Read (or reuse) each provider's list and show it with the model table; 3 when every asked one failed."""
-    from exobridge.cli import exits, hints
+    from exobridge.cli import hints
+    from exobridge.core import config as config_mod
     from exobridge.core import model_lists
     from exobridge.render.models import ModelsView
 
-    config = exits.load_config()
+    config = config_mod.load()
     unknown = [name for name in opts.providers if name not in config.providers]
     if unknown:
         raise UsageError(config.unknown_provider(unknown[0]))

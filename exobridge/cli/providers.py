@@ -50,11 +50,11 @@ class ListOptions:
 
 def list_run(opts: ListOptions, io: IOStreams) -> int:
     """Configured providers in priority order, with key status and cooldowns. No network."""
-    from exobridge.cli import exits
+    from exobridge.core import config as config_mod
     from exobridge.core import keys as keys_mod
     from exobridge.render import providers as view
 
-    config = exits.load_config()
+    config = config_mod.load()
     store = _store()
     stored = keys_mod.read_keys_file()
     rows = []
@@ -103,13 +103,14 @@ class StatusOptions:
 
 def status_run(opts: StatusOptions, io: IOStreams) -> int:
     """Probe every enabled provider (and every Exo node) at once: 0 when one can answer, 3 when none."""
-    from exobridge.cli import exits, hints
+    from exobridge.cli import hints
+    from exobridge.core import config as config_mod
     from exobridge.core import provider_status, proxies
     from exobridge.render import providers as view
 
     if opts.seconds is not None and not opts.watch:
         raise UsageError("SECONDS goes with --watch: exobridge providers status --watch 2")
-    config = exits.load_config()
+    config = config_mod.load()
     proxies.validate()  # a malformed *_PROXY is one config error (exit 4), as in every network command
     shown: set[str] = set()
 
@@ -156,9 +157,9 @@ class ResetOptions:
 
 def reset_run(opts: ResetOptions, io: IOStreams) -> int:
     """Forget remembered failures and cooldowns (all, or one provider's)."""
-    from exobridge.cli import exits
+    from exobridge.core import config as config_mod
 
-    config = exits.load_config()
+    config = config_mod.load()
     store = _store()
     name = opts.name
     if name is not None and name not in config.providers and not any(e.provider == name for e in store.entries()):
