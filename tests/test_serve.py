@@ -539,6 +539,7 @@ def test_client_disconnect_mid_stream_closes_the_upstream(stack: Stack) -> None:
             if "first" in line:
                 break
     assert stack.exo.closed["slow"].wait(1.0), "the upstream connection stayed open after the client left"
+    stack.serve.wait_for_line(lambda line: "200 · exoslow · slow ·" in line and "client disconnected" in line)
 
 
 def test_client_disconnect_before_the_first_token_closes_the_upstream(stack: Stack) -> None:

@@ -207,6 +207,8 @@ class ChatEndpoint:
 
     async def _whole(self, scope: Scope, send: Send, run: RouteRun) -> None:
         end = await self._end(run, [])
+        if run.cancelled.is_set():  # the client left: whatever the route ended with, nobody is listening
+            end = Event("end", error=ClientGone())
         if end.error is not None or end.result is None:
             await self._crashed(scope, send, end.error)
             return
@@ -224,7 +226,7 @@ class ChatEndpoint:
         # a failure can still have its own HTTP status.
         batch = await run.events()
         if not any(e.kind == "text" for e in batch):  # the route ended without a token
-            end = batch[-1]
+            end = batch[-1] if not run.cancelled.is_set() else Event("end", error=ClientGone())
             if end.error is not None or end.result is None:
                 await self._crashed(scope, send, end.error)
                 return
@@ -250,14 +252,19 @@ class ChatEndpoint:
             data = opening + chunks.text(texts)
             opening = b""
             if ends:
-                data += self._stream_tail(scope, chunks, ends[0])
+                data += self._stream_tail(scope, chunks, ends[0], run.cancelled.is_set())
                 await send({"type": "http.response.body", "body": data, "more_body": False})
                 return
             await send({"type": "http.response.body", "body": data, "more_body": True})
             batch = await run.events()
 
-    def _stream_tail(self, scope: Scope, chunks: wire.ChunkWriter, end: Event) -> bytes:
+    def _stream_tail(self, scope: Scope, chunks: wire.ChunkWriter, end: Event, client_left: bool) -> bytes:
         result = end.result
+        if client_left:
+            if result is not None:
+                self._note(scope, result)
+            scope["exobridge"]["error"] = "client disconnected"
+            return b""
         if result is None or end.error is not None:
             if isinstance(end.error, ClientGone):
                 return b""
