@@ -632,9 +632,9 @@ def test_sigterm_keeps_partial_text_with_a_newline_and_exits_143(server, write_c
     assert proc.stdout.read(len("Partial")) == b"Partial"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 143
+    assert proc.returncode == 143, err
     assert out == b"\n"
-    assert err.decode().strip().splitlines()[-1] == "exobridge: terminated by SIGTERM"
+    assert err.decode().strip().splitlines()[-1] == "exobridge: terminated by SIGTERM", err
     assert b"Traceback" not in err
 
 

@@ -56,8 +56,8 @@ def new_app() -> typer.Typer:
         version: bool = typer.Option(
             False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
         ),
-        show_completion: completions.ShowCompletionOption = None,
-        install_completion: completions.InstallCompletionOption = None,
+        show_completion: completions.ShowCompletionOption = False,
+        install_completion: completions.InstallCompletionOption = False,
     ) -> None:
         """exobridge: local first, cloud when needed."""
 
