@@ -561,3 +561,17 @@ def test_defect_3_a_dashed_key_is_never_shown_by_any_command(cli, write_config, 
     assert "CANARY" not in shown and "visible" not in shown, (args, shown[-300:])
     if args[0] in ("keys", "config") or args[:2] == ["providers", "list"]:
         assert mask(dashed) in shown  # the key is listed, masked
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120) | st.text(max_size=120).map(str.encode))
+def test_guard_any_keys_file_gives_keys_or_a_keys_file_error_and_never_quotes_it(tmp_path_factory, data) -> None:
+    path = tmp_path_factory.mktemp("keys") / "keys.toml"
+    path.write_bytes(data)
+    try:
+        found = keys_file.read_keys_file(path)
+    except KeysFileError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    assert all(isinstance(value, str) and value for value in found.values())
+    assert set(keys_file.secrets_in_keys_file(path).values()) >= set(found.values())

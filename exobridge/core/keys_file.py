@@ -106,7 +106,7 @@ def secrets_in_keys_file(path: Path | None = None) -> dict[str, str]:
         return {}
     try:
         data = tomllib.loads(text)
-        return {str(name): value for name, value in data.items() if isinstance(value, str) and value}
+        return {str(name): value.strip() for name, value in data.items() if isinstance(value, str) and value.strip()}
     except (tomllib.TOMLDecodeError, RecursionError):
         values = re.findall(r"""=\s*["']([^"'\r\n]+)["']?""", text)
         return {f"line{number}": value.strip() for number, value in enumerate(values) if value.strip()}
@@ -125,6 +125,8 @@ def _read(path: Path) -> tomlkit.TOMLDocument:
         # Name the position only: the parser's message could quote part of a key.
         where = f"line {exc.line}" if getattr(exc, "line", None) else "invalid TOML"
         raise KeystoreError(f"{path}: {where}: not a valid keys file; fix or remove it") from None
+    except RecursionError:
+        raise KeystoreError(f"{path}: not a valid keys file (nested too deeply); fix or remove it") from None
 
 
 def _write(path: Path, doc: tomlkit.TOMLDocument) -> None:
