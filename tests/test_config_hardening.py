@@ -575,3 +575,9 @@ def test_guard_any_keys_file_gives_keys_or_a_keys_file_error_and_never_quotes_it
         return
     assert all(isinstance(value, str) and value for value in found.values())
     assert set(keys_file.secrets_in_keys_file(path).values()) >= set(found.values())
+
+
+def test_providers_add_checks_its_priority_with_the_schema(cli, isolated) -> None:
+    result = cli("providers", "add", "x", "--url", "http://127.0.0.1:9/v1", "--priority", "99999999999")
+    assert result.exit_code == 2 and "--priority" in result.stderr, result.stderr
+    assert not Path(os.environ["EXOBRIDGE_CONFIG"]).exists()

@@ -59,6 +59,10 @@ def add_provider(
         raise EditError(f"--key-env: not an environment variable name: {key_env!r}")
     if priority is None:
         priority = max((p.priority for p in config.providers.values()), default=-1) + 1
+    try:
+        priority = check(PROVIDER_FIELDS["priority"], priority)
+    except FieldProblem as problem:
+        raise EditError(f"--priority: {problem}") from None
     table = tomlkit.table()
     table["kind"] = kind
     if len(checked) == 1:
