@@ -268,3 +268,22 @@ def test_the_live_config_follows_the_file_and_keeps_the_last_good_one(write_conf
     path.write_text("default_model = [broken\n")
     assert live.get().default_model == "two-two"
     assert any("does not load" in w for w in warnings)
+
+
+def test_a_failure_after_the_client_left_puts_nobody_in_cooldown(tmp_path: Path) -> None:
+    from exobridge.core.config import ProviderConfig
+    from exobridge.core.cooldown import CooldownStore
+    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.serve.bridge import RouteRun, _RouteView
+    from exobridge.serve.shared import SharedRouteState
+
+    state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))
+    node = ProviderConfig("exo", "exo", ["http://127.0.0.1:9"], 0)
+    run = RouteRun(None, None, [], state, None)  # type: ignore[arg-type]
+    view = _RouteView(run)
+    run.cancel()
+    view.failed(node, node.url, Failure(FailureKind.CONNECT, "connection reset"))
+    assert CooldownStore(tmp_path).active("exo", node.url) is None
+    run.cancelled.clear()
+    view.failed(node, node.url, Failure(FailureKind.CONNECT, "connection refused"))
+    assert CooldownStore(tmp_path).active("exo", node.url) is not None

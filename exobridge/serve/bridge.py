@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from exobridge.core.routing import Attempt, ChatRequest, ChatResult, RouteObserver, Router
+from exobridge.core.routing import Attempt, ChatRequest, ChatResult, RouteObserver, Router, RouteState
 
 if TYPE_CHECKING:
     import httpx
@@ -178,7 +178,7 @@ class RouteRun:
                 self.config,
                 observer=observer,
                 keep_text=not self.request.stream,
-                state=self.state,
+                state=_RouteView(self),
                 http=lease.client if lease is not None else None,
             )
             result = router.run(self.request, self.targets)
@@ -233,6 +233,24 @@ class RouteRun:
             shut_socket(response)
         with self._lock:
             self._lock.notify_all()
+
+
+class _RouteView(RouteState):
+    """The shared state as one route reports to it: a failure that came from cutting the connection of a
+    client that left is not the node's, so it puts nobody in cooldown."""
+
+    def __init__(self, run: RouteRun) -> None:
+        self.run = run
+
+    def blocked(self, provider: Any, url: str) -> str | None:
+        return self.run.state.blocked(provider, url)
+
+    def failed(self, provider: Any, url: str, failure: Any) -> None:
+        if not self.run.cancelled.is_set():
+            self.run.state.failed(provider, url, failure)
+
+    def succeeded(self, provider: Any, url: str) -> None:
+        self.run.state.succeeded(provider, url)
 
 
 class _Observer(RouteObserver):
