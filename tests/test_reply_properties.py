@@ -240,3 +240,7 @@ def test_undecodable_bodies_raise_only_failure(garbage: bytes, encoding: str) ->
     response = httpx.Response(200, headers={"Content-Encoding": encoding}, stream=httpx.ByteStream(garbage))
     with contextlib.suppress(Failure):
         list(http.iter_decoded(response, 1 << 20))
+
+
+def test_a_crlf_split_by_an_empty_chunk_is_still_one_line_end() -> None:
+    assert decode_all([b"data: x\r", b"", b"\ndata: y\r\n\r\n"]) == ["x\ny"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,6 +159,9 @@ def feed_event(builder: ReplyBuilder, data: str) -> bool:
     return False
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
 class SSEDecoder:
     """Server-sent events from bytes, as the spec reads them: lines end with CRLF, LF or CR; `data:` lines
     (one optional space after the colon) join with newlines; an empty line dispatches the event; comments
@@ -185,30 +189,23 @@ class SSEDecoder:
         return self._lines(self._text.decode(b"", final=True))
 
     def _lines(self, text: str) -> list[str]:
+        if not text:  # an empty chunk, or bytes of a character still incomplete: nothing changes
+            return []
         events: list[str] = []
         start = 0
         if self._after_cr and text.startswith("\n"):
-            start = 1
+            start = 1  # the LF of a CRLF split between two chunks
         self._after_cr = False
-        length = len(text)
-        index = start
-        while index < length:
-            char = text[index]
-            if char == "\r" or char == "\n":
-                self._line += text[start:index]
-                event = self._field(self._line)
-                self._line = ""
-                if event is not None:
-                    events.append(event)
-                if char == "\r":
-                    if index + 1 < length:
-                        if text[index + 1] == "\n":
-                            index += 1
-                    else:
-                        self._after_cr = True
-                start = index + 1
-            index += 1
-        if start < length:
+        for newline in _NEWLINE.finditer(text, start):
+            line = self._line + text[start : newline.start()]
+            self._line = ""
+            event = self._field(line)
+            if event is not None:
+                events.append(event)
+            start = newline.end()
+        if text.endswith("\r"):
+            self._after_cr = True
+        if start < len(text):
             self._line += text[start:]
             if len(self._line) > self.cap:
                 raise Failure(FailureKind.BAD_RESPONSE, f"stream line longer than {self.cap} characters (cap)")
