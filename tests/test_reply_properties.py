@@ -51,7 +51,7 @@ chunkish = st.fixed_dictionaries(
 
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
+    points = sorted(min(c, len(data)) for c in cuts)  # repeated cuts give empty pieces too
     pieces, start = [], 0
     for point in points:
         pieces.append(data[start:point])
