@@ -85,17 +85,14 @@ class _Lease:
 
 class UpstreamClients:
     """httpx clients for routes, one route at a time each, reused: connections to a provider stay open
-    between requests (no new TCP and TLS handshake per request), the TLS context is built once (~20 ms), and
-    the environment's proxy settings are consulted only when it has any.
+    between requests (no new TCP and TLS handshake per request), and the environment's proxy settings are
+    consulted only when it has any (core.http shares one TLS context between clients).
 
     A client serves one route at a time, so its response hook knows whose responses it sees: a cancelled
     route cuts exactly its own connections.
     """
 
     def __init__(self) -> None:
-        import httpx
-
-        self._tls = httpx.create_ssl_context()
         self._trust_env = any(name.lower() in PROXY_VARIABLES for name in os.environ)
         self._idle: list[_Lease] = []
         self._lock = threading.Lock()
@@ -103,9 +100,7 @@ class UpstreamClients:
     def _make(self, lease: _Lease) -> httpx.Client:
         from exobridge.core import http
 
-        return http.client(
-            trust_env=self._trust_env, keepalive=True, verify=self._tls, event_hooks={"response": [lease.track]}
-        )
+        return http.client(trust_env=self._trust_env, keepalive=True, event_hooks={"response": [lease.track]})
 
     def lease(self, run: RouteRun) -> _Lease:
         with self._lock:
