@@ -56,11 +56,7 @@ class ServeContext:
         from exobridge.core.cooldown import CooldownStore
 
         results = provider_status.probe_all(self.live.get(), cooldowns=CooldownStore())
-        maker = getattr(provider_status, "status_json", None)
-        if maker is not None:
-            return maker(results)
-        ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))
-        return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
+        return provider_status.status_json(results)  # the `providers status --json` object
 
     def _models(self) -> dict[str, Any]:
         from exobridge.core import model_lists
