@@ -287,3 +287,31 @@ def test_a_failure_after_the_client_left_puts_nobody_in_cooldown(tmp_path: Path)
     run.cancelled.clear()
     view.failed(node, node.url, Failure(FailureKind.CONNECT, "connection refused"))
     assert CooldownStore(tmp_path).active("exo", node.url) is not None
+
+
+def test_log_lines_show_escapes_escaped_and_json_lines_parse() -> None:
+    import io
+
+    from exobridge.serve.logs import AccessLog
+
+    result = SimpleNamespace(
+        provider="exo",
+        model="evil\x1b]0;pwned\x07model",
+        usage={"prompt_tokens": 1, "completion_tokens": 2},
+        first_token_ms=5,
+        cost=0.0,
+        attempts=[attempt("exo", "ok")],
+    )
+    scope = {
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "client": ("127.0.0.1", 5),
+        "exobridge": {"result": result},
+    }
+    text, lines = io.StringIO(), io.StringIO()
+    AccessLog(text).request(scope, 200, 0.0123)
+    AccessLog(lines, json_lines=True).request(scope, 200, 0.0123)
+    assert "\x1b" not in text.getvalue() and "\\x1b" in text.getvalue()
+    assert "200 · exo · evil" in text.getvalue() and "1+2 tok · 12 ms · free" in text.getvalue()
+    record = json.loads(lines.getvalue())
+    assert record["event"] == "request" and record["status"] == 200 and record["completion_tokens"] == 2

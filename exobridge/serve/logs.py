@@ -12,14 +12,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-
-def printable(text: str) -> str:
-    """Control characters and escape sequences shown as `\\x1b`, never interpreted by a terminal."""
-    try:
-        from exobridge.core.sanitize import terminal_text
-    except ImportError:
-        return "".join(ch if ch >= " " and not "\x7f" <= ch <= "\x9f" else f"\\x{ord(ch):02x}" for ch in text)
-    return terminal_text(text)
+from exobridge.core.sanitize import terminal_text
 
 
 def _cost(cost: float | None) -> str:
@@ -47,7 +40,7 @@ class AccessLog:
         if self.json_lines:
             self._write(json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, ensure_ascii=False))
         else:
-            self._write(f"exobridge serve: {printable(self.redact(text))}")
+            self._write(f"exobridge serve: {terminal_text(self.redact(text))}")
 
     def startup(self, url: str, providers: list[str], key_required: bool) -> None:
         order = ", ".join(providers) or "none enabled"
