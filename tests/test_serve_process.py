@@ -157,6 +157,12 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_0(tmp_path: Path, upstrea
     assert request["status"] == 200 and request["provider"] == "exo" and request["path"] == "/v1/chat/completions"
 
 
+def test_sighup_stops_gracefully_like_sigterm(tmp_path: Path, upstreams) -> None:
+    serve = ServeProcess(serve_env(tmp_path / "home", two_provider_config(*upstreams)))
+    assert serve.stop(signal.SIGHUP) == 0
+    assert "SIGHUP: not accepting new requests" in serve.text() and serve.lines[-2].endswith("stopped")
+
+
 def test_workers_serve_and_stop_cleanly(tmp_path: Path, upstreams) -> None:
     exo, backup = upstreams
     config = two_provider_config(exo, backup).replace("[providers.exo]", "[providers.exo]\nenabled = false")

@@ -3,7 +3,7 @@
 uvicorn (with Starlette for routing) is a well-kept ASGI server; serve's own code is only the application.
 The socket is bound here, before uvicorn starts, so `--port 0` gets a free port that the start-up line names.
 
-SIGINT/SIGTERM: uvicorn stops accepting, lets in-flight requests and streams finish for up to `--grace`
+SIGINT/SIGTERM (and SIGHUP): uvicorn stops accepting, lets in-flight requests and streams finish for up to `--grace`
 seconds, then cancels what is left (their upstream requests are cut at once); the process then exits 0.
 """
 
@@ -173,12 +173,18 @@ def serve_run(opts: ServeOptions, io: IOStreams | None = None) -> int:
         "server_header": False,
     }
     _route_uvicorn_logs(ctx.log)
-    ctx.log.startup(f"http://{shown}:{port}/v1", providers, key.value is not None)
-    # uvicorn re-raises the signal that stopped it once it is done; a handler of ours makes that a no-op, so
-    # a graceful stop ends with exit 0.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = _Server(uvicorn.Config(create_app(ctx), **settings), ctx, opts.grace) if opts.workers == 1 else None
+    # From the start-up line on, SIGINT, SIGTERM and SIGHUP (a closed terminal) start the graceful stop, even
+    # before uvicorn installs its own handlers (which it does for SIGINT and SIGTERM only). uvicorn re-raises
+    # the signal that stopped it once it is done; these handlers make that harmless, so the stop ends with 0.
+    stopped_early: list[int] = []
+    stop = server.handle_exit if server is not None else (lambda sig, _frame: stopped_early.append(sig))
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        if opts.workers > 1:
+        ctx.log.startup(f"http://{shown}:{port}/v1", providers, key.value is not None)
+        if server is not None:
+            server.run(sockets=[sock])
+        elif not stopped_early:  # uvicorn's supervisor takes the signals over for its workers
             import json
 
             os.environ["_EXOBRIDGE_SERVE"] = json.dumps({"options": opts.__dict__, "key": key.value})
@@ -189,9 +195,6 @@ def serve_run(opts: ServeOptions, io: IOStreams | None = None) -> int:
                 workers=opts.workers,
                 **settings,
             )
-        else:
-            server = _Server(uvicorn.Config(create_app(ctx), **settings), ctx, opts.grace)
-            server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
