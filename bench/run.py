@@ -22,12 +22,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.loopback import Exchange, LoopbackServer  # noqa: E402
 
 MODEL = "bench-model"
 REPLY_TEXT = "Hello from the loopback server."
@@ -133,59 +136,27 @@ COMPLETION = json.dumps(
 MODELS = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}).encode()
 
 
-class LoopbackServer:
-    """ThreadingHTTPServer on 127.0.0.1:0. A streamed request for model `stream-N` gets N chunks (pre-built)."""
+def bench_upstream(stream_sizes: tuple[int, ...]) -> LoopbackServer:
+    """The test suite's loopback server, answering OpenAI-compatible chat at `/v1`: a whole reply, or for model
+    `stream-N` a pre-built body of N one-word SSE chunks sent in one write."""
+    bodies = {n: sse_body(n) for n in stream_sizes}
+    server = LoopbackServer()
 
-    def __init__(self, stream_sizes: tuple[int, ...]) -> None:
-        bodies = {n: sse_body(n) for n in stream_sizes}
+    def chat(ex: Exchange) -> None:
+        try:
+            request = ex.request.json()
+        except ValueError:
+            request = {}
+        if not request.get("stream"):
+            ex.reply(200, COMPLETION)
+            return
+        model = str(request.get("model", ""))
+        size = int(model.removeprefix("stream-")) if model.startswith("stream-") else 3
+        ex.reply(200, bodies.get(size) or sse_body(size), content_type="text/event-stream")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-                self.close_connection = True
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, "application/json", MODELS)
-                else:
-                    self._send(404, "application/json", b'{"error": "not found"}')
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    request = {}
-                if not self.path.endswith("/chat/completions"):
-                    self._send(404, "application/json", b'{"error": "not found"}')
-                    return
-                if not request.get("stream"):
-                    self._send(200, "application/json", COMPLETION)
-                    return
-                model = str(request.get("model", ""))
-                size = int(model.removeprefix("stream-")) if model.startswith("stream-") else 3
-                body = bodies.get(size) or sse_body(size)
-                self._send(200, "text/event-stream", body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    server.route("POST", "/v1/chat/completions")(chat)
+    server.route("GET", "/v1/models")(lambda ex: ex.reply(200, MODELS))
+    return server
 
 
 def refusing_port() -> tuple[socket.socket, int]:
@@ -436,7 +407,105 @@ def load_text() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-# --- the benchmark --------------------------------------------------------------------------------------
+# --- the benchmark: what is measured, then which ratios are reported, as data -------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    title: str
+    measures: tuple[str, ...]  # keys of `measures()`, run interleaved
+    fast: bool  # rows whose runs are short and whose targets sit near 1 take FAST_ROW_FACTOR × the runs
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    name: str
+    measured: str
+    baseline: str
+    target: float | None  # None: informational
+
+
+STAGES = (
+    Stage("1/4 start-up", ("help", "version", "typer_help", "lean_help", "bare"), fast=True),
+    Stage("2/4 chat", ("chat", "script_chat", "lean_script_chat"), fast=True),
+    Stage("3/4 dead Exo", ("chat_dead_exo", "chat_no_exo"), fast=True),
+    Stage("4/4 streaming", ("stream_small", "stream_large"), fast=False),
+)
+
+RATIOS = (
+    RatioSpec("1a start-up: --help ÷ minimal Typer --help", "help", "typer_help", 1.0),
+    RatioSpec("1b start-up: --version ÷ minimal Typer --help", "version", "typer_help", 1.0),
+    RatioSpec("   (info) --help ÷ Rich-free Typer --help", "help", "lean_help", None),
+    RatioSpec("   (info) --version ÷ bare interpreter", "version", "bare", None),
+    RatioSpec("2  chat --no-stream ÷ Typer+httpx script", "chat", "script_chat", 1.10),
+    RatioSpec("   (info) chat ÷ Rich-free Typer+httpx script", "chat", "lean_script_chat", None),
+    RatioSpec("3  chat with Exo refusing ÷ Exo disabled", "chat_dead_exo", "chat_no_exo", 1.05),
+    RatioSpec(
+        f"4a stream {LARGE_STREAM // 1000}k ÷ {SMALL_STREAM // 1000}k chunks", "stream_large", "stream_small", 11
+    ),
+)
+PEAK_RSS_LIMIT_MIB = 60
+
+
+def measures(box: Sandbox, api: str, dead_port: int) -> dict[str, Measure]:
+    """Every command line the stages name, with its environment and the output check of its warm-up run."""
+    python, exobridge = sys.executable, exobridge_command()
+    local = box.env("local", local_config(api))
+    dead_exo = box.env("dead-exo", local_config(api, exo=f'url = "http://127.0.0.1:{dead_port}"'))
+    scripts = {
+        name: str(box.script(f"{name}.py", text))
+        for name, text in (
+            ("minimal_app", MINIMAL_TYPER_APP),
+            ("lean_app", LEAN_TYPER_APP),
+            ("minimal_chat", MINIMAL_CHAT_SCRIPT),
+            ("lean_chat", LEAN_CHAT_SCRIPT),
+        )
+    }
+    reply = expect_stdout(REPLY_TEXT)
+    script_args = ["Hi", "--url", api, "--model", MODEL]
+    no_stream = [*exobridge, "chat", "--no-stream"]
+
+    def stream(size: int) -> Measure:
+        argv = [*exobridge, "chat", "-p", "local", "-m", f"stream-{size}", "Hi"]
+        return Measure(f"stream {size}", argv, local, expect_words(size), capture=False)
+
+    return {
+        "help": Measure("exobridge --help", [*exobridge, "--help"], local),
+        "version": Measure("exobridge --version", [*exobridge, "--version"], local),
+        "typer_help": Measure("minimal Typer --help", [python, scripts["minimal_app"], "--help"], local),
+        "lean_help": Measure("lean Typer --help", [python, scripts["lean_app"], "--help"], local),
+        "bare": Measure("python -c pass", [python, "-c", "pass"], local),
+        "chat": Measure("exobridge chat --no-stream", [*no_stream, "-p", "local", "Hi"], local, reply),
+        "script_chat": Measure(
+            "minimal Typer+httpx chat", [python, scripts["minimal_chat"], *script_args], local, reply
+        ),
+        "lean_script_chat": Measure(
+            "Rich-free Typer+httpx chat", [python, scripts["lean_chat"], *script_args], local, reply
+        ),
+        "chat_dead_exo": Measure("chat, Exo refusing", [*no_stream, "Hi"], dead_exo, reply),
+        "chat_no_exo": Measure("chat, Exo disabled", [*no_stream, "Hi"], local, reply),
+        "stream_small": stream(SMALL_STREAM),
+        "stream_large": stream(LARGE_STREAM),
+    }
+
+
+def report(done: dict[str, Measure]) -> list[Row]:
+    rows = [ratio_row(spec.name, done[spec.measured], done[spec.baseline], spec.target) for spec in RATIOS]
+    small, large = done["stream_small"], done["stream_large"]
+    per_chunk = (large.median - small.median) / (LARGE_STREAM - SMALL_STREAM) * 1e6
+    rows.append(Row("   (info) marginal cost per chunk", f"{per_chunk:.1f} µs", "-", None, "-", None))
+    rss = large.peak_rss_mib
+    rows.append(
+        Row(
+            f"4b peak RSS, {LARGE_STREAM // 1000}k stream (vs {SMALL_STREAM // 1000}k)",
+            f"{rss:.1f} MiB",
+            f"{small.peak_rss_mib:.1f} MiB",
+            None,
+            f"≤ {PEAK_RSS_LIMIT_MIB} MiB",
+            rss <= PEAK_RSS_LIMIT_MIB,
+        )
+    )
+    return rows
 
 
 def main() -> int:
@@ -449,110 +518,25 @@ def main() -> int:
     runs = 3 if args.quick else max(1, args.runs)
     fast_runs = runs * FAST_ROW_FACTOR
 
-    python = sys.executable
-    exobridge = exobridge_command()
     began = time.perf_counter()
     print(
         f"exobridge benchmark · {time.strftime('%Y-%m-%d %H:%M')} · {platform.platform()} · "
         f"{os.cpu_count()} CPUs · Python {platform.python_version()} · median of {fast_runs} runs (rows 1-3), "
         f"{runs} runs (row 4)"
     )
-    print(f"exobridge: {' '.join(exobridge)}")
+    print(f"exobridge: {' '.join(exobridge_command())}")
     start_load = os.getloadavg()[0]
     print(f"load average at start: {load_text()}\n", flush=True)
 
-    server = LoopbackServer((SMALL_STREAM, LARGE_STREAM))
+    server = bench_upstream((SMALL_STREAM, LARGE_STREAM))
     dead_socket, dead_port = refusing_port()
-    rows: list[Row] = []
     try:
         with tempfile.TemporaryDirectory(prefix="exobridge-bench-") as tmp:
-            box = Sandbox(Path(tmp))
-            local = box.env("local", local_config(server.url))
-            dead_exo = box.env("dead-exo", local_config(server.url, exo=f'url = "http://127.0.0.1:{dead_port}"'))
-            minimal_app = box.script("minimal_app.py", MINIMAL_TYPER_APP)
-            lean_app = box.script("lean_app.py", LEAN_TYPER_APP)
-            minimal_chat = box.script("minimal_chat.py", MINIMAL_CHAT_SCRIPT)
-            lean_chat = box.script("lean_chat.py", LEAN_CHAT_SCRIPT)
-
-            # 1. start-up
-            print("1/4 start-up …", flush=True)
-            help_ = Measure("exobridge --help", [*exobridge, "--help"], local)
-            version = Measure("exobridge --version", [*exobridge, "--version"], local)
-            typer_help = Measure("minimal Typer --help", [python, str(minimal_app), "--help"], local)
-            lean_help = Measure("lean Typer --help", [python, str(lean_app), "--help"], local)
-            bare = Measure("python -c pass", [python, "-c", "pass"], local)
-            measure_interleaved([help_, version, typer_help, lean_help, bare], fast_runs)
-            rows.append(ratio_row("1a start-up: --help ÷ minimal Typer --help", help_, typer_help, 1.0))
-            rows.append(ratio_row("1b start-up: --version ÷ minimal Typer --help", version, typer_help, 1.0))
-            rows.append(ratio_row("   (info) --help ÷ Rich-free Typer --help", help_, lean_help, None))
-            rows.append(ratio_row("   (info) --version ÷ bare interpreter", version, bare, None))
-
-            # 2. chat, whole reply
-            print("2/4 chat …", flush=True)
-            chat = Measure(
-                "exobridge chat --no-stream",
-                [*exobridge, "chat", "--no-stream", "-p", "local", "Hi"],
-                local,
-                expect_stdout(REPLY_TEXT),
-            )
-            script_chat = Measure(
-                "minimal Typer+httpx chat",
-                [python, str(minimal_chat), "Hi", "--url", server.url, "--model", MODEL],
-                local,
-                expect_stdout(REPLY_TEXT),
-            )
-            lean_script_chat = Measure(
-                "Rich-free Typer+httpx chat",
-                [python, str(lean_chat), "Hi", "--url", server.url, "--model", MODEL],
-                local,
-                expect_stdout(REPLY_TEXT),
-            )
-            measure_interleaved([chat, script_chat, lean_script_chat], fast_runs)
-            rows.append(ratio_row("2  chat --no-stream ÷ Typer+httpx script", chat, script_chat, 1.10))
-            rows.append(ratio_row("   (info) chat ÷ Rich-free Typer+httpx script", chat, lean_script_chat, None))
-
-            # 3. dead Exo in front of the local provider
-            print("3/4 dead Exo …", flush=True)
-            argv = [*exobridge, "chat", "--no-stream", "Hi"]
-            with_dead = Measure("chat, Exo refusing", argv, dead_exo, expect_stdout(REPLY_TEXT))
-            without = Measure("chat, Exo disabled", argv, local, expect_stdout(REPLY_TEXT))
-            measure_interleaved([with_dead, without], fast_runs)
-            rows.append(ratio_row("3  chat with Exo refusing ÷ Exo disabled", with_dead, without, 1.05))
-
-            # 4. streaming
-            print("4/4 streaming …", flush=True)
-            small = Measure(
-                f"stream {SMALL_STREAM}",
-                [*exobridge, "chat", "-p", "local", "-m", f"stream-{SMALL_STREAM}", "Hi"],
-                local,
-                expect_words(SMALL_STREAM),
-                capture=False,
-            )
-            large = Measure(
-                f"stream {LARGE_STREAM}",
-                [*exobridge, "chat", "-p", "local", "-m", f"stream-{LARGE_STREAM}", "Hi"],
-                local,
-                expect_words(LARGE_STREAM),
-                capture=False,
-            )
-            measure_interleaved([small, large], runs)
-            name = f"4a stream {LARGE_STREAM // 1000}k ÷ {SMALL_STREAM // 1000}k chunks"
-            rows.append(ratio_row(name, large, small, 11))
-            per_chunk = (large.median - small.median) / (LARGE_STREAM - SMALL_STREAM) * 1e6
-            rows.append(
-                Row("   (info) marginal cost per chunk", f"{per_chunk:.1f} µs", "-", None, "-", None),
-            )
-            rss = large.peak_rss_mib
-            rows.append(
-                Row(
-                    f"4b peak RSS, {LARGE_STREAM // 1000}k stream (vs {SMALL_STREAM // 1000}k)",
-                    f"{rss:.1f} MiB",
-                    f"{small.peak_rss_mib:.1f} MiB",
-                    None,
-                    "≤ 60 MiB",
-                    rss <= 60,
-                )
-            )
+            every = measures(Sandbox(Path(tmp)), f"{server.url}/v1", dead_port)
+            for stage in STAGES:
+                print(f"{stage.title} …", flush=True)
+                measure_interleaved([every[key] for key in stage.measures], fast_runs if stage.fast else runs)
+            rows = report(every)
     except RunFailed as exc:
         print(f"\nbenchmark aborted: {exc}", file=sys.stderr)
         return 2
