@@ -8,6 +8,8 @@ import io
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exobridge.core import errors
 from exobridge.core.errors import ExitCode
@@ -254,3 +256,35 @@ def test_every_command_prints_one_json_object_for_a_usage_error(cli, args):
     assert result.exit_code == 2, result.stderr
     assert result.json()["exit_code"] == 2 and "No such option" in result.json()["error"]
     assert result.stdout.count("\n") == 1
+
+
+WORDS = [
+    "chat", "models", "providers", "list", "status", "reset", "keys", "config", "show", "get", "doctor",
+    "--json", "--bogus", "-p", "nope", "exo", "-m", "x", "--temperature", "9", "0.5", "--key", "a=b", "Hi", "-",
+    "--watch", "3", "--free", "-q", "-v", "--no-stream", "[/oops]", "\x1b[2J", "--", "-h",
+]  # fmt: skip
+DOCUMENTED = {0, 1, 2, 3, 4, 5}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=6))
+def test_any_command_line_ends_with_a_documented_code_and_never_a_traceback(write_config, cli, args):
+    write_config(local_config())  # every provider disabled: nothing touches the network
+    if "--watch" in args and "status" in args:
+        return  # --watch runs until Ctrl-C
+    result = cli(*args)
+    assert result.exit_code in DOCUMENTED, (args, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, (args, result.stderr)
+    options = args[: args.index("--") if "--" in args else None]
+    if result.exit_code and "--json" in options and "-h" not in options and "doctor" not in args:
+        assert result.stdout.count("\n") == 1 and "exit_code" in result.json(), (args, result.stdout)
+
+
+def test_a_failing_status_or_model_list_says_so_in_its_json_object(write_config, cli):
+    write_config(local_config(exo="http://127.0.0.1:9"))
+    status = cli("providers", "status", "--json")
+    assert status.exit_code == 3
+    data = status.json()
+    assert (data["exit_code"], data["error"], data["can_answer"]) == (3, "no provider can answer", [])
+    models = cli("models", "--json", "-p", "exo")
+    assert models.exit_code == 3 and models.json()["exit_code"] == 3 and models.json()["error"]

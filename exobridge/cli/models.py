@@ -41,10 +41,10 @@ def models_run(opts: ModelsOptions, io: IOStreams) -> int:
     def hint(item: Any) -> str | None:
         return hints.hint_for(getattr(item, "failure_kind", None), config.providers.get(item.name))
 
-    ModelsView(json_mode=opts.json, io=io, hint=hint).show(lists, table, config)
-    if opts.providers and not any(str(item.status) == "ok" for item in lists):
-        return ExitCode.NO_PROVIDER
-    return ExitCode.OK
+    none_read = bool(opts.providers) and not any(str(item.status) == "ok" for item in lists)
+    code = ExitCode.NO_PROVIDER if none_read else ExitCode.OK
+    ModelsView(json_mode=opts.json, io=io, hint=hint).show(lists, table, config, code)
+    return code
 
 
 def models(

@@ -53,15 +53,21 @@ def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
 
-def models_json(lists: list[Any], table: list[Any], hint: Callable[[Any], str | None] | None = None) -> dict[str, Any]:
-    """The `--json` object: every provider's list (with the CLI's hint) and the model table."""
+def models_json(
+    lists: list[Any],
+    table: list[Any],
+    hint: Callable[[Any], str | None] | None = None,
+    exit_code: int = 0,
+) -> dict[str, Any]:
+    """The `--json` object: every provider's list (with the CLI's hint), the model table, `error`, `exit_code`."""
     providers = []
     for item in lists:
         data = item.to_json()
         if hint is not None:
             data["hint"] = hint(item)
         providers.append(data)
-    return {"providers": providers, "table": [e.to_json() for e in table]}
+    error = None if exit_code == 0 else "none of the providers asked could give its list"
+    return {"providers": providers, "table": [e.to_json() for e in table], "error": error, "exit_code": exit_code}
 
 
 class ModelsView:
@@ -75,9 +81,9 @@ class ModelsView:
         self.hint = hint or (lambda item: getattr(item, "hint", None))
         self.rich = not json_mode and self.io.is_stdout_tty
 
-    def show(self, lists: list[Any], table: list[Any], config: Any = None) -> None:
+    def show(self, lists: list[Any], table: list[Any], config: Any = None, exit_code: int = 0) -> None:
         if self.json_mode:
-            self.io.write_out(iostreams.json_line(models_json(lists, table, self.hint)))
+            self.io.write_out(iostreams.json_line(models_json(lists, table, self.hint, exit_code)))
             return
         for item in lists:
             status = str(item.status)

@@ -210,8 +210,14 @@ def status_summary(results: list[Any]) -> str:
 
 
 def status_json(results: list[Any]) -> dict[str, Any]:
+    """`{"can_answer": [...], "nodes": [...]}` plus, as every --json object, `error` and `exit_code`."""
     ready = list(dict.fromkeys(r.provider for r in results if r.can_answer))  # priority order
-    return {"can_answer": ready, "nodes": [r.to_json() for r in results]}
+    return {
+        "can_answer": ready,
+        "nodes": [r.to_json() for r in results],
+        "error": None if ready else "no provider can answer",
+        "exit_code": 0 if ready else 3,
+    }
 
 
 def show_status(results: list[Any], json_mode: bool, io: IOStreams | None = None, hint: Hint | None = None) -> None:
