@@ -315,3 +315,20 @@ def test_log_lines_show_escapes_escaped_and_json_lines_parse() -> None:
     assert "200 · exo · evil" in text.getvalue() and "1+2 tok · 12 ms · free" in text.getvalue()
     record = json.loads(lines.getvalue())
     assert record["event"] == "request" and record["status"] == 200 and record["completion_tokens"] == 2
+
+
+def test_a_model_the_node_lacks_does_not_make_others_queue(tmp_path: Path) -> None:
+    from exobridge.core.config import ProviderConfig
+    from exobridge.core.cooldown import CooldownStore
+    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.serve.shared import SharedRouteState
+
+    state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))
+    node = ProviderConfig("exo", "exo", ["http://127.0.0.1:9"], 0)
+    state.answered(node, node.url)
+    state.failed(node, node.url, Failure(FailureKind.MODEL_UNAVAILABLE, "No instance found for model x"))
+    prober = object()
+    assert state.enter(node, node.url, prober) is None
+    assert state._gates[("exo", node.url)].trying is None  # still proven: nobody has to wait behind `prober`
+    state.failed(node, node.url, Failure(FailureKind.SERVER, "HTTP 502"))
+    assert state._gates[("exo", node.url)].proven is False

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exobridge.core.config import Config, ProviderConfig
-from exobridge.core.cooldown import CooldownStore, FileRouteState
+from exobridge.core.cooldown import DEFAULT_COOLDOWNS, CooldownStore, FileRouteState
 from exobridge.core.failover import Failure, FailureKind
 from exobridge.core.routing import RouteState
 
@@ -71,7 +71,9 @@ class SharedRouteState(RouteState):
             return
         state = self._state()
         state.failed(provider, url, failure)
-        self._settle(provider, url, proven=False)
+        # Only the node's own trouble (what puts it in cooldown: refused, timeouts, 429, 5xx, auth) makes the
+        # next requests queue behind one try; a model it lacks or a request it rejects says nothing of the node.
+        self._settle(provider, url, proven=failure.kind not in DEFAULT_COOLDOWNS)
 
     def succeeded(self, provider: ProviderConfig, url: str) -> None:
         self._state().succeeded(provider, url)
