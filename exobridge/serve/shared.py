@@ -3,9 +3,9 @@
 Cooldowns are the CLI's own (`core.cooldown`: the state file, under its lock), so `exobridge providers status`
 shows what serve learned and `exobridge providers reset` clears it for serve too (the file is read again at
 most once a second). On top of that, a gate: a node that has not answered since serve started or since its
-last failure of its own (what puts it in cooldown) is tried by one request at a time; the others wait for that try (at most the node's connect
-timeout plus a second) and then skip the node if it went into cooldown. So 100 simultaneous requests with Exo
-down try Exo once, not 100 times.
+last failure of its own (what puts it in cooldown) is tried by one request at a time; the others wait for that
+try (at most the node's connect timeout plus a second) and then skip the node if it went into cooldown. So
+100 simultaneous requests with Exo down try Exo once, not 100 times.
 """
 
 from __future__ import annotations
