@@ -289,8 +289,8 @@ class ChatEndpoint:
         return headers
 
     def _note(self, scope: Scope, result: Any) -> None:
-        info = scope["exobridge"]
-        info["result"] = result
+        """Keep the route's result for the access log line."""
+        scope["exobridge"]["result"] = result
 
     async def _failed(self, scope: Scope, send: Send, result: Any) -> None:
         if result.exit_code == 4 or not result.attempts:  # e.g. a malformed proxy setting: serve's own problem
@@ -303,7 +303,7 @@ class ChatEndpoint:
         failure = wire.route_failure(result.attempts, result.error)
         failure.body["error"]["message"] = self.ctx.redact(failure.body["error"]["message"])
         scope["exobridge"]["error"] = failure.body["error"]["message"]
-        headers = {"X-Exobridge-Attempts": wire.attempts_header(result.attempts), **failure.headers}
+        headers = {"X-Exobridge-Attempts": wire.attempts_header(result.attempts)}
         await send_json(send, failure.status, failure.body, headers)
 
     def _internal(self, scope: Scope, error: BaseException | None) -> str:

@@ -254,7 +254,6 @@ def describe_attempts(attempts: Iterable[Any]) -> str:
 class RouteFailure:
     status: int
     body: dict[str, Any]
-    headers: dict[str, str]
 
 
 def route_failure(attempts: list[Any], error: str | None) -> RouteFailure:
@@ -269,12 +268,12 @@ def route_failure(attempts: list[Any], error: str | None) -> RouteFailure:
         last = failed[-1]
         status = last.status if last.status in (400, 413, 422) else 400
         message = f"{last.provider} rejected the request: {last.reason}"
-        return RouteFailure(status, error_body(message, "invalid_request_error", code="rejected_by_provider"), {})
+        return RouteFailure(status, error_body(message, "invalid_request_error", code="rejected_by_provider"))
     if failed and all(_kind(a) == "context_length" for a in failed):
         message = f"the conversation is too long for every provider: {tried}"
-        return RouteFailure(400, error_body(message, "invalid_request_error", code="context_length_exceeded"), {})
+        return RouteFailure(400, error_body(message, "invalid_request_error", code="context_length_exceeded"))
     if failed and all(_kind(a) == "rate_limited" for a in failed):
         message = f"every provider is rate-limiting: {tried}"
-        return RouteFailure(429, error_body(message, "rate_limit_error", code="rate_limited"), {})
+        return RouteFailure(429, error_body(message, "rate_limit_error", code="rate_limited"))
     message = f"no provider could answer: {tried}"
-    return RouteFailure(503, error_body(message, "server_error", code="no_provider"), {})
+    return RouteFailure(503, error_body(message, "server_error", code="no_provider"))
