@@ -300,7 +300,7 @@ class ChatEndpoint:
             )
             await send_problem(send, scope, problem)
             return
-        failure = wire.route_failure(result.attempts, result.error)
+        failure = wire.route_failure(result.attempts)
         failure.body["error"]["message"] = self.ctx.redact(failure.body["error"]["message"])
         scope["exobridge"]["error"] = failure.body["error"]["message"]
         headers = {"X-Exobridge-Attempts": wire.attempts_header(result.attempts)}

@@ -256,7 +256,7 @@ class RouteFailure:
     body: dict[str, Any]
 
 
-def route_failure(attempts: list[Any], error: str | None) -> RouteFailure:
+def route_failure(attempts: list[Any]) -> RouteFailure:
     """The status and OpenAI-style error that best fit a route where no provider answered.
 
     400 when a provider rejected the request itself (the router stops there: every provider would);
