@@ -332,3 +332,61 @@ def test_a_model_the_node_lacks_does_not_make_others_queue(tmp_path: Path) -> No
     assert state._gates[("exo", node.url)].trying is None  # still proven: nobody has to wait behind `prober`
     state.failed(node, node.url, Failure(FailureKind.SERVER, "HTTP 502"))
     assert state._gates[("exo", node.url)].proven is False
+
+
+def test_a_proxy_setting_httpx_cannot_use_stops_serve_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exobridge.core.errors import ProxyError
+    from exobridge.serve.server import serve_run
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://[::1")
+    with pytest.raises(ProxyError) as refused:
+        serve_run(ServeOptions(port=0))
+    assert refused.value.code == 4 and "invalid proxy setting" in str(refused.value)
+
+
+def call(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request straight through the ASGI application, in-process."""
+    import asyncio
+
+    async def go() -> tuple[int, bytes]:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        never = asyncio.Event()
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await never.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": method, "path": path, "headers": [], "client": ("127.0.0.1", 1)}
+        scope |= {"query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1"}
+        await app(scope, receive, send)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    return asyncio.run(go())
+
+
+def test_a_keys_file_that_breaks_while_serving_is_a_500_naming_it(write_config, isolated: Path) -> None:
+    import io
+
+    from exobridge.serve.app import create_app
+    from exobridge.serve.server import build_context
+
+    write_config(
+        """
+        [providers.cloud]
+        kind = "openai"
+        url = "http://127.0.0.1:9/v1"
+        key_env = "CLOUD_KEY"
+        """
+    )
+    app = create_app(build_context(ServeOptions(), None, io.StringIO()))
+    (isolated / "keys.toml").write_text("cloud = [unterminated\n")
+    status, raw = call(app, "POST", "/v1/chat/completions", body(model="cloud:m"))
+    error = json.loads(raw)["error"]
+    assert status == 500 and error["code"] == "config_error" and "keys.toml" in error["message"]

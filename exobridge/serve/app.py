@@ -293,12 +293,12 @@ class ChatEndpoint:
         scope["exobridge"]["result"] = result
 
     async def _failed(self, scope: Scope, send: Send, result: Any) -> None:
-        if result.exit_code == 4 or not result.attempts:  # e.g. a malformed proxy setting: serve's own problem
-            message = self.ctx.redact(result.error or "no provider could answer")
-            problem = wire.RequestProblem(
-                503 if result.attempts else 500, message, code="no_provider" if result.attempts else "config_error"
-            )
-            await send_problem(send, scope, problem)
+        if not result.attempts:  # nothing could be tried: serve's own trouble (e.g. a malformed proxy variable)
+            from exobridge.core.errors import ExitCode
+
+            message = self.ctx.redact(result.error or "no provider could be tried")
+            code = "config_error" if result.exit_code == ExitCode.CONFIG else "internal_error"
+            await send_problem(send, scope, wire.RequestProblem(500, message, code=code))
             return
         failure = wire.route_failure(result.attempts)
         failure.body["error"]["message"] = self.ctx.redact(failure.body["error"]["message"])
@@ -313,8 +313,15 @@ class ChatEndpoint:
         return message
 
     async def _crashed(self, scope: Scope, send: Send, error: BaseException | None) -> None:
+        from exobridge.core.errors import ExobridgeError
+
         if isinstance(error, ClientGone):
             scope["exobridge"]["error"] = "client disconnected"
+            return
+        if isinstance(error, ExobridgeError):  # e.g. a keys file that became malformed: one line, exit-code kind
+            message = self.ctx.redact(error.line())
+            scope["exobridge"]["error"] = message
+            await send_json(send, 500, wire.error_body(message, "server_error", code="config_error"))
             return
         message = self._internal(scope, error)
         await send_json(send, 500, wire.error_body(message, "server_error", code="internal_error"))

@@ -94,6 +94,10 @@ class UpstreamClients:
 
     def __init__(self) -> None:
         self._trust_env = any(name.lower() in PROXY_VARIABLES for name in os.environ)
+        if self._trust_env:  # a proxy setting httpx cannot use is a config error at start-up, not per request
+            from exobridge.core import proxies
+
+            proxies.validate()
         self._idle: list[_Lease] = []
         self._lock = threading.Lock()
 
@@ -167,8 +171,9 @@ class RouteRun:
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
         observer = _Observer(self)
-        lease = self.clients.lease(self) if self.clients is not None else None
+        lease = None
         try:
+            lease = self.clients.lease(self) if self.clients is not None else None
             router = Router(
                 self.config,
                 observer=observer,
