@@ -67,7 +67,11 @@ class DaemonPool:
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
-IDLE_CLIENTS = 64  # upstream clients kept for reuse (each keeps its own keep-alive connections)
+IDLE_CLIENTS = 64  # upstream clients kept for reuse
+# A new upstream connection per request: core.http's wall-clock deadline can always cut a new connection, but
+# not a kept-alive one in use, whose stalled reader would then linger until its read timeout (threads piling
+# up under a dripping upstream). The price is a TCP (and, to the cloud, TLS) handshake per request.
+KEEP_ALIVE = False
 
 
 class _Lease:
@@ -84,9 +88,8 @@ class _Lease:
 
 
 class UpstreamClients:
-    """httpx clients for routes, one route at a time each, reused: connections to a provider stay open
-    between requests (no new TCP and TLS handshake per request), and the environment's proxy settings are
-    consulted only when it has any (core.http shares one TLS context between clients).
+    """httpx clients for routes, one route at a time each, reused (no client is built per request), with
+    the environment's proxy settings consulted only when it has any (core.http shares one TLS context).
 
     A client serves one route at a time, so its response hook knows whose responses it sees: a cancelled
     route cuts exactly its own connections.
@@ -104,7 +107,7 @@ class UpstreamClients:
     def _make(self, lease: _Lease) -> httpx.Client:
         from exobridge.core import http
 
-        return http.client(trust_env=self._trust_env, keepalive=True, event_hooks={"response": [lease.track]})
+        return http.client(trust_env=self._trust_env, keepalive=KEEP_ALIVE, event_hooks={"response": [lease.track]})
 
     def lease(self, run: RouteRun) -> _Lease:
         with self._lock:
