@@ -506,3 +506,44 @@ def test_a_provider_kind_defined_here_is_checked_by_its_strategy(server, write_c
     assert checks["provider.desk.reach"]["status"] == OK, checks["provider.desk.reach"]
     assert "Provider desk" in {c["section"] for c in data["checks"]}
     assert [r.path for r in srv.requests] == ["/api/tags"]
+
+
+# --- chaos: hostile providers on every route doctor reads ---------------------------------------------------
+
+DOCTOR_ROUTES = ("/node_id", "/healthcheck", "/state", "/topology", "/v1/models", "/models", "/key")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seed", range(3))
+def test_doctor_survives_chaos(seed: int, server, write_config, cli, isolated: Path) -> None:
+    """Whatever the servers send (tests/chaos.py): a report, exit 0 or 1, no crash, no secret, no raw escape on
+    a terminal, and the run ends at its deadline (pytest-timeout bounds it)."""
+    from exobridge.render.io import IOStreams
+    from tests.chaos import CANARY_HEADER, CANARY_KEY, chaos, leaked
+
+    servers = []
+    for index in range(2):
+        srv = server()
+        handler, _ = chaos(seed * 2 + index)
+        for path in DOCTOR_ROUTES:
+            srv.route("GET", path)(handler)
+        servers.append(srv)
+    write_config(
+        local_config(exo=servers[0].url)
+        + f'[providers.lab]\nkind = "openai"\nurl = "{servers[1].url}"\nkey_env = "CHAOS_KEY"\n'
+        f'headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}\n'
+    )
+    Path(os.environ["EXOBRIDGE_CONFIG"]).chmod(0o600)
+    env = {"CHAOS_KEY": CANARY_KEY, doctor_mod.DEADLINE_ENV: "2", **no_other_port()}
+    result, _, data = doctor_json(cli, env=env)
+    assert result.exit_code in (0, 1), (result.stderr, data)
+    assert not [c for c in data["checks"] if "crashed" in c["detail"]], data
+    assert not leaked(result.stdout + result.stderr)
+    from exobridge.cli.runner import invoke
+
+    io = IOStreams.test(stdout_tty=True, env={"NO_COLOR": "1"})  # a terminal without colour: any ESC is theirs
+    invoke(["doctor"], io=io, env=env)
+    shown = io.stdout_text() + io.stderr_text()
+    assert "✓" in shown  # the terminal rendering, not the piped one
+    assert not set(shown) & {"\x1b", "\x9b", "\x07"}, shown
+    assert not leaked(shown)
