@@ -44,7 +44,7 @@ class ServeContext:
     redact: Callable[[str], str]  # whole keys and 8-character pieces: errors, headers, log lines
     quick_redact: Callable[[str], str] = str  # whole keys only: cheap enough for every piece of model text
     client_key: str | None = None
-    clients: UpstreamClients | None = None  # makes each route's own upstream httpx client
+    clients: UpstreamClients | None = None  # lends each route an upstream httpx client of its own
 
     def __post_init__(self) -> None:
         self.open_requests = 0
@@ -92,7 +92,8 @@ def _headers(extra: dict[str, str] | None, content_type: bytes) -> list[tuple[by
 
 async def send_json(send: Send, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
     body = wire.dumps(obj).encode()
-    await send({"type": "http.response.start", "status": status, "headers": _headers(headers, b"application/json")})
+    fields = _headers(headers, b"application/json") + [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
 
