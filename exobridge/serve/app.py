@@ -92,7 +92,7 @@ def _headers(extra: dict[str, str] | None, content_type: bytes) -> list[tuple[by
 
 async def send_json(send: Send, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
     body = wire.dumps(obj).encode()
-    fields = _headers(headers, b"application/json") + [(b"content-length", str(len(body)).encode())]
+    fields = [*_headers(headers, b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
