@@ -234,8 +234,12 @@ def test_a_source_request_prints_the_script(
     monkeypatch.setenv(completions.COMPLETE_VAR, "source_zsh")
     assert completions.respond(build_app) is True
     assert capsys.readouterr().out == completions.script("zsh")
-    monkeypatch.setenv(completions.COMPLETE_VAR, "complete_powershell")
-    assert completions.respond(build_app) is False  # left to Typer
+    for unsupported in ("complete_powershell", "source_tcsh", "bash_source"):  # an empty answer, never a command
+        monkeypatch.setenv(completions.COMPLETE_VAR, unsupported)
+        assert completions.respond(build_app) is True
+        assert capsys.readouterr() == ("", "")
+    monkeypatch.delenv(completions.COMPLETE_VAR)
+    assert completions.respond(build_app) is False
 
 
 def test_a_new_provider_kind_is_completed_like_the_others(

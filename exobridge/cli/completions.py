@@ -317,13 +317,17 @@ def complete(app: AppSource, shell: str, line: str, bash_word: str | None = None
 def respond(app: AppSource) -> bool:
     """Answer a completion request (`_EXOBRIDGE_COMPLETE=complete_<shell>` or `source_<shell>`).
 
-    Returns False when the request is not for bash, zsh or fish, leaving it to Typer (e.g. PowerShell).
-    Never fails loudly: on any error the answer is empty and nothing reaches stderr.
+    Returns False only when no completion was asked for. A request for another shell (PowerShell, tcsh) or
+    action gets an empty answer: completion never runs a command or prints help. Never fails loudly: on any
+    error the answer is empty and nothing reaches stderr.
     """
-    action, _, shell = os.environ.get(COMPLETE_VAR, "").partition("_")
-    if shell not in SCRIPT_FILES or action not in ("complete", "source"):
+    request = os.environ.get(COMPLETE_VAR, "")
+    if not request:
         return False
+    action, _, shell = request.partition("_")
     out = ""
+    if shell not in SCRIPT_FILES or action not in ("complete", "source"):
+        return True
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             if action == "source":
