@@ -43,8 +43,9 @@ from exobridge.core.doctor.results import FAIL, OK, WARN, CheckResult, Report, S
 from exobridge.core.doctor.runner import Check, run_checks
 
 if TYPE_CHECKING:
-    from exobridge.core.config import Config
+    from exobridge.core.config import Config, ProviderConfig
     from exobridge.core.errors import ConfigError
+    from exobridge.core.keys import ResolvedKey
 
 __all__ = [
     "DEADLINE_ENV",
@@ -185,13 +186,13 @@ def _proxy_problem(env: Mapping[str, str]) -> ConfigError | None:
 
 
 def _provider_job(
-    checks: ProviderChecks, provider: object, key: object, verdicts: dict[str, ProviderVerdict]
+    checks: ProviderChecks, provider: ProviderConfig, key: ResolvedKey, verdicts: dict[str, ProviderVerdict]
 ) -> Callable[[], list[CheckResult]]:
     """The check of one provider; its facts land in `verdicts` for the default-model stage."""
 
     def run() -> list[CheckResult]:
-        verdict = checks.check(provider, key)  # type: ignore[arg-type]
-        verdicts[provider.name] = verdict  # type: ignore[attr-defined]
+        verdict = checks.check(provider, key)
+        verdicts[provider.name] = verdict
         return verdict.results
 
     return run
