@@ -24,7 +24,6 @@ from exobridge.cli import completions
 from exobridge.core import completion_values as values
 from exobridge.core.cache import JsonCache
 from exobridge.core.config import load
-from tests.conftest import exobridge_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "completions"
@@ -346,11 +345,6 @@ def shell_env() -> dict[str, str]:
     return env
 
 
-def protocol(shell: str, line: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = dict(shell_env(), _EXOBRIDGE_COMPLETE=f"complete_{shell}", _TYPER_COMPLETE_ARGS=line, **extra)
-    return subprocess.run(exobridge_command(), env=env, capture_output=True, text=True, timeout=10)
-
-
 def test_broken_config_answers_nothing_and_prints_nothing(
     write_config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -358,8 +352,6 @@ def test_broken_config_answers_nothing_and_prints_nothing(
     for shell in ("bash", "zsh", "fish"):
         for line in ("exobridge chat -p ", "exobridge chat -m ", "exobridge chat -m openrouter:"):
             assert answer(shell, line, monkeypatch, capsys) == "", (shell, line)
-    answered = protocol("zsh", "exobridge chat -m ")
-    assert (answered.returncode, answered.stdout, answered.stderr) == (0, "", "")
 
 
 def imported_modules(argv: list[str], env: dict[str, str]) -> tuple[set[str], str]:
@@ -491,14 +483,11 @@ SHELL_LINES = [
 ]
 
 
-def test_shell_completes_what_the_answer_offers(complete) -> None:
+def test_shell_completes_what_the_answer_offers(complete, write_config) -> None:
     for line, expected in SHELL_LINES:
         assert complete(line) == expected, line
     assert {"openrouter:", "openai/gpt-4o"} == set(complete("exobridge chat -m open"))
-
-
-def test_shell_offers_nothing_on_broken_config(complete, write_config) -> None:
-    write_config("[providers\n")
+    write_config("[providers\n")  # broken: nothing from the config, and nothing on the terminal
     assert complete("exobridge chat -p ") == []
     assert complete("exobridge chat --") != []  # options come from the command tree, not the config
 
