@@ -58,6 +58,28 @@ def test_a_non_loopback_bind_without_a_client_key_is_refused(run_cli) -> None:
     assert unset.returncode == 2 and "EXB_TEST_UNSET_VARIABLE" in unset.stderr
 
 
+def test_100_parallel_requests_with_exo_refusing_connections_try_it_once(tmp_path: Path, upstreams) -> None:
+    from tests.loopback import closed_port
+
+    exo, backup = upstreams
+    config = two_provider_config(exo, backup).replace(exo.url, f"http://127.0.0.1:{closed_port()}")
+    serve = ServeProcess(serve_env(tmp_path / "home", config))
+    try:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=serve.url, limits=httpx.Limits(max_connections=200)) as client:
+                body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+                return await asyncio.gather(*(client.post("/v1/chat/completions", json=body) for _ in range(100)))
+
+        responses = asyncio.run(burst())
+    finally:
+        serve.stop()
+    assert [r.status_code for r in responses] == [200] * 100
+    attempts = [r.headers["x-exobridge-attempts"] for r in responses]
+    assert sum(a.startswith("exo=failed:connect") for a in attempts) == 1, attempts
+    assert sum(a.startswith("exo=skipped:cooldown") for a in attempts) == 99
+
+
 def test_100_parallel_requests_try_a_failing_exo_once(tmp_path: Path, upstreams, run_cli) -> None:
     exo, backup = upstreams
     exo.route("POST", "/v1/chat/completions")(

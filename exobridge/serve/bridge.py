@@ -239,14 +239,24 @@ class RouteRun:
 
 
 class _RouteView(RouteState):
-    """The shared state as one route reports to it: a failure that came from cutting the connection of a
-    client that left is not the node's, so it puts nobody in cooldown."""
+    """The shared state as one route sees it.
+
+    The first node the route will try passes the gate here, before the router touches it (for Exo that
+    includes reading the node's model list), so concurrent requests wait for one try of an unproven node
+    instead of all connecting to it; later nodes pass it just before their attempt (`_Observer`). A failure
+    that came from cutting the connection of a client that left is not the node's: it puts nobody in cooldown.
+    """
 
     def __init__(self, run: RouteRun) -> None:
         self.run = run
+        self.first_seen = False
 
     def blocked(self, provider: Any, url: str) -> str | None:
-        return self.run.state.blocked(provider, url)
+        reason = self.run.state.blocked(provider, url)
+        if reason or self.first_seen:
+            return reason
+        self.first_seen = True
+        return self.run.state.enter(provider, url, self.run)
 
     def failed(self, provider: Any, url: str, failure: Any) -> None:
         if not self.run.cancelled.is_set():
