@@ -259,6 +259,7 @@ def test_missing_key_warns_with_the_variable_to_set(write_config, cli):
     _, checks, _ = doctor_json(cli)
     key = checks["provider.openrouter.key"]
     assert key["status"] == WARN and "OPENROUTER_API_KEY" in key["fix"]
+    assert key["detail"] == "no API key (set OPENROUTER_API_KEY)"  # the one wording every command uses
 
 
 # --- private means private --------------------------------------------------------------------------------------

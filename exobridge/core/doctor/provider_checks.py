@@ -173,6 +173,7 @@ class ProviderChecks:
     # --- keyed providers (status_probe models / key_info) ------------------------------------------------
     def check_keyed(self, provider: ProviderConfig, kind: Any, key: ResolvedKey) -> ProviderVerdict:
         from exobridge.core import providers
+        from exobridge.core.keys import KeySource, missing_key_reason
 
         section = provider_section(provider.name)
         facts = ProviderFacts(provider.name)
@@ -180,19 +181,20 @@ class ProviderChecks:
         results: list[CheckResult] = []
         envs = " or ".join(provider.key_envs)
         key_fix = f"exobridge keys set {provider.name}" + (f" (or export {provider.key_envs[0]}=…)" if envs else "")
-        source = str(key.source)
-        if source == "missing":
+        source = key.source  # as shown: "env OPENROUTER_API_KEY", "keys file"
+        if key.origin is KeySource.MISSING:
             facts.usable, facts.why_not = False, f"{provider.name}: no key"
+            missing = missing_key_reason(provider)  # the one wording every command uses
             return ProviderVerdict(
-                [CheckResult(f"provider.{provider.name}.key", section, WARN, f"no API key ({envs} unset)", key_fix)],
+                [CheckResult(f"provider.{provider.name}.key", section, WARN, missing, key_fix)],
                 facts,
             )
-        if source != "not needed":
+        if key.origin is not KeySource.NOT_NEEDED:
             results.append(CheckResult(f"provider.{provider.name}.key", section, OK, f"key {key.masked} from {source}"))
         node = self.probe(provider, provider.url, key)
         if node.key_valid is False:
             facts.usable, facts.why_not = False, f"{provider.name}: key rejected"
-            where = "it" if source == "keys file" else source.removeprefix("env ")
+            where = key.env_name if key.origin is KeySource.ENV and key.env_name else "it"
             results = [
                 CheckResult(
                     f"provider.{provider.name}.key",
