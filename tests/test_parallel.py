@@ -9,6 +9,8 @@ import textwrap
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exobridge.core import parallel
 from exobridge.core.parallel import Deadline, Job, JobTimedOut
@@ -99,3 +101,35 @@ def test_a_process_whose_job_hangs_forever_still_exits() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=15)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "timed out"
+
+
+@settings(max_examples=25, deadline=None)
+@given(plan=st.lists(st.sampled_from(["value", "raise", "hang"]), max_size=6))
+def test_any_mix_of_jobs_gives_one_outcome_each_in_order(plan: list[str]) -> None:
+    """Values, errors and hung jobs in any order: one Outcome per job, in job order, each what its job did."""
+    release = threading.Event()
+
+    def job(index: int, what: str):
+        def run() -> int:
+            if what == "raise":
+                raise RuntimeError(f"job {index}")
+            if what == "hang":
+                release.wait(30)
+            return index
+
+        return Job(f"j{index}", run)
+
+    try:
+        outcomes = parallel.run_all([job(i, w) for i, w in enumerate(plan)], timeout=0.05 if "hang" in plan else 10)
+    finally:
+        release.set()
+    assert [o.name for o in outcomes] == [f"j{i}" for i in range(len(plan))]
+    for index, (what, outcome) in enumerate(zip(plan, outcomes, strict=True)):
+        if what == "hang":
+            assert outcome.timed_out and outcome.error is None
+        elif not outcome.finished:  # a quick job may lose the race against a 50 ms deadline on a busy machine
+            assert "hang" in plan
+        elif what == "raise":
+            assert isinstance(outcome.error, RuntimeError) and outcome.value is None
+        else:
+            assert outcome.value == index and outcome.ok
