@@ -27,6 +27,7 @@ def test_exit_codes_are_the_readme_table():
         "NO_PROVIDER": 3,
         "CONFIG": 4,
         "PARTIAL": 5,
+        "LOAD_TIMEOUT": 6,
         "HANGUP": 129,
         "INTERRUPTED": 130,
         "TERMINATED": 143,
@@ -263,7 +264,7 @@ WORDS = [
     "--json", "--bogus", "-p", "nope", "exo", "-m", "x", "--temperature", "9", "0.5", "--key", "a=b", "Hi", "-",
     "--watch", "3", "--free", "-q", "-v", "--no-stream", "[/oops]", "\x1b[2J", "--", "-h",
 ]  # fmt: skip
-DOCUMENTED = {0, 1, 2, 3, 4, 5}
+DOCUMENTED = {0, 1, 2, 3, 4, 5, 6}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

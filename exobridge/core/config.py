@@ -80,6 +80,7 @@ class ProviderConfig:
     idle_timeout: float = 60.0
     headers: dict[str, str] = field(default_factory=dict)
     cooldown: float | None = None
+    load: str = "ask"  # Exo: a model that is not loaded: "ask" | "auto" | "never" (docs/models.md)
 
     @property
     def url(self) -> str:
@@ -175,6 +176,7 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
         idle_timeout=float(_field(raw, "idle_timeout", source, where, idle)),
         headers=_field(raw, "headers", source, where, {}),
         cooldown=None if raw.get("cooldown") is None else float(_field(raw, "cooldown", source, where)),
+        load=_field(raw, "load", source, where, "ask"),
     )
 
 

@@ -14,6 +14,7 @@ Ranges (documented in docs/config.md):
     key_env                an environment variable name: [A-Za-z_][A-Za-z0-9_]*
     url / urls             http(s) URLs with a host and a valid port
     headers                ASCII names and one-line ASCII values
+    load                   ask | auto | never (Exo: what chat does with a model that is not loaded)
 Numbers are finite: NaN and infinities are refused everywhere.
 """
 
@@ -50,6 +51,7 @@ class FieldType(StrEnum):
     HEADERS = "headers"
     HEADER = "header"  # one header's value
     TABLE = "table"
+    CHOICE = "choice"  # one of Field.choices
     ANY = "any"  # --force: anything TOML can hold
 
 
@@ -63,6 +65,7 @@ class Field:
     doc: str
     low: float | None = None
     high: float | None = None
+    choices: tuple[str, ...] = ()
 
 
 PROVIDER_FIELDS: dict[str, Field] = {
@@ -77,6 +80,11 @@ PROVIDER_FIELDS: dict[str, Field] = {
     "idle_timeout": Field(FieldType.SECONDS, "seconds of silence allowed between tokens", 0, MAX_TIMEOUT),
     "headers": Field(FieldType.HEADERS, "extra HTTP headers sent with every request"),
     "cooldown": Field(FieldType.SECONDS_OR_ZERO, "seconds to skip a failed node (0: never)", 0, MAX_COOLDOWN),
+    "load": Field(
+        FieldType.CHOICE,
+        "Exo: a model that is not loaded: ask (on a terminal), auto (load it, then answer), never (fail over)",
+        choices=("ask", "auto", "never"),
+    ),
 }
 PROVIDER_KEYS = frozenset(PROVIDER_FIELDS)
 TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models"})
@@ -188,6 +196,10 @@ def check(field: Field, value: Any, name: str = "") -> Any:
         return value
     if kind is FieldType.TABLE:
         raise FieldProblem("is a table: set one of its keys")
+    if kind is FieldType.CHOICE:
+        if not isinstance(value, str) or value not in field.choices:
+            raise FieldProblem(f"expected one of {', '.join(field.choices)}, got {_shown(value)}")
+        return value
     return value
 
 
@@ -213,7 +225,7 @@ def parse_text(field: Field, raw: str, name: str = "") -> Any:
     """
     text = raw.strip()
     kind = field.type
-    if kind in (FieldType.STR, FieldType.KIND, FieldType.ENV, FieldType.HEADER):
+    if kind in (FieldType.STR, FieldType.KIND, FieldType.ENV, FieldType.HEADER, FieldType.CHOICE):
         if not text:
             raise FieldProblem("expected a non-empty value")
         return check(field, text, name)

@@ -9,6 +9,8 @@ The tree (each class carries `exit_code`; `str()` is always one line, never a ke
     │   └── ProxyError              exit 4   a malformed or unsupported proxy variable in the environment
     ├── NoProviderError             exit 3   no provider could answer (or the request was rejected as invalid)
     ├── PartialReplyError           exit 5   the reply broke after part of it was printed
+    ├── ExoLoadError                exit 3   `models load`: Exo unreachable, the model does not fit, placement failed
+    ├── LoadTimeoutError            exit 6   `models load`: still loading when --timeout ran out (Exo keeps going)
     ├── OutputError                 exit 1   stdout cannot be written (closed, disk full); never a traceback
     └── Interrupted                 exit 130 Ctrl-C; 143 for SIGTERM and 129 for SIGHUP (128 + the signal)
 
@@ -39,6 +41,7 @@ class ExitCode(IntEnum):
     NO_PROVIDER = 3
     CONFIG = 4
     PARTIAL = 5
+    LOAD_TIMEOUT = 6  # `models load`: the model was still loading when --timeout ran out
     HANGUP = 129  # SIGHUP: 128 + 1
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
     TERMINATED = 143  # SIGTERM: 128 + 15
@@ -133,6 +136,17 @@ class PartialReplyError(ExobridgeError):
     """The reply broke after part of it was printed (the part stays on stdout)."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class ExoLoadError(NoProviderError):
+    """`models load`/`unload`: Exo unreachable, the model does not fit, or Exo refused or failed the placement
+    (the message carries Exo's own reason)."""
+
+
+class LoadTimeoutError(ExobridgeError):
+    """`models load`: the model was still downloading or loading when --timeout ran out; Exo keeps going."""
+
+    exit_code = ExitCode.LOAD_TIMEOUT
 
 
 class OutputError(ExobridgeError):
