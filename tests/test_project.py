@@ -32,6 +32,20 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in ci.splitlines()
 
 
+def test_ci_runs_the_suite_again_on_exactly_the_declared_floors():
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    floors = {
+        name.lower(): version
+        for line in (ROOT / ".ci" / "floors.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+        for name, version in [line.split("==")]
+    }
+    assert {name.lower(): version for name, version in (d.split(">=") for d in declared)} == floors
+    assert "-c .ci/floors.txt" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
 def imports_of(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
