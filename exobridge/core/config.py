@@ -81,6 +81,7 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     cooldown: float | None = None
     load: str = "ask"  # Exo: a model that is not loaded: "ask" | "auto" | "never" (docs/models.md)
+    model: str | None = None  # sent when the requested logical name has no id for this provider
 
     @property
     def url(self) -> str:
@@ -177,6 +178,7 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
         headers=_field(raw, "headers", source, where, {}),
         cooldown=None if raw.get("cooldown") is None else float(_field(raw, "cooldown", source, where)),
         load=_field(raw, "load", source, where, "ask"),
+        model=_field(raw, "model", source, where),
     )
 
 

@@ -15,6 +15,7 @@ Ranges (documented in docs/config.md):
     url / urls             http(s) URLs with a host and a valid port
     headers                ASCII names and one-line ASCII values
     load                   ask | auto | never (Exo: what chat does with a model that is not loaded)
+    model                  a non-empty model id: sent when the requested logical name has no id for this provider
 Numbers are finite: NaN and infinities are refused everywhere.
 """
 
@@ -84,6 +85,10 @@ PROVIDER_FIELDS: dict[str, Field] = {
         FieldType.CHOICE,
         "Exo: a model that is not loaded: ask (on a terminal), auto (load it, then answer), never (fail over)",
         choices=("ask", "auto", "never"),
+    ),
+    "model": Field(
+        FieldType.STR,
+        "the model id sent when the requested model has no id for this provider (e.g. llama3.2:3b)",
     ),
 }
 PROVIDER_KEYS = frozenset(PROVIDER_FIELDS)
