@@ -48,6 +48,7 @@ def models_run(opts: ModelsOptions, io: IOStreams) -> int:
 
 
 def models(
+    ctx: typer.Context,
     provider: Annotated[
         list[str] | None,
         typer.Option(
@@ -62,13 +63,24 @@ def models(
     refresh: Annotated[bool, typer.Option("--refresh", help="Read the lists again instead of the 1 h cache.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> int:
-    """The models each provider offers, and which providers serve each name of the model table."""
+    """The models each provider offers, and which providers serve each name of the model table.
+
+    `models load MODEL` / `models unload MODEL` place a model on your Exo cluster or take it off.
+    """
     from exobridge.render import io as iostreams
+
+    if ctx.invoked_subcommand:
+        return 0
 
     opts = ModelsOptions(providers=list(provider or []), free=free, refresh=refresh, json=json_out)
     return models_run(opts, iostreams.current())
 
 
 def register(root: typer.Typer) -> None:
-    """Add the `models` command."""
-    root.command("models")(models)
+    """Add the `models` group: the list itself (the group's own callback), `load` and `unload`."""
+    from exobridge.cli import models_load
+
+    group = typer.Typer(rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+    group.callback(invoke_without_command=True)(models)
+    models_load.register(group)
+    root.add_typer(group, name="models")

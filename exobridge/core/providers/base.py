@@ -6,7 +6,7 @@ lives on the class, so code outside this package asks the class instead of compa
 
 - class attributes: `name`, `label`, `default_url`, `default_timeouts` (`Timeouts(connect, first_token, idle)`),
   `default_key_env`, `needs_key`, `free`, `status_probe`, `sends_stream_usage`, `checks_served_model`,
-  `url_env`, `unreachable_hint`, `models_path`, `chat_path`;
+  `url_env`, `unreachable_hint`, `models_path`, `chat_path`, `loads_models`;
 - class methods: `key_envs_for(key_env)`, `models_url(node)`, `parse_models(data)`, `cost(usage)`;
 - instance methods (an instance is one provider config + its key + an `httpx.Client`): `headers()`,
   `chat_url(node)`, `payload(request, model)`, `choose_model(node, target)`, `check_served(requested, served)`,
@@ -76,6 +76,7 @@ class ProviderKind:
     unreachable_hint: ClassVar[str | None] = None  # what to tell the user when no node answers ({name})
     models_path: ClassVar[str] = "/models"
     chat_path: ClassVar[str] = "/chat/completions"
+    loads_models: ClassVar[bool] = False  # `models load/unload` and the `load` setting (core/exo_loading.py)
 
     def __init__(self, config: ProviderConfig, key: str | None, http: httpx.Client) -> None:
         self.config = config

@@ -34,6 +34,7 @@ class Exo(ProviderKind):
     unreachable_hint = "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.{name}.url"
     models_path = "/v1/models"
     chat_path = "/v1/chat/completions"
+    loads_models = True  # models load/unload, `load = "ask" | "auto" | "never"` (core/exo_loading.py)
 
     def listed_models(self, node: str) -> list[str] | None:
         """The ids the node lists (shared model-list cache, refreshed by `models --refresh`); None when the
