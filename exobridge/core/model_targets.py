@@ -62,6 +62,14 @@ def _ids_for(provider: ProviderConfig, name: str, config: Config) -> tuple[str |
     return primary, alternates
 
 
+def no_id_reason(name: str, provider: str) -> str:
+    """Why `provider` is skipped for logical `name`, with the exact commands for both fixes."""
+    return (
+        f"no id for {name} (exobridge config set models.{name}.{provider} <id>, "
+        f"or give {provider} a default model: exobridge config set providers.{provider}.model <id>)"
+    )
+
+
 def targets(spec: str, config: Config, only: list[str] | None = None) -> list[Target]:
     """Every provider that could answer `spec`, in priority order.
 
@@ -81,9 +89,10 @@ def targets(spec: str, config: Config, only: list[str] | None = None) -> list[Ta
     for provider in providers:
         if name in known:
             model, alternates = _ids_for(provider, name, config)
+            if model is None and provider.model:
+                model, alternates = provider.model, ()  # the provider's own default model (docs/config.md)
             if model is None:
-                hint = f'add models."{name}".{provider.name} = "<id>" to the config'
-                result.append(Target(provider, None, reason=f"no id for {name} ({hint})"))
+                result.append(Target(provider, None, reason=no_id_reason(name, provider.name)))
                 continue
         else:
             model, alternates = name, ()
