@@ -11,7 +11,8 @@ Step names: "pending", "downloading:<fraction>", "downloaded", "loading:<layers>
 "download_failed", "runner_failed".
 
 `LegacyExo` speaks the legacy line: `/healthcheck`, `POST /download`, `/v1/download/progress` (steps the same
-way, per GET), `/modelpool` (SSE), `DELETE /models/{name}`.
+way, per GET: "downloading:<fraction>", "gone" = finished, anything else = no progress reported),
+`/modelpool` (SSE), `DELETE /models/{name}`.
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ class LegacyExo:
                         "file_progress": {},
                         "status": "in_progress",
                     }
-            else:
+            elif step == "gone":  # the download finished: it leaves the progress list
                 self.downloaded = True
         ex.reply(200, data)
 

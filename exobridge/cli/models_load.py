@@ -75,13 +75,13 @@ def load_run(opts: LoadOptions, io: IOStreams) -> int:
         try:
             last = follow(loader, target, view, timeout)
         except KeyboardInterrupt as exc:
-            model = loader.model_id or target.name
+            model = target.name
             if opts.cancel:
                 view.note(f"cancelling: {loader.cancel()}")
             else:
                 view.note(
                     f"stopped waiting; Exo keeps loading {model} "
-                    f"(exobridge models unload {target.name} stops it, or use --cancel)"
+                    f"(exobridge models unload {target.spec} stops it, or use --cancel)"
                 )
             raise Interrupted(f"interrupted while loading {model}", signum=getattr(exc, "signum", 2)) from None
     error = exo_loading.outcome_error(last)

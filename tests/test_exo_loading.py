@@ -1,0 +1,346 @@
+"""Issue 12: `models load/unload` against simulated current-line and legacy Exo clusters (tests/exo_sim.py),
+the output on a terminal, piped and with --json, and chat's `load` setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+
+import pytest
+
+from exobridge.core import exo_loading
+from exobridge.core.exo_loading import Phase
+from exobridge.render.io import IOStreams
+from tests.conftest import exobridge_command
+from tests.exo_sim import INSTANCE, SIZE, V1_ID, CurrentExo, LegacyExo, exo_config
+from tests.loopback import closed_port
+
+
+@pytest.fixture
+def exo(server, write_config):
+    sim = CurrentExo(server())
+    write_config(exo_config(sim.url))
+    return sim
+
+
+@pytest.fixture
+def legacy(server, write_config):
+    sim = LegacyExo(server())
+    write_config(exo_config(sim.url))
+    return sim
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+# --- 1. models load, current line ------------------------------------------------------------------------
+
+
+def test_load_checks_the_fit_places_follows_progress_and_ends_ready(exo, cli):
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 0, result.stderr
+    assert lines(result.stdout) == [
+        "checking where llama-3.2-3b fits",
+        "placing llama-3.2-3b (1.9 GB, fits on 2 nodes, pipeline)",
+        "downloading llama-3.2-3b to 2 nodes",
+        "loading llama-3.2-3b on 2 nodes",
+        "ready on 2 nodes: llama-3.2-3b (pipeline, 2 shards)",
+    ]
+    # previews before placement, and the placement Exo's previews chose, with the node's own id
+    paths = [p.split("?")[0] for p in exo.server.paths()]
+    assert paths.index("GET /instance/previews") < paths.index("POST /place_instance")
+    assert exo.place_bodies == [{"model_id": V1_ID, "sharding": "Pipeline", "instance_meta": "MlxRing", "min_nodes": 2}]
+    assert any(p.startswith("GET /instance/await?model_id=mlx-community%2FLlama") for p in exo.server.paths())
+
+
+def test_json_prints_one_object_per_phase_and_the_outcome_last(exo, cli):
+    result = cli("models", "load", "llama-3.2-3b", "--json")
+    assert result.exit_code == 0, result.stderr
+    objects = [json.loads(line) for line in lines(result.stdout)]
+    assert [o["phase"] for o in objects] == ["checking", "placing", "downloading", "loading", "ready"]
+    last = objects[-1]
+    assert (last["error"], last["exit_code"], last["node_count"], last["shards"]) == (None, 0, 2, 2)
+    assert last["model"] == V1_ID and last["size_bytes"] == SIZE
+    downloading = objects[2]
+    assert [n["node"] for n in downloading["nodes"]] == ["node-a", "node-b"]
+    assert "exit_code" not in downloading
+
+
+def test_a_model_already_placed_is_ready_without_placing_again(exo, cli):
+    assert cli("models", "load", "llama-3.2-3b").exit_code == 0
+    again = cli("models", "load", "llama-3.2-3b")
+    assert again.exit_code == 0
+    assert lines(again.stdout) == ["ready on 2 nodes: llama-3.2-3b (pipeline, 2 shards)"]
+    assert len(exo.place_bodies) == 1
+
+
+def test_a_model_that_does_not_fit_is_refused_with_the_sizes_before_anything_starts(server, write_config, cli):
+    sim = CurrentExo(server(), fits=False)
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 3
+    assert "llama-3.2-3b does not fit the cluster's memory now: needs 1.9 GB, 12.0 GB free, 2 nodes" in result.stderr
+    assert "(Exo: No cycles found with sufficient memory)" in result.stderr
+    assert not any(p.startswith("POST /place_instance") for p in sim.server.paths())
+
+
+def test_an_accepted_placement_that_never_appears_fails_with_exit_3(server, write_config, cli):
+    """A real node answers 200 "Command received." even when it cannot place (exo-v1-observed.md)."""
+    sim = CurrentExo(server(), places=False)
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b", "--json")
+    assert result.exit_code == 3
+    last = json.loads(lines(result.stdout)[-1])
+    assert last["phase"] == "failed" and last["exit_code"] == 3
+    assert "Exo accepted the placement of llama-3.2-3b but placed no instance" in last["error"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "reason"),
+    [
+        (
+            ["pending", "downloading:0.2", "download_failed"],
+            "download of llama-3.2-3b failed on node-b: disk full on node-b",
+        ),
+        (["downloaded", "loading:3", "runner_failed"], "loading llama-3.2-3b failed: out of memory (Metal)"),
+    ],
+    ids=["download", "runner"],
+)
+def test_a_failed_download_or_runner_ends_with_exit_3_and_exos_reason(server, write_config, cli, steps, reason):
+    sim = CurrentExo(server(), steps=steps)
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 3
+    assert result.stderr.strip() == f"exobridge: error: {reason}"
+
+
+def test_still_loading_at_the_timeout_is_exit_6_and_exo_keeps_going(server, write_config, cli):
+    sim = CurrentExo(server(), steps=["downloading:0.1"])
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b", "--timeout", "0.3")
+    assert result.exit_code == 6
+    assert "llama-3.2-3b is still downloading after 0.3 s; Exo keeps going" in result.stderr
+    assert not any(p.startswith("DELETE") for p in sim.server.paths())
+
+
+def test_an_unknown_model_is_exit_2(exo, cli):
+    result = cli("models", "load", "no-such-model")
+    assert result.exit_code == 2
+    assert "unknown model no-such-model: exo does not list it" in result.stderr
+    assert not any(p.startswith("POST") for p in exo.server.paths())
+
+
+def test_an_unreachable_exo_is_exit_3(write_config, cli):
+    write_config(exo_config(f"http://127.0.0.1:{closed_port()}"))
+    result = cli("models", "load", "llama-3.2-3b", "--json")
+    assert result.exit_code == 3
+    assert "Exo unreachable" in result.json()["error"] and "connection refused" in result.json()["error"]
+
+
+def test_several_exo_providers_need_a_pin_and_the_pin_picks_one(server, write_config, cli):
+    first, second = CurrentExo(server()), CurrentExo(server())
+    extra = f'\n[providers.lab]\nkind = "exo"\nurl = "{second.url}"\n'
+    write_config(exo_config(first.url, extra=extra))
+    ambiguous = cli("models", "load", "llama-3.2-3b")
+    assert (
+        ambiguous.exit_code == 2
+        and "several Exo providers (exo, lab): name one, e.g. lab:llama-3.2-3b" in ambiguous.stderr
+    )
+    pinned = cli("models", "load", "lab:llama-3.2-3b")
+    assert pinned.exit_code == 0, pinned.stderr
+    assert second.place_bodies and not first.place_bodies
+    assert cli("models", "load", "openrouter:x").exit_code == 2
+
+
+def test_an_exo_id_works_as_well_as_a_logical_name(exo, cli):
+    result = cli("models", "load", V1_ID)
+    assert result.exit_code == 0 and exo.place_bodies[0]["model_id"] == V1_ID
+
+
+# --- 1. legacy line ----------------------------------------------------------------------------------------
+
+
+def test_legacy_downloads_with_progress_then_ready(legacy, cli):
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 0, result.stderr
+    assert lines(result.stdout) == [
+        "asking Exo to download llama-3.2-3b",
+        "downloading llama-3.2-3b to 2 nodes (932 MB of 3.7 GB)",
+        "downloaded on 2 nodes: llama-3.2-3b (legacy Exo loads it at the first request)",
+    ]
+    posts = [r for r in legacy.server.requests if r.method == "POST"]
+    assert [(r.path, r.json()) for r in posts] == [("/download", {"model": "llama-3.2-3b"})]
+
+
+def test_legacy_model_already_downloaded_is_ready_at_once(legacy, cli):
+    legacy.downloaded = True
+    result = cli("models", "load", "llama-3.2-3b", "--json")
+    assert result.exit_code == 0
+    assert [json.loads(line)["phase"] for line in lines(result.stdout)] == ["ready"]
+    assert not legacy.started
+
+
+def test_legacy_unknown_model_is_exit_2(server, write_config, cli):
+    sim = LegacyExo(server(), model="llama-3.2-1b")
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 2 and "unknown model llama-3.2-3b" in result.stderr
+
+
+def test_legacy_without_progress_reports_failure_after_the_place_wait(server, write_config):
+    sim = LegacyExo(server(), steps=["nothing"])
+    write_config(exo_config(sim.url))
+    from exobridge.core import config
+
+    target = exo_loading.resolve("llama-3.2-3b", config.load())
+    with exo_loading.ExoLoader(target.provider, place_wait=0.2, poll=0.05) as loader:
+        events = list(loader.load(target, timeout=10))
+    assert events[-1].phase is Phase.FAILED
+    assert "reported no progress within 0.2 s" in events[-1].message
+
+
+# --- unload ------------------------------------------------------------------------------------------------
+
+
+def test_unload_deletes_the_instance(exo, cli):
+    assert cli("models", "load", "llama-3.2-3b").exit_code == 0
+    result = cli("models", "unload", "llama-3.2-3b")
+    assert result.exit_code == 0
+    assert result.stdout == f"unloaded llama-3.2-3b from exo (instance {INSTANCE})\n"
+    assert exo.deleted == [INSTANCE]
+    again = cli("models", "unload", "llama-3.2-3b", "--json")
+    assert again.exit_code == 0 and again.json()["done"] == ["llama-3.2-3b is not placed on exo: nothing to unload"]
+
+
+def test_legacy_unload_deletes_files_only_when_confirmed(legacy, cli):
+    piped = cli("models", "unload", "llama-3.2-3b")
+    assert piped.exit_code == 2 and "add --yes to confirm" in piped.stderr and not legacy.deleted
+    declined = cli("models", "unload", "llama-3.2-3b", io=IOStreams.test(stdin="n\n", tty=True))
+    assert declined.exit_code == 0 and not legacy.deleted
+    asked = cli("models", "unload", "llama-3.2-3b", io=IOStreams.test(stdin="y\n", tty=True))
+    assert asked.exit_code == 0 and legacy.deleted == ["llama-3.2-3b"]
+    assert "Delete the files of llama-3.2-3b on exo? [y/N]" in asked.stderr
+    assert cli("models", "unload", "llama-3.2-3b", "--yes").exit_code == 0
+
+
+# --- parsing Exo's shapes ---------------------------------------------------------------------------------
+
+
+def test_download_progress_is_read_from_camel_case_and_snake_case_states():
+    camel = {
+        "downloads": {
+            "n1": [{"DownloadOngoing": {"nodeId": "n1", "shardMetadata": {"PipelineShardMetadata": {
+                "modelCard": {"modelId": "m"}}}, "downloadProgress": {"totalBytes": {"inBytes": 100},
+                "downloadedBytes": {"inBytes": 40}, "speed": 10.0, "etaMs": 6000}}}],
+            "n2": [{"DownloadCompleted": {"nodeId": "n2", "shardMetadata": {"PipelineShardMetadata": {
+                "modelMeta": {"modelId": "m"}}}, "totalBytes": {"inBytes": 100}}}],
+            "n3": [{"DownloadPending": {"nodeId": "n3", "shardMetadata": {"PipelineShardMetadata": {
+                "modelCard": {"modelId": "other"}}}}}],
+        }
+    }  # fmt: skip
+    progress = exo_loading.downloads_of(camel, "m")
+    assert [(p.node, p.downloaded, p.total, p.eta, p.done) for p in progress] == [
+        ("n1", 40, 100, 6.0, False),
+        ("n2", 100, 100, None, True),
+    ]
+    assignments = {
+        "model_id": "m",
+        "node_to_runner": {"a": "r1"},
+        "runner_to_shard": {"r1": {"TensorShardMetadata": {}}},
+    }
+    snake = {"instances": {"i": {"MlxRingInstance": {"instance_id": "i", "shard_assignments": assignments}}}}
+    (view,) = exo_loading.instances_of(snake, "m")
+    assert (view.instance_id, view.nodes, view.runners, view.sharding) == ("i", ["a"], ["r1"], "tensor")
+
+
+def test_exos_error_envelopes_are_read():
+    assert exo_loading.error_message({"error": {"message": "No  instance"}}, b"") == "No instance"
+    assert exo_loading.error_message({"detail": "Not Found"}, b"") == "Not Found"
+    assert exo_loading.error_message({"error": "Invalid model: x"}, b"") == "Invalid model: x"
+    assert exo_loading.error_message(None, b"<html>oops</html>") == "<html>oops</html>"
+
+
+# --- processes: a terminal, Ctrl-C ------------------------------------------------------------------------
+
+
+def _terminal_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update(COLUMNS="100", TERM="xterm")
+    return env
+
+
+def test_a_terminal_shows_a_progress_bar_per_node_then_the_ready_line(exo, isolated):
+    import pty
+
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [*exobridge_command(), "models", "load", "llama-3.2-3b"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=_terminal_env(),
+        close_fds=True,
+    )
+    os.close(secondary)
+    output = b""
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 30)
+            if not ready:
+                break
+            try:
+                piece = os.read(main, 65536)
+            except OSError:
+                break
+            if not piece:
+                break
+            output += piece
+    finally:
+        code = proc.wait(timeout=30)
+        os.close(main)
+    text = output.decode("utf-8", errors="replace")
+    assert code == 0, text
+    assert "node-a" in text and "node-b" in text
+    assert "━" in text  # Rich's bar
+    assert "52 MB/s" in text and "ETA 9s" in text  # Exo's own speed and ETA
+    assert "ready on 2 nodes: llama-3.2-3b (pipeline, 2 shards)" in text
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["keeps-loading", "cancel"])
+def test_ctrl_c_stops_waiting_and_says_exo_keeps_loading_unless_cancel(server, write_config, isolated, cancel):
+    sim = CurrentExo(server(), steps=["downloading:0.1"])
+    write_config(exo_config(sim.url))
+    args = ["models", "load", "llama-3.2-3b", *(["--cancel"] if cancel else [])]
+    proc = subprocess.Popen(
+        [*exobridge_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
+    )
+    assert proc.stdout is not None
+    seen = b""
+    while b"downloading" not in seen:  # wait for the download phase on stdout: the load is running
+        piece = proc.stdout.readline()
+        assert piece, "the command ended before downloading"
+        seen += piece
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    stderr = err.decode()
+    assert proc.returncode == 130, stderr
+    deleted = any(p.startswith("DELETE /instance/") for p in sim.server.paths())
+    if cancel:
+        assert "cancelling: unloaded llama-3.2-3b from exo" in stderr and deleted
+    else:
+        assert "stopped waiting; Exo keeps loading llama-3.2-3b" in stderr and not deleted
+
+
+def test_pacing_starts_fast_and_backs_off_to_the_poll_interval(exo):
+    from exobridge.core import config
+
+    target = exo_loading.resolve("llama-3.2-3b", config.load())
+    waits: list[float] = []
+    with exo_loading.ExoLoader(target.provider, poll=0.4) as loader:
+        loader._stop.wait = lambda seconds: waits.append(round(seconds, 3)) or False  # type: ignore[method-assign]
+        assert list(loader.load(target, timeout=60))[-1].phase is Phase.READY
+    assert waits[:4] == [0.05, 0.1, 0.2, 0.4] and set(waits[4:]) <= {0.4}
