@@ -180,3 +180,133 @@ def test_move_unknown_provider_and_negative_position(write_config, run_cli) -> N
     assert run_cli("providers", "move", "hugginface", "--priority", "0").returncode == 2
     result = run_cli("providers", "move", "exo", "--priority", "-1")
     assert result.returncode == 2
+
+
+# --- add --check: custom endpoints answer on the first try (issue 13, part 1) ----------------------------------
+
+ONLY_LOCAL = """\
+[providers.exo]
+enabled = false
+
+[providers.openrouter]
+enabled = false
+
+[providers.huggingface]
+enabled = false
+"""
+
+
+def model_list(*entries: dict) -> object:
+    def handler(ex: Exchange) -> None:
+        ex.reply(200, {"object": "list", "data": list(entries)})
+
+    return handler
+
+
+def chat_server(server, listing) -> object:
+    """An OpenAI-compatible endpoint at {url}/v1 listing `listing`, answering every chat with "hi"."""
+    from tests.loopback import stream_words
+
+    srv = server()
+    srv.route("GET", "/v1/models")(listing)
+    srv.route("POST", "/v1/chat/completions")(stream_words(["hi"]))
+    return srv
+
+
+def sent_models(srv) -> list[str]:
+    return [r.json()["model"] for r in srv.requests if r.method == "POST"]
+
+
+def test_check_llama_cpp_one_model_becomes_the_default_model(write_config, run_cli, server) -> None:
+    path = write_config(ONLY_LOCAL)
+    gguf = "Llama-3.2-3B-Instruct-Q4_K_M.gguf"
+    srv = chat_server(server, model_list({"id": gguf, "object": "model", "owned_by": "llamacpp", "meta": {}}))
+    result = run_cli("providers", "add", "local", "--url", f"{srv.url}/v1", "--check")
+    assert result.returncode == 0, result.stderr
+    assert f'set providers.local.model = "{gguf}"' in result.stderr
+    assert f'set models."llama-3.2-3b".local = "{gguf}"' in result.stderr
+    config = effective(path)
+    assert config.providers["local"].model == gguf
+    assert config.models["llama-3.2-3b"] == {"local": gguf}
+    # The first chat answers: the default model (a name mapped) and any other name (the provider's own model).
+    assert run_cli("chat", "Hi").returncode == 0
+    assert run_cli("chat", "-m", "qwen-2.5-7b", "Hi").returncode == 0
+    assert sent_models(srv) == [gguf, gguf]
+
+
+def test_check_ollama_maps_the_names_it_recognises_and_says_how_to_set_a_default(write_config, run_cli, server) -> None:
+    path = write_config(ONLY_LOCAL)
+    ids = ["llama3.2:3b", "qwen2.5:7b", "nomic-embed-text:latest"]
+    srv = chat_server(server, exo_models(*ids))
+    result = run_cli("providers", "add", "ollama", "--url", f"{srv.url}/v1", "--check")
+    assert result.returncode == 0, result.stderr
+    assert 'set models."llama-3.2-3b".ollama = "llama3.2:3b"' in result.stderr
+    assert 'set models."qwen-2.5-7b".ollama = "qwen2.5:7b"' in result.stderr
+    assert "exobridge config set providers.ollama.model llama3.2:3b" in result.stderr  # not a terminal: the command
+    config = effective(path)
+    assert config.providers["ollama"].model is None
+    assert config.models == {"llama-3.2-3b": {"ollama": "llama3.2:3b"}, "qwen-2.5-7b": {"ollama": "qwen2.5:7b"}}
+    assert run_cli("chat", "-m", "qwen-2.5-7b", "Hi").returncode == 0
+    assert sent_models(srv) == ["qwen2.5:7b"]
+    # A name with no id for it: skipped, and the message gives the exact command for both fixes.
+    result = run_cli("chat", "-m", "phi-4", "Hi")
+    assert result.returncode == 3
+    assert "exobridge config set models.phi-4.ollama <id>" in result.stderr
+    assert "exobridge config set providers.ollama.model <id>" in result.stderr
+    # Both commands work as printed.
+    assert run_cli("config", "set", "models.phi-4.ollama", "phi4").returncode == 0
+    assert effective(path).models["phi-4"] == {"ollama": "phi4"}
+    assert run_cli("config", "set", "providers.ollama.model", "llama3.2:3b").returncode == 0
+    assert run_cli("chat", "-m", "gemma2-9b", "Hi").returncode == 0
+    assert sent_models(srv)[-1] == "llama3.2:3b"
+
+
+def test_check_vllm_hugging_face_ids(write_config, run_cli, server) -> None:
+    path = write_config(ONLY_LOCAL)
+    hf = "meta-llama/Llama-3.2-3B-Instruct"
+    entry = {"id": hf, "object": "model", "owned_by": "vllm", "root": hf, "max_model_len": 131072}
+    srv = chat_server(server, model_list(entry))
+    result = run_cli("providers", "add", "vllm", "--url", f"{srv.url}/v1", "--check")
+    assert result.returncode == 0, result.stderr
+    config = effective(path)
+    assert config.providers["vllm"].model == hf
+    assert config.models["llama-3.2-3b"] == {"vllm": hf}
+    assert run_cli("chat", "Hi").returncode == 0
+    assert sent_models(srv) == [hf]
+
+
+def test_check_on_a_terminal_asks_which_model_is_the_default(write_config, cli, server) -> None:
+    from exobridge.render.io import IOStreams
+
+    path = write_config(ONLY_LOCAL)
+    srv = chat_server(server, exo_models("llama3.2:3b", "qwen2.5:7b"))
+    io = IOStreams.test(stdin="2\n", tty=True)
+    result = cli("providers", "add", "ollama", "--url", f"{srv.url}/v1", "--check", io=io)
+    assert result.exit_code == 0, result.stderr
+    assert "1. llama3.2:3b" in result.stderr and "default model" in result.stderr
+    assert 'set providers.ollama.model = "qwen2.5:7b"' in result.stderr
+    assert effective(path).providers["ollama"].model == "qwen2.5:7b"
+
+
+def test_check_keeps_a_mapping_the_config_already_has_and_model_option_wins(write_config, run_cli, server) -> None:
+    path = write_config(ONLY_LOCAL + '\n[models."llama-3.2-3b"]\nbox = "mine"\n')
+    srv = chat_server(server, exo_models("llama3.2:3b", "qwen2.5:7b"))
+    result = run_cli("providers", "add", "box", "--url", f"{srv.url}/v1", "--check", "--model", "qwen2.5:7b")
+    assert result.returncode == 0, result.stderr
+    assert "kept models.llama-3.2-3b.box" in result.stderr
+    config = effective(path)
+    assert config.models["llama-3.2-3b"] == {"box": "mine"}
+    assert config.providers["box"].model == "qwen2.5:7b"
+
+
+def test_model_option_without_check_and_config_set_model(write_config, run_cli) -> None:
+    path = write_config(ONLY_LOCAL)
+    result = run_cli("providers", "add", "box", "--url", "http://127.0.0.1:9/v1", "--model", "llama3.2:3b")
+    assert result.returncode == 0, result.stderr
+    assert effective(path).providers["box"].model == "llama3.2:3b"
+    assert run_cli("config", "set", "providers.box.model", "qwen2.5:7b").returncode == 0
+    assert effective(path).providers["box"].model == "qwen2.5:7b"
+    result = run_cli("config", "set", "providers.box.model", "  ")
+    assert result.returncode == 2 and "providers.box.model" in result.stderr
+    result = run_cli("providers", "add", "other", "--url", "http://127.0.0.1:9/v1", "--model", "")
+    assert result.returncode == 2 and "--model" in result.stderr

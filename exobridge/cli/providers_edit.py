@@ -52,20 +52,51 @@ class AddOptions:
     key_env: str | None = None
     priority: int | None = None
     check: bool = False
+    model: str | None = None
+
+
+MODELS_SHOWN = 20  # at most this many ids are listed when asking which one is the default
+
+
+def _pick_default(io: IOStreams, name: str, ids: list[str]) -> str | None:
+    """Ask (on a terminal) which served id the provider sends by default; None: none."""
+    from exobridge.cli import prompts
+
+    if not prompts.interactive(io):
+        return None
+    prompter = prompts.Prompter(io)
+    shown = ids[:MODELS_SHOWN]
+    more = f" (first {MODELS_SHOWN} of {len(ids)})" if len(ids) > MODELS_SHOWN else ""
+    prompter.say(f"{name} serves {len(ids)} models{more}; which one should it get when a name has no id for it?")
+    index = prompter.choose("default model", shown)
+    return None if index is None else shown[index]
 
 
 def add_run(opts: AddOptions, io: IOStreams) -> int:
-    from exobridge.core import keys, provider_admin, provider_check, providers
+    from exobridge.core import config_schema, keys, provider_admin, provider_check, providers
     from exobridge.render import config as view
 
     if not opts.urls:
         raise UsageError("--url is required (e.g. --url http://localhost:11434/v1)")
+    if opts.model is not None:
+        try:
+            opts.model = config_schema.check(config_schema.PROVIDER_FIELDS["model"], opts.model.strip())
+        except config_schema.FieldProblem as problem:
+            raise UsageError(f"--model: {problem}") from None
+    plan: provider_check.ModelPlan | None = None
     if opts.check:
         provider = provider_admin.planned_provider(opts.name, opts.kind, opts.urls, opts.key_env, opts.priority)
         probe = provider_check.probe_models(provider, keys.resolve(provider).value)
         if not probe.ok:
             raise CheckFailed(f"check failed: {probe.url}: {probe.detail}; {opts.name} was not added")
         view.notice(io, f"check: {probe.url} answered ({probe.detail})")
+        served = probe.models or []
+        model = opts.model
+        if model is None and len(served) > 1:
+            model = _pick_default(io, opts.name, served)
+        plan = provider_check.plan_models(provider, served, _current_config(), model=model)
+    elif opts.model is not None:
+        plan = provider_check.ModelPlan(opts.name, [], model=opts.model)
 
     placed: dict[str, int] = {}
 
@@ -73,21 +104,43 @@ def add_run(opts: AddOptions, io: IOStreams) -> int:
         placed["priority"] = provider_admin.add_provider(
             doc, config, opts.name, opts.kind, opts.urls, opts.key_env, opts.priority
         )
+        if plan is not None:
+            provider_check.apply_models(doc, plan)
 
     _edit(change)
     urls = ", ".join(u.rstrip("/") for u in opts.urls)
     view.notice(io, f"added provider {opts.name} ({opts.kind}, {urls}, priority {placed['priority']})")
+    if plan is not None:
+        for key, value in plan.settings():
+            view.notice(io, f"set {key} = {view.shown_value(value)}")
+        for name, kept in plan.kept.items():
+            view.notice(io, f"kept models.{name}.{opts.name} = {view.shown_value(kept)} (already set)")
+        if plan.model is None and opts.check:
+            served = plan.served
+            example = served[0] if served else "<id>"
+            what = f"it serves {len(served)} models" if served else "it listed no models"
+            view.notice(
+                io,
+                f"{opts.name} has no default model ({what}); to send one when a name has no id for it: "
+                f"{provider_check.set_model_command(opts.name, example)}",
+            )
     kind = providers.kind_class(opts.kind)
     if opts.key_env is None and kind.needs_key:
         view.warn(io, f"{opts.name} has no --key-env; store its key with `exobridge keys set {opts.name}`")
     return ExitCode.OK
 
 
+def _current_config() -> Config:
+    from exobridge.core import config
+
+    return config.load()
+
+
 def add(
     name: Annotated[str, typer.Argument(help="New provider name: letters, digits, '_' and '-'.")],
     kind: Annotated[
         str,
-        typer.Option("--kind", help="A provider kind: openai, exo, openrouter, huggingface (or a plug-in)."),
+        typer.Option("--kind", help="A provider kind: openai (default), exo, openrouter, huggingface, or a plug-in."),
     ] = "openai",
     url: Annotated[
         str | None,
@@ -95,11 +148,21 @@ def add(
     ] = None,
     key_env: Annotated[str | None, typer.Option("--key-env", help="Environment variable holding its key.")] = None,
     priority: Annotated[int | None, typer.Option("--priority", help="Lower is tried first (default: last).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Probe its model list once before saving.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Read its model list once before saving; set its default model and map the names it serves.",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="The model id it gets when a requested name has no id for it (e.g. llama3.2:3b)."),
+    ] = None,
 ) -> int:
     """Add any OpenAI-compatible endpoint (Ollama, llama.cpp, vLLM, LM Studio, Groq…) as a provider."""
     urls = [part.strip() for part in (url or "").split(",") if part.strip()]
-    return add_run(AddOptions(name, kind, urls, key_env, priority, check), _io())
+    return add_run(AddOptions(name, kind, urls, key_env, priority, check, model), _io())
 
 
 # --- remove / enable / disable / move ------------------------------------------------------------------------
