@@ -355,3 +355,19 @@ def test_fetch_list_asks_once_and_caches_nothing(server):
     with pytest.raises(Failure) as caught:
         model_lists.fetch_list(provider, srv.url, CANARY, seconds=5)
     assert caught.value.kind is FailureKind.AUTH and CANARY[10:18] not in caught.value.reason
+
+
+def test_a_list_read_is_bounded_by_the_kind_and_the_first_token_timeout():
+    from exobridge.core import http as http_mod
+
+    cfg = make_config(
+        {
+            "exo": {"enabled": True, "url": "http://127.0.0.1:1"},
+            "slow": {"kind": "exo", "url": "http://127.0.0.1:1", "first_token_timeout": 2},
+            "cloud": {"kind": "openai", "url": "http://127.0.0.1:1"},
+            "quick": {"kind": "openai", "url": "http://127.0.0.1:1", "first_token_timeout": 0.5},
+        }
+    )
+    with http_mod.client() as http:
+        bounds = {name: model_lists._Reader(cfg.providers[name], None, http).list_seconds() for name in cfg.providers}
+    assert (bounds["exo"], bounds["slow"], bounds["cloud"], bounds["quick"]) == (5.0, 2.0, 15.0, 0.5)

@@ -59,11 +59,11 @@ def _load_builtins() -> None:
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
-    _BUILTINS_LOADED = True
     from exobridge.core.providers import exo, huggingface, openai, openrouter
 
     for cls in (exo.Exo, openrouter.OpenRouter, huggingface.HuggingFace, openai.OpenAICompatible):
         _KINDS.setdefault(cls.name, cls)
+    _BUILTINS_LOADED = True  # only now: a thread that sees the flag must also see every built-in
 
 
 def register(cls: type[ProviderKind]) -> type[ProviderKind]:

@@ -75,6 +75,7 @@ class ProviderKind:
     url_env: ClassVar[str | None] = None  # an environment variable that replaces the urls (comma-separated)
     unreachable_hint: ClassVar[str | None] = None  # what to tell the user when no node answers ({name})
     models_path: ClassVar[str] = "/models"
+    model_list_seconds: ClassVar[float | None] = None  # wall clock for one model-list GET (None: 15 s, model_lists)
     chat_path: ClassVar[str] = "/chat/completions"
     loads_models: ClassVar[bool] = False  # `models load/unload` and the `load` setting (core/exo_loading.py)
 

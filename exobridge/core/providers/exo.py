@@ -33,6 +33,7 @@ class Exo(ProviderKind):
     url_env = "EXOBRIDGE_EXO_URL"
     unreachable_hint = "start Exo (exo) or set EXOBRIDGE_EXO_URL / providers.{name}.url"
     models_path = "/v1/models"
+    model_list_seconds = 5.0  # on the LAN and small: a black-holed node costs seconds, not the cloud's 15 s
     chat_path = "/v1/chat/completions"
     loads_models = True  # models load/unload, `load = "ask" | "auto" | "never"` (core/exo_loading.py)
 
