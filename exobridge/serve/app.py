@@ -4,7 +4,9 @@
   the reply is always a clean OpenAI reply. The provider that answered and the attempts are in
   `X-Exobridge-*` headers, never in the content.
 - `GET /v1/models`: logical names and every provider's ids (`provider:id`), from `exobridge models`' cache.
-- `GET /health`: liveness, no upstream call. `GET /v1/exobridge/status`: `providers status --json`, cached.
+- `GET /health`: liveness, no upstream call. `GET /v1/exobridge/status`: `providers status --json`; the probes
+  are cached (`STATUS_TTL`), the cooldowns are serve's current ones; an `Age` header says how old the probes are.
+- `GET /`: the dashboard (serve/dashboard.py), and `GET /v1/exobridge/dashboard`: what it can show.
 
 Every error is an OpenAI-style JSON body (`{"error": {"message", "type", "param", "code"}}`), never a
 traceback; error text passes the redactor, so an upstream key never reaches a client or a log line.
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from exobridge.serve import wire
+from exobridge.serve import dashboard, wire
 from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun, UpstreamClients
 from exobridge.serve.logs import AccessLog
 from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue
@@ -29,6 +31,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+OPEN_PATHS = frozenset({"/health", *dashboard.PUBLIC_PATHS})  # answered without the client key: no data
 STATUS_TTL = 5.0  # seconds a `/v1/exobridge/status` answer is reused: a polling dashboard cannot flood providers
 MODELS_TTL = 30.0
 
@@ -51,12 +54,30 @@ class ServeContext:
         self.status_cache = TtlValue(STATUS_TTL, self._status)
         self.models_cache = TtlValue(MODELS_TTL, self._models)
 
-    def _status(self) -> dict[str, Any]:
+    def _status(self) -> tuple[list[Any], Any, dict[str, Any]]:
         from exobridge.core import provider_status
-        from exobridge.core.cooldown import CooldownStore
 
-        results = provider_status.probe_all(self.live.get(), cooldowns=CooldownStore())
-        return provider_status.status_json(results)  # the `providers status --json` object
+        cooldowns = self.state.cooldowns()
+        results = provider_status.probe_all(self.live.get(), cooldowns=cooldowns)
+        # the `providers status --json` object
+        return results, _cooldown_signature(cooldowns), provider_status.status_json(results)
+
+    async def status(self) -> tuple[dict[str, Any], float]:
+        """The status object and the age of its probes. Probes are reused for `STATUS_TTL` seconds, but a
+        cooldown serve learned meanwhile (or one a CLI reset cleared) shows at once."""
+        from dataclasses import replace
+
+        from exobridge.core import provider_status
+
+        self.live.get()  # notices a changed config file
+        results, signature, body = await self.status_cache.get(self.live.generation)
+        age = self.status_cache.age()
+        cooldowns = self.state.cooldowns()
+        if _cooldown_signature(cooldowns) == signature:
+            return body, age
+        fresh = [replace(r, cooldown=None, cooldown_left=None, last_failure=None) for r in results]
+        provider_status.annotate_cooldowns(fresh, cooldowns)
+        return provider_status.status_json(fresh), 0.0
 
     def _models(self) -> dict[str, Any]:
         from exobridge.core import model_lists
@@ -74,6 +95,10 @@ class ServeContext:
             for model in item.models:
                 data.append(_model_entry(f"{item.name}:{model['id']}", item.name, [item.name]))
         return {"object": "list", "data": data}
+
+
+def _cooldown_signature(cooldowns: Any) -> tuple[tuple[Any, ...], ...]:
+    return tuple(sorted((e.provider, e.url, e.kind, e.reason, e.at, e.until) for e in cooldowns.entries()))
 
 
 def _model_entry(model_id: str, owner: str, providers: list[str]) -> dict[str, Any]:
@@ -350,6 +375,17 @@ class JsonEndpoint:
         await send_json(send, 200, await self.compute())
 
 
+class StatusEndpoint:
+    """`GET /v1/exobridge/status`, with an `Age` header: seconds since the providers were probed."""
+
+    def __init__(self, ctx: ServeContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, age = await self.ctx.status()
+        await send_json(send, 200, body, {"Age": str(int(age)), "Cache-Control": "no-cache"})
+
+
 class Edges:
     """Outermost layer: access log, client authentication, and errors as OpenAI JSON (never a traceback)."""
 
@@ -373,7 +409,7 @@ class Edges:
             await send(message)
 
         try:
-            if self.expected is not None and scope["path"] != "/health" and not self._authorized(scope):
+            if self.expected is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
                 problem = wire.RequestProblem(
                     401,
                     "missing or wrong API key for exobridge serve",
@@ -413,9 +449,8 @@ def create_app(ctx: ServeContext) -> Edges:
     async def health() -> Any:
         return {"status": "ok"}
 
-    async def status() -> Any:
-        ctx.live.get()  # notices a changed config file
-        return await ctx.status_cache.get(ctx.live.generation)
+    async def dashboard_features() -> Any:
+        return dashboard.features()
 
     async def models() -> Any:
         ctx.live.get()
@@ -428,12 +463,15 @@ def create_app(ctx: ServeContext) -> Edges:
         request.scope.setdefault("exobridge", {})["error"] = message
         return JSONResponse(wire.error_body(message, "invalid_request_error", code=code), exc.status_code)
 
+    files = dashboard.DashboardFiles()
     routes = [
         Route("/v1/chat/completions", ChatEndpoint(ctx), methods=["POST"]),
         Route("/chat/completions", ChatEndpoint(ctx), methods=["POST"]),
         Route("/v1/models", JsonEndpoint(models), methods=["GET"]),
         Route("/health", JsonEndpoint(health), methods=["GET"]),
-        Route("/v1/exobridge/status", JsonEndpoint(status), methods=["GET"]),
+        Route("/v1/exobridge/status", StatusEndpoint(ctx), methods=["GET"]),
+        Route("/v1/exobridge/dashboard", JsonEndpoint(dashboard_features), methods=["GET"]),
+        *(Route(path, files, methods=["GET", "HEAD"]) for path in dashboard.FILES),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     return Edges(app, ctx)

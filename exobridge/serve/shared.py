@@ -63,6 +63,10 @@ class SharedRouteState(RouteState):
     def warnings(self) -> list[str]:
         return self._state().warnings
 
+    def cooldowns(self) -> CooldownStore:
+        """The remembered routing state as serve sees it (at most `refresh_seconds` old): for the status page."""
+        return self._state().store
+
     def blocked(self, provider: ProviderConfig, url: str) -> str | None:
         return self._state().blocked(provider, url)
 
@@ -190,6 +194,10 @@ class TtlValue:
         self._at = -float("inf")
         self._key: Any = None
         self._pending: asyncio.Future[Any] | None = None
+
+    def age(self) -> float:
+        """Seconds since the kept answer was computed."""
+        return max(0.0, time.monotonic() - self._at)
 
     async def get(self, key: Any = None) -> Any:
         if key == self._key and time.monotonic() - self._at < self.ttl:

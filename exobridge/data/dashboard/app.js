@@ -1,0 +1,345 @@
+// The exobridge dashboard: a window onto serve's own endpoints, no framework, no build step.
+// Every string from the server (model ids, provider errors, key labels) goes into the page as text
+// (textContent / text nodes), never as HTML. The client key, when serve needs one, lives in sessionStorage.
+"use strict";
+
+(() => {
+  const KEY_NAME = "exobridge.clientKey";
+  const POLL_MS = 5000; // serve caches its probes, so polling never floods providers
+  const $ = (id) => document.getElementById(id);
+
+  class AuthNeeded extends Error {}
+
+  // --- DOM helpers: text only -------------------------------------------------------------------------
+  function el(tag, className, ...children) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    for (const child of children) node.append(child == null ? "" : child); // strings become text nodes
+    return node;
+  }
+
+  function leftText(seconds) {
+    const s = Math.max(1, Math.ceil(seconds));
+    if (s < 120) return `${s} s`;
+    if (s < 7200) return `${Math.ceil(s / 60)} min`;
+    return `${Math.ceil(s / 3600)} h`;
+  }
+
+  // --- talking to serve ---------------------------------------------------------------------------------
+  async function api(path, init = {}) {
+    const headers = new Headers(init.headers || {});
+    const key = sessionStorage.getItem(KEY_NAME);
+    if (key) headers.set("Authorization", `Bearer ${key}`);
+    const response = await fetch(path, { ...init, headers, cache: "no-store", credentials: "omit" });
+    if (response.status === 401) {
+      askForKey(key ? "serve refused that key" : null);
+      throw new AuthNeeded("client key needed");
+    }
+    return response;
+  }
+
+  async function errorText(response) {
+    const body = await response.text();
+    try {
+      const message = JSON.parse(body).error.message;
+      if (typeof message === "string") return message;
+    } catch (_) {
+      // not an OpenAI error body: show the raw text
+    }
+    return `HTTP ${response.status}: ${body.slice(0, 2000)}`;
+  }
+
+  // --- the client key ---------------------------------------------------------------------------------
+  function askForKey(problem) {
+    $("main").hidden = true;
+    $("key-form").hidden = false;
+    $("key-problem").hidden = !problem;
+    $("key-problem").textContent = problem || "";
+    $("status-line").textContent = "client key needed";
+    $("key-input").focus();
+  }
+
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("key-input").value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY_NAME, key);
+    $("key-input").value = "";
+    start();
+  });
+
+  $("forget-key").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_NAME);
+    window.location.reload();
+  });
+
+  // --- providers --------------------------------------------------------------------------------------
+  let statusTimer = null;
+  const cooldownCells = []; // [cell, label, deadline in performance.now() ms]
+
+  function keyText(node) {
+    if (node.key_masked) {
+      const state = node.key_valid === false ? "refused" : node.key_valid ? "valid" : "not checked";
+      return `${node.key_masked} (${node.key_source || "?"}) · ${state}`;
+    }
+    return node.key_source ? String(node.key_source) : "no key";
+  }
+
+  function providerRow(node, age) {
+    const name = el("td", "", el("strong", "", node.provider), el("div", "muted mono", node.url));
+    const state = el("td", `state-${node.state}`, String(node.state).replace("_", " "));
+    const models = el("td");
+    if (node.api_line) {
+      const list = el("ul");
+      for (const id of node.models || []) list.append(el("li", "mono", id));
+      models.append(node.models && node.models.length ? list : "none placed");
+    } else {
+      models.append(node.models_ready == null ? "—" : `${node.models_ready} ready`);
+    }
+    const key = el("td", "mono", keyText(node));
+    if (node.credits_remaining != null) key.append(el("div", "muted", `credits left: ${node.credits_remaining}`));
+    const cooldown = el("td", "cooling");
+    if (node.cooldown_left > 0) {
+      const label = String(node.cooldown || "cooling down").replace(/, [^,]* left$/, "");
+      cooldownCells.push([cooldown, label, performance.now() + (node.cooldown_left - age) * 1000]);
+    } else if (node.last_failure) {
+      cooldown.className = "muted";
+      cooldown.append(`last: ${node.last_failure}`);
+    }
+    return el(
+      "tr",
+      "",
+      name,
+      state,
+      el("td", "", node.api_line || "—"),
+      el("td", "", node.nodes == null ? "—" : String(node.nodes)),
+      models,
+      key,
+      cooldown,
+      el("td", "", node.latency_ms == null ? "—" : `${node.latency_ms} ms`),
+      el("td", "error", node.problem || ""),
+    );
+  }
+
+  function tickCooldowns() {
+    const now = performance.now();
+    for (const [cell, label, deadline] of cooldownCells) {
+      const left = (deadline - now) / 1000;
+      cell.textContent = left > 0 ? `${label} · ${leftText(left)} left` : "cooldown over";
+    }
+  }
+
+  function renderProviders(status, age) {
+    cooldownCells.length = 0;
+    const body = $("providers-body");
+    body.replaceChildren(...status.nodes.map((node) => providerRow(node, age)));
+    tickCooldowns();
+    $("providers-table").hidden = false;
+    $("providers-note").textContent = status.nodes.length ? "" : "no provider is enabled";
+    const ready = status.can_answer.length ? status.can_answer.join(", ") : "none";
+    $("status-line").textContent = `can answer now: ${ready} · probed ${age ? `${age} s` : "just"} ago`;
+  }
+
+  function renderExo(status) {
+    const exo = status.nodes.filter((node) => node.api_line);
+    const box = $("exo-nodes");
+    if (!exo.length) {
+      box.replaceChildren(el("p", "muted", "no Exo node is answering (see Providers)"));
+      return;
+    }
+    box.replaceChildren(
+      ...exo.map((node) => {
+        const list = el("ul");
+        for (const id of node.models || []) list.append(el("li", "mono", id));
+        return el(
+          "div",
+          "",
+          el("h3", "", `${node.provider} `, el("span", "muted mono", node.url)),
+          el("p", "", `API ${node.api_line} · ${node.nodes == null ? "?" : node.nodes} node(s) · placed:`),
+          node.models && node.models.length ? list : el("p", "muted", "no model placed"),
+        );
+      }),
+    );
+  }
+
+  async function refreshStatus() {
+    clearTimeout(statusTimer);
+    if (document.hidden) {
+      statusTimer = setTimeout(refreshStatus, POLL_MS);
+      return;
+    }
+    try {
+      const response = await api("/v1/exobridge/status");
+      if (!response.ok) throw new Error(await errorText(response));
+      const age = Number(response.headers.get("Age")) || 0;
+      const status = await response.json();
+      renderProviders(status, age);
+      renderExo(status);
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      $("providers-note").textContent = `status failed: ${error.message}`;
+    }
+    statusTimer = setTimeout(refreshStatus, POLL_MS);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshStatus();
+  });
+
+  // --- models -----------------------------------------------------------------------------------------
+  async function loadModels() {
+    const picker = $("model-picker");
+    try {
+      const response = await api("/v1/models");
+      if (!response.ok) throw new Error(await errorText(response));
+      const models = (await response.json()).data || [];
+      const logical = el("optgroup");
+      logical.label = "Logical names";
+      const ids = el("optgroup");
+      ids.label = "Provider ids";
+      for (const model of models) {
+        const option = el("option", "", model.id);
+        option.value = model.id;
+        (model.owned_by === "exobridge" ? logical : ids).append(option);
+      }
+      picker.replaceChildren(logical, ids);
+    } catch (error) {
+      if (error instanceof AuthNeeded) throw error;
+      picker.replaceChildren(el("option", "", `model list failed: ${error.message}`));
+    }
+  }
+
+  // --- playground -------------------------------------------------------------------------------------
+  const conversation = []; // kept here only: serve is stateless
+  const transcript = $("transcript");
+
+  function turn(className, text) {
+    const item = el("li", className, text);
+    transcript.append(item);
+    return item;
+  }
+
+  function attemptsNotice(attempts, answered) {
+    // "exo=failed:connect, backup=ok" -> "failover: exo failed (connect)": who was tried before the answer
+    const tried = [];
+    for (const part of (attempts || "").split(",")) {
+      const [provider, outcome] = part.trim().split("=");
+      if (!provider || !outcome || outcome === "ok") continue;
+      const [what, why] = outcome.split(":");
+      tried.push(why ? `${provider} ${what} (${why})` : `${provider} ${what}`);
+    }
+    if (!tried.length) return null;
+    return `${answered ? "failover" : "tried"}: ${tried.join(", ")}`;
+  }
+
+  async function readStream(response, onText) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        for (const line of block.split("\n")) {
+          if (!line.startsWith("data:")) continue;
+          const data = line.slice(5).trim();
+          if (data === "[DONE]") return;
+          const chunk = JSON.parse(data);
+          if (chunk.error) throw new Error(String(chunk.error.message || "the stream broke"));
+          for (const choice of chunk.choices || []) {
+            if (choice.delta && choice.delta.content) onText(choice.delta.content);
+          }
+        }
+      }
+      if (done) throw new Error("the stream ended without [DONE]");
+    }
+  }
+
+  async function send(text) {
+    const model = $("model-picker").value;
+    conversation.push({ role: "user", content: text });
+    turn("user", text);
+    const meta = turn("meta muted", `${model}: waiting for the first token…`);
+    let reply = null;
+    let answer = "";
+    try {
+      const response = await api("/v1/chat/completions", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ model, messages: conversation, stream: true }),
+      });
+      const notice = attemptsNotice(response.headers.get("X-Exobridge-Attempts"), response.ok);
+      if (notice) meta.after(el("li", "meta notice", notice));
+      if (!response.ok) throw new Error(await errorText(response));
+      const provider = response.headers.get("X-Exobridge-Provider") || "?";
+      const served = response.headers.get("X-Exobridge-Model") || model;
+      meta.textContent = `answered by ${provider} · ${served}`;
+      meta.dataset.provider = provider;
+      reply = turn("assistant", "");
+      await readStream(response, (piece) => {
+        answer += piece;
+        reply.textContent = answer;
+      });
+      conversation.push({ role: "assistant", content: answer });
+    } catch (error) {
+      if (error instanceof AuthNeeded) {
+        conversation.pop();
+        return;
+      }
+      if (!reply) conversation.pop(); // nothing answered: the message can be sent again
+      else if (answer) conversation.push({ role: "assistant", content: answer });
+      turn("error", error.message);
+      if (!reply) meta.textContent = `${model}: no answer`;
+    } finally {
+      refreshStatus(); // the route may have put a provider into cooldown
+    }
+  }
+
+  $("chat-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("chat-input");
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    $("chat-send").disabled = true;
+    try {
+      await send(text);
+    } finally {
+      $("chat-send").disabled = false;
+      input.focus();
+    }
+  });
+
+  $("chat-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("chat-form").requestSubmit();
+  });
+
+  $("new-chat").addEventListener("click", () => {
+    conversation.length = 0;
+    transcript.replaceChildren();
+  });
+
+  // --- start ------------------------------------------------------------------------------------------
+  async function start() {
+    try {
+      const response = await api("/v1/exobridge/dashboard");
+      if (!response.ok) throw new Error(await errorText(response));
+      await response.json();
+      $("key-form").hidden = true;
+      $("main").hidden = false;
+      $("forget-key").hidden = !sessionStorage.getItem(KEY_NAME);
+      refreshStatus();
+      await loadModels();
+      document.body.dataset.ready = "yes";
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      $("status-line").textContent = `dashboard failed: ${error.message}`;
+    }
+  }
+
+  setInterval(tickCooldowns, 1000);
+  start();
+})();

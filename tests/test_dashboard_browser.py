@@ -1,0 +1,252 @@
+"""The dashboard (`GET /` on `exobridge serve`) in a real headless Chromium, driven by Selenium.
+
+One browser session for the module, against real `exobridge serve` processes on 127.0.0.1 with a loopback
+config: Exo refuses connections, `backup` answers, `evil` sends HTML in its model ids and its error bodies.
+Screenshots of each state go to $EXOBRIDGE_ARTIFACTS (or the test's temporary directory).
+
+Needs Debian's `chromium` and `chromium-driver` (`apt-get install -y chromium chromium-driver`); skipped with
+that reason when they are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.loopback import Exchange, LoopbackServer, closed_port, stream_words
+from tests.serve_support import ServeProcess, serve_env
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+)
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
+
+PAYLOAD_MODEL = "<img src=x onerror=window.__pwnedModel=1>"
+PAYLOAD_ERROR = "<img src=x onerror=window.__pwnedError=1>"
+WAIT = 15  # seconds any one thing may take to appear in the page (a ceiling, never a sleep)
+CLIENT_KEY = "exb-dashboard-test-key-0123456789"
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
+
+
+def dashboard_config(exo_url: str, backup: LoopbackServer, evil: LoopbackServer) -> str:
+    return f"""
+        default_model = "m"
+
+        [providers.exo]
+        url = "{exo_url}"
+        connect_timeout = 2
+
+        [providers.openrouter]
+        enabled = false
+
+        [providers.huggingface]
+        enabled = false
+
+        [providers.backup]
+        kind = "openai"
+        url = "{backup.url}/v1"
+        priority = 1
+
+        [providers.evil]
+        kind = "openai"
+        url = "{evil.url}/v1"
+        priority = 2
+
+        [models.m]
+        exo = "m"
+        backup = "m"
+        """
+
+
+def evil_chat(ex: Exchange) -> None:
+    ex.reply(400, {"error": {"message": f"bad model {PAYLOAD_ERROR}", "type": "invalid_request_error"}})
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = os.environ.get("EXOBRIDGE_ARTIFACTS")
+    path = Path(where) / "dashboard" if where else tmp_path_factory.mktemp("dashboard-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
+    backup, evil = LoopbackServer(), LoopbackServer()
+    backup.route("GET", "/v1/models")(lambda ex: ex.reply(200, {"object": "list", "data": [{"id": "cloud-1"}]}))
+    backup.route("POST", "/v1/chat/completions")(stream_words(["Hello ", "from ", "backup"]))
+    evil.route("GET", "/v1/models")(lambda ex: ex.reply(200, {"object": "list", "data": [{"id": PAYLOAD_MODEL}]}))
+    evil.route("POST", "/v1/chat/completions")(evil_chat)
+    yield backup, evil
+    backup.close()
+    evil.close()
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory, upstreams) -> Iterator[ServeProcess]:
+    backup, evil = upstreams
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", backup, evil)
+    process = ServeProcess(serve_env(home, textwrap.dedent(config)))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT)
+    yield driver
+    driver.quit()
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def wait_for(driver: Any, condition: Any, what: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(condition, message=what)
+
+
+def text_of(driver: Any, element_id: str) -> str:
+    return driver.find_element("id", element_id).text
+
+
+def console_errors(driver: Any) -> list[dict[str, Any]]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def provider_rows(driver: Any) -> dict[str, str]:
+    rows = driver.find_elements("css selector", "#providers-body tr")
+    return {row.find_element("css selector", "strong").text: row.text for row in rows}
+
+
+def send_message(driver: Any, model: str, text: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", "model-picker")).select_by_value(model)
+    box = driver.find_element("id", "chat-input")
+    box.clear()
+    box.send_keys(text)
+    driver.find_element("id", "chat-send").click()
+
+
+def turns(driver: Any) -> list[tuple[str, str]]:
+    return [(li.get_attribute("class"), li.text) for li in driver.find_elements("css selector", "#transcript li")]
+
+
+def open_dashboard(driver: Any, url: str) -> None:
+    driver.get(url + "/")
+    wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready") == "yes", "the page to start")
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_page_loads_without_console_errors_and_lists_the_providers(browser, serve, artifacts) -> None:
+    open_dashboard(browser, serve.url)
+    wait_for(browser, lambda d: len(provider_rows(d)) == 3, "a row per configured provider")
+    rows = provider_rows(browser)
+    assert list(rows) == ["exo", "backup", "evil"]  # routing order
+    assert "unreachable" in rows["exo"] and "ready" in rows["backup"]
+    assert "can answer now: backup, evil" in text_of(browser, "status-line")
+    assert "history not available yet" in text_of(browser, "requests")
+    browser.save_screenshot(str(artifacts / "providers.png"))
+    assert console_errors(browser) == []
+
+
+def test_a_playground_message_streams_names_the_provider_and_the_failover(browser, serve, upstreams, artifacts):
+    send_message(browser, "m", "Hi there")
+    wait_for(browser, lambda d: ("assistant", "Hello from backup") in turns(d), "the streamed answer")
+    said = [text for _, text in turns(browser)]
+    assert "Hi there" in said
+    assert any(text.startswith("answered by backup") for text in said), said
+    assert "failover: exo failed (connect)" in said, said
+    # Exo refused the connection: it is cooling down now, and the table counts its time down.
+    wait_for(browser, lambda d: " left" in provider_rows(d)["exo"], "exo's cooldown in the providers table")
+    assert "cooling down after connect failure" in provider_rows(browser)["exo"]
+    # The conversation goes on: the second request carries the first exchange.
+    send_message(browser, "m", "And again")
+    wait_for(browser, lambda d: [t for t in turns(d) if t[0] == "assistant"][1:], "the second answer")
+    last = [r for r in upstreams[0].requests if r.method == "POST"][-1].json()
+    assert [(m["role"], m["content"]) for m in last["messages"]] == [
+        ("user", "Hi there"),
+        ("assistant", "Hello from backup"),
+        ("user", "And again"),
+    ]
+    browser.save_screenshot(str(artifacts / "playground.png"))
+    assert console_errors(browser) == []
+
+
+def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, artifacts) -> None:
+    picker_ids = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#model-picker option')).map(o => o.textContent)"
+    )
+    assert f"evil:{PAYLOAD_MODEL}" in picker_ids
+    send_message(browser, f"evil:{PAYLOAD_MODEL}", "Hi")
+    wait_for(browser, lambda d: any(c == "error" for c, _ in turns(d)), "the provider's error")
+    error = next(text for c, text in turns(browser) if c == "error")
+    assert PAYLOAD_ERROR in error and "evil rejected the request" in error
+    assert "tried: evil failed (bad_request)" in [text for _, text in turns(browser)]
+    assert browser.find_elements("css selector", "#main img") == []
+    assert browser.execute_script("return [window.__pwnedModel, window.__pwnedError]") == [None, None]
+    browser.save_screenshot(str(artifacts / "injection.png"))
+
+
+def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstreams, tmp_path_factory, artifacts):
+    backup, evil = upstreams
+    home = tmp_path_factory.mktemp("dashboard-key") / "home"
+    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", backup, evil)
+    keyed = ServeProcess(
+        serve_env(home, textwrap.dedent(config), EXB_DASHBOARD_KEY=CLIENT_KEY), "--api-key-env", "EXB_DASHBOARD_KEY"
+    )
+    try:
+        browser.get(keyed.url + "/")
+        form = wait_for(browser, lambda d: d.find_element("id", "key-form").is_displayed() and d, "the key form")
+        assert not form.find_element("id", "main").is_displayed()
+        browser.save_screenshot(str(artifacts / "client-key.png"))
+        browser.find_element("id", "key-input").send_keys("wrong-key")
+        browser.find_element("css selector", "#key-form button").click()
+        wait_for(browser, lambda d: "refused" in text_of(d, "key-problem"), "the refusal")
+        browser.find_element("id", "key-input").send_keys(CLIENT_KEY)
+        browser.find_element("css selector", "#key-form button").click()
+        wait_for(browser, lambda d: len(provider_rows(d)) == 3, "the providers, once the key is given")
+        assert browser.execute_script("return sessionStorage.getItem('exobridge.clientKey')") == CLIENT_KEY
+        assert CLIENT_KEY not in browser.current_url
+        assert browser.get_cookies() == []
+        send_message(browser, "backup:cloud-1", "Hi")
+        wait_for(browser, lambda d: ("assistant", "Hello from backup") in turns(d), "an answer with the key")
+    finally:
+        keyed.stop()
+    assert CLIENT_KEY not in keyed.text()
