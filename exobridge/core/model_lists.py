@@ -132,7 +132,7 @@ class _Reader:
     def list_seconds(self) -> float:
         """A list GET's wall-clock bound: the kind's (Exo on the LAN: a few seconds; the cloud: `LIST_SECONDS`),
         never more than the provider's first_token_timeout."""
-        seconds = getattr(self.kind, "model_list_seconds", None) or LIST_SECONDS
+        seconds = self.kind.model_list_seconds or LIST_SECONDS
         return min(seconds, self.provider.first_token_timeout)
 
     def get_json(self, url: str, seconds: float) -> Any:
