@@ -344,3 +344,101 @@ def test_pacing_starts_fast_and_backs_off_to_the_poll_interval(exo):
         loader._stop.wait = lambda seconds: waits.append(round(seconds, 3)) or False  # type: ignore[method-assign]
         assert list(loader.load(target, timeout=60))[-1].phase is Phase.READY
     assert waits[:4] == [0.05, 0.1, 0.2, 0.4] and set(waits[4:]) <= {0.4}
+
+
+# --- 2. chat when the model is not placed ----------------------------------------------------------------
+
+
+def chat_config(exo_url: str, backup_url: str, load: str | None = None, extra: str = "") -> str:
+    load_line = f'load = "{load}"\n' if load else ""
+    return (
+        'default_model = "llama-3.2-3b"\n\n'
+        f'[providers.exo]\nkind = "exo"\nurl = "{exo_url}"\nfirst_token_timeout = 10\n{load_line}{extra}\n'
+        f'[providers.openrouter]\nurl = "{backup_url}"\nkey_env = "TEST_OR_KEY"\n\n'
+        "[providers.huggingface]\nenabled = false\n"
+    )
+
+
+@pytest.fixture
+def not_placed(server, backup, write_config):
+    def make(load: str | None, extra: str = "") -> CurrentExo:
+        sim = CurrentExo(server())
+        write_config(chat_config(sim.url, backup.url, load, extra))
+        return sim
+
+    return make
+
+
+ENV = {"TEST_OR_KEY": "sk-or-v1-test-key-0000"}
+
+
+def test_auto_loads_with_progress_on_stderr_then_answers_from_exo(not_placed, backup, cli):
+    sim = not_placed("auto")
+    result = cli("chat", "Hi", env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Hello from Exo")
+    assert "placing llama-3.2-3b (1.9 GB, fits on 2 nodes, pipeline)" in result.stderr
+    assert "ready on 2 nodes: llama-3.2-3b (pipeline, 2 shards)" in result.stderr
+    assert sim.place_bodies and not backup.requests
+
+
+def test_auto_that_cannot_load_says_so_and_fails_over(server, backup, write_config, cli):
+    sim = CurrentExo(server(), fits=False)
+    write_config(chat_config(sim.url, backup.url, "auto"))
+    result = cli("chat", "Hi", env=ENV)
+    assert result.exit_code == 0 and result.stdout.startswith("from backup")
+    assert "could not load llama-3.2-3b on exo: llama-3.2-3b does not fit" in result.stderr
+
+
+def test_ask_when_piped_fails_over_with_a_notice_naming_models_load(not_placed, backup, cli):
+    sim = not_placed(None)  # ask is the default
+    result = cli("chat", "Hi", env=ENV)
+    assert result.exit_code == 0 and result.stdout.startswith("from backup")
+    assert (
+        "llama-3.2-3b is not loaded on your Exo cluster (exo); `exobridge models load llama-3.2-3b` "
+        "would keep it local next time"
+    ) in result.stderr
+    assert not sim.place_bodies
+
+
+def test_never_fails_over_silently_as_before(not_placed, backup, cli):
+    sim = not_placed("never")
+    result = cli("chat", "Hi", env=ENV)
+    assert result.exit_code == 0 and result.stdout.startswith("from backup")
+    assert "models load" not in result.stderr and not sim.place_bodies
+
+
+QUESTION = (
+    "llama-3.2-3b is not loaded on your Exo cluster (1.9 GB, fits on 2 nodes). Load it now [Y], "
+    "use openrouter this time [o], or never ask for this model [n]? "
+)
+
+
+@pytest.mark.parametrize("answer", ["\n", "y\n"], ids=["enter", "y"])
+def test_ask_on_a_terminal_loads_on_yes(not_placed, backup, cli, answer):
+    sim = not_placed("ask")
+    result = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin=answer, tty=True))
+    assert result.exit_code == 0, result.stderr
+    assert QUESTION in result.stderr
+    assert "Hello from Exo" in result.stdout and sim.place_bodies and not backup.requests
+
+
+def test_ask_on_a_terminal_uses_the_next_provider_this_time_on_o(not_placed, backup, cli):
+    sim = not_placed("ask")
+    result = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="o\n", tty=True))
+    assert result.exit_code == 0 and "from backup" in result.stdout
+    assert QUESTION in result.stderr and not sim.place_bodies
+    again = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="o\n", tty=True))
+    assert QUESTION in again.stderr  # asked again next time
+
+
+def test_ask_on_a_terminal_remembers_never_in_the_config(not_placed, backup, cli):
+    sim = not_placed("ask")
+    result = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="n\n", tty=True))
+    assert result.exit_code == 0 and "from backup" in result.stdout
+    assert "will not ask again for llama-3.2-3b (providers.exo.load_never" in result.stderr
+    from exobridge.core import config
+
+    assert config.load().providers["exo"].load_never == ("llama-3.2-3b",)
+    again = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="", tty=True))
+    assert "Load it now" not in again.stderr and "from backup" in again.stdout and not sim.place_bodies

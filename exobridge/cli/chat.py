@@ -172,7 +172,12 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     shown = list(state.warnings)
     for warning in shown:
         view.warn(warning)
-    router = Router(config, cli_keys=cli_keys, observer=view, keep_text=opts.json, state=state)
+    from exobridge.cli.chat_loading import NotLoadedHandler
+
+    not_loaded = NotLoadedHandler(config, io, spec, targets, quiet=opts.quiet)
+    router = Router(
+        config, cli_keys=cli_keys, observer=view, keep_text=opts.json, state=state, on_not_loaded=not_loaded
+    )
     with runner.signals_as_interrupt() as caught:
         try:
             result = router.run(request, targets)

@@ -81,6 +81,7 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     cooldown: float | None = None
     load: str = "ask"  # Exo: a model that is not loaded: "ask" | "auto" | "never" (docs/models.md)
+    load_never: tuple[str, ...] = ()  # Exo, load = "ask": never offer to load these models
     model: str | None = None  # sent when the requested logical name has no id for this provider
 
     @property
@@ -106,6 +107,8 @@ class Config:
     file_exists: bool
     sources: dict[str, str] = field(default_factory=dict)
     unknown_keys: list[str] = field(default_factory=list)
+    log: bool = True  # false: chat and serve keep no history (docs/history.md)
+    budget: Any = None  # core.budget.Budget from `[budget]` (None: no limits)
 
     def unknown_provider(self, name: str) -> str:
         """`unknown provider 'opnrouter' (did you mean openrouter? configured: exo, openrouter, …)`."""
@@ -178,6 +181,7 @@ def _provider(name: str, raw: dict[str, Any], source: str, next_priority: int) -
         headers=_field(raw, "headers", source, where, {}),
         cooldown=None if raw.get("cooldown") is None else float(_field(raw, "cooldown", source, where)),
         load=_field(raw, "load", source, where, "ask"),
+        load_never=tuple(_field(raw, "load_never", source, where, [])),
         model=_field(raw, "model", source, where),
     )
 
@@ -350,6 +354,17 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
             raise ConfigError(source, f'models."{logical}"', 'expected a table of provider = "model id"')
         models[logical] = dict(table)
 
+    log = merged.get("log", True)
+    if not isinstance(log, bool):
+        raise ConfigError(source, "log", f"expected true or false, got {log!r}")
+    from exobridge.core import budget as budget_mod
+
+    try:
+        budget = budget_mod.parse(merged.get("budget"))
+    except budget_mod.BudgetProblem as problem:
+        where, _, what = str(problem).partition(": ")
+        raise ConfigError(source, where, what) from None
+
     return Config(
         default_model=default_model,
         providers=providers,
@@ -358,6 +373,8 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
         file_exists=raw_file is not None,
         sources=sources,
         unknown_keys=unknown,
+        log=log,
+        budget=budget,
     )
 
 

@@ -15,6 +15,7 @@ Ranges (documented in docs/config.md):
     url / urls             http(s) URLs with a host and a valid port
     headers                ASCII names and one-line ASCII values
     load                   ask | auto | never (Exo: what chat does with a model that is not loaded)
+    load_never             a list of model names (Exo, load = ask: never offer to load these)
     model                  a non-empty model id: sent when the requested logical name has no id for this provider
 Numbers are finite: NaN and infinities are refused everywhere.
 """
@@ -53,6 +54,7 @@ class FieldType(StrEnum):
     HEADER = "header"  # one header's value
     TABLE = "table"
     CHOICE = "choice"  # one of Field.choices
+    NAMES = "names"  # a list of non-empty strings
     ANY = "any"  # --force: anything TOML can hold
 
 
@@ -86,13 +88,14 @@ PROVIDER_FIELDS: dict[str, Field] = {
         "Exo: a model that is not loaded: ask (on a terminal), auto (load it, then answer), never (fail over)",
         choices=("ask", "auto", "never"),
     ),
+    "load_never": Field(FieldType.NAMES, "Exo, load = ask: models chat never offers to load (its [n] answer)"),
     "model": Field(
         FieldType.STR,
         "the model id sent when the requested model has no id for this provider (e.g. llama3.2:3b)",
     ),
 }
 PROVIDER_KEYS = frozenset(PROVIDER_FIELDS)
-TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models"})
+TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models", "log", "budget"})  # log, budget: docs/history.md
 
 
 def kind_names() -> tuple[str, ...]:
@@ -201,6 +204,10 @@ def check(field: Field, value: Any, name: str = "") -> Any:
         return value
     if kind is FieldType.TABLE:
         raise FieldProblem("is a table: set one of its keys")
+    if kind is FieldType.NAMES:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise FieldProblem(f"expected a list of names, got {_shown(value)}")
+        return list(value)
     if kind is FieldType.CHOICE:
         if not isinstance(value, str) or value not in field.choices:
             raise FieldProblem(f"expected one of {', '.join(field.choices)}, got {_shown(value)}")
@@ -236,6 +243,15 @@ def parse_text(field: Field, raw: str, name: str = "") -> Any:
         return check(field, text, name)
     if kind is FieldType.URL:
         return check(field, text)
+    if kind is FieldType.NAMES:
+        if text.startswith("["):
+            try:
+                names = _toml_value(text)
+            except ValueError:
+                raise FieldProblem('expected a list like \'["llama-3.2-3b", "qwen-2.5-7b"]\'') from None
+        else:
+            names = [part.strip() for part in text.split(",") if part.strip()]
+        return check(field, names)
     if kind is FieldType.URLS:
         if text.startswith("["):
             try:

@@ -355,6 +355,16 @@ def kind_loads(provider: ProviderConfig) -> bool:
     return bool(getattr(providers.kind_class(provider.kind), "loads_models", False))
 
 
+def is_not_loaded(provider: ProviderConfig, failure: Failure) -> bool:
+    """The failure is Exo's "No instance found for model …" (404): the model is known but not placed."""
+    return (
+        kind_loads(provider)
+        and failure.kind is FailureKind.MODEL_UNAVAILABLE
+        and failure.status == 404
+        and "no instance found" in failure.reason.lower()
+    )
+
+
 @dataclass(frozen=True)
 class LoadTarget:
     """Which Exo provider, and the ids the model may have there (the logical name's, or what was typed)."""

@@ -3,7 +3,8 @@
 The rule, as `Router.run` walks it:
 1. Every target becomes `Candidate`s, one per node (url), in order. A candidate that cannot be asked at all
    (disabled, no key, model not mapped) is reported as skipped.
-2. A node that is cooling down (`RouteState.blocked`) is deferred while some later candidate is still usable:
+2. A `pre_send` check (budgets) may skip a candidate with a reason, like any other skip.
+   A node that is cooling down (`RouteState.blocked`) is deferred while some later candidate is still usable:
    the last candidates are always tried.
 3. Each candidate gets one attempt, and at most one retry (`failover.decide`); the first to answer ends the
    run. The deferred nodes are tried last, in order.
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from exobridge.core.providers import ProviderKind
 
 COOLDOWN = "cooldown"  # Attempt.kind of a node skipped because it is cooling down
+BUDGET = "budget"  # Attempt.kind of a node skipped by the pre-send check (core/budget.py)
+
+# A check run just before a candidate is asked: a reason to skip it (e.g. "over daily budget: $2.03 of $2.00").
+PreSendCheck = Callable[["Candidate", "ChatRequest"], "str | None"]
 
 
 class Outcome(StrEnum):
@@ -165,6 +170,8 @@ class Router:
         sleep: Callable[[float], None] = time.sleep,
         state: RouteState | None = None,
         http: httpx.Client | None = None,
+        pre_send: PreSendCheck | None = None,
+        on_not_loaded: Callable[[Target, str, str, Failure], bool] | None = None,
     ) -> None:
         self.config = config
         self.state = state or RouteState()
@@ -173,6 +180,11 @@ class Router:
         self.keep_text = keep_text
         self.sleep = sleep
         self.http = http  # when given, used and never closed (one client shared by many runs)
+        self.pre_send = pre_send  # e.g. core.budget.BudgetCheck: skips a candidate before it is asked
+        # Called once per node when a provider that can load models says the model is not loaded (Exo's 404
+        # "No instance found"): (target, url, model, failure) -> True when it is loaded now (try it again),
+        # False to fail over as usual. The front end decides by the provider's `load` setting.
+        self.on_not_loaded = on_not_loaded
 
     def run(self, request: ChatRequest, targets: list[Target]) -> ChatResult:
         result = ChatResult(requested_model=request.model)
@@ -264,6 +276,13 @@ class Router:
                 assert candidate.skip_kind is not None
                 self._skip(result, candidate.target, candidate.skip, candidate.skip_kind)
                 continue
+            if self.pre_send is not None and (blocked := self.pre_send(candidate, request)) is not None:
+                attempt = Attempt(
+                    candidate.provider.name, candidate.url, candidate.target.model, Outcome.SKIPPED, blocked
+                )
+                attempt.kind = BUDGET
+                self._report(result, attempt)
+                continue
             later = candidates[position + 1 :]
             if candidate.cooling and any(c.skip is None and c.cooling is None for c in later):
                 self._report(
@@ -287,6 +306,16 @@ class Router:
                 return True
         return False
 
+    def _loaded_now(self, target: Target, url: str, model: str | None, failure: Failure) -> bool:
+        """Whether the front end loaded a model the provider said is not loaded (see `on_not_loaded`)."""
+        if self.on_not_loaded is None or model is None:
+            return False
+        from exobridge.core import exo_loading
+
+        if not exo_loading.is_not_loaded(target.provider, failure):
+            return False
+        return bool(self.on_not_loaded(target, url, model, failure))
+
     def _report(self, result: ChatResult, attempt: Attempt, decision: FailoverDecision | None = None) -> None:
         result.attempts.append(attempt)
         self.observer.attempt_ended(attempt, decision)
@@ -309,6 +338,7 @@ class Router:
 
         target, url, provider = candidate.target, candidate.url, candidate.provider
         retried = False
+        asked_to_load = False
         while True:
             attempt_started = time.monotonic()
             model = target.model
@@ -339,6 +369,10 @@ class Router:
                 )
                 decision = decide(failure, already_retried=retried, printed=result.printed)
                 self._report(result, attempt, decision)
+                if not asked_to_load and not result.printed and self._loaded_now(target, url, model, failure):
+                    asked_to_load = True
+                    continue
+                asked_to_load = True
                 if decision.retry_same:
                     retried = True
                     self.sleep(decision.retry_delay)
