@@ -20,6 +20,7 @@ from exobridge.cli import completions
 # Command name -> module with `register(app)`, in the order `--help` lists them.
 COMMAND_MODULES: dict[str, str] = {
     "chat": "exobridge.cli.chat",
+    "setup": "exobridge.cli.setup",
     "providers": "exobridge.cli.providers",
     "models": "exobridge.cli.models",
     "config": "exobridge.cli.config",
