@@ -1,0 +1,196 @@
+"""The dashboard's files and endpoints in-process (no browser): security headers on every file, the page
+loads without the client key while the data does not, nothing inline or from another origin, provider text
+only ever inserted as text, live cooldowns on a cached status, and nothing of it outside `serve`.
+
+What only a browser shows (rendering, streaming, scripts that do not run) is in test_dashboard_browser.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import textwrap
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exobridge.serve import dashboard
+from tests.loopback import LoopbackServer
+from tests.test_project import modules_loaded_by
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_KEY = "exb-dashboard-unit-key-0123456789"
+
+
+def dashboard_file(name: str) -> str:
+    return resources.files("exobridge.data").joinpath("dashboard", name).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def upstream() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    server.route("GET", "/v1/models")(lambda ex: ex.reply(200, {"object": "list", "data": [{"id": "cloud-1"}]}))
+    yield server
+    server.close()
+
+
+def make_client(isolated: Path, upstream: LoopbackServer, key: str | None) -> Any:
+    from starlette.testclient import TestClient
+
+    from exobridge.serve.app import create_app
+    from exobridge.serve.options import ServeOptions
+    from exobridge.serve.server import build_context
+
+    (isolated / "config.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [providers.exo]
+            enabled = false
+            [providers.openrouter]
+            enabled = false
+            [providers.huggingface]
+            enabled = false
+            [providers.backup]
+            kind = "openai"
+            url = "{upstream.url}/v1"
+            """
+        ),
+        encoding="utf-8",
+    )
+    ctx = build_context(ServeOptions(), key, io.StringIO())
+    return TestClient(create_app(ctx), base_url="http://127.0.0.1"), ctx
+
+
+# --- the files ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(dashboard.FILES))
+def test_every_file_is_served_without_the_key_with_strict_security_headers(isolated, upstream, path) -> None:
+    client, _ = make_client(isolated, upstream, CLIENT_KEY)
+    response = client.get(path)
+    assert response.status_code == 200 and response.content
+    assert response.headers["content-type"] == dashboard.FILES[path][1]
+    csp = response.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["default-src"] == "'self'" and directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert "unsafe" not in csp and "*" not in csp and "data:" not in csp and "http" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "set-cookie" not in response.headers
+
+
+def test_the_data_needs_the_key_and_the_page_names_what_it_can_show(isolated, upstream) -> None:
+    client, _ = make_client(isolated, upstream, CLIENT_KEY)
+    for path in ("/v1/exobridge/dashboard", "/v1/exobridge/status", "/v1/models"):
+        assert client.get(path).status_code == 401, path
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    features = client.get("/v1/exobridge/dashboard", headers=auth).json()["features"]
+    assert set(features) == {"history", "spend", "budgets", "exo_load"}
+    assert client.get("/dashboard/nothing-here.js").status_code == 401  # only the listed files are public
+    assert client.get("/dashboard/nothing-here.js", headers=auth).status_code == 404
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.script_text.append(data)
+
+
+def test_the_page_has_no_inline_script_or_style_and_nothing_from_another_origin() -> None:
+    page = _Page()
+    page.feed(dashboard_file("index.html"))
+    assert not page.script_text, "inline script"
+    for tag, attrs in page.tags:
+        assert tag != "style", "inline <style>"
+        assert not [a for a in attrs if a.startswith("on") or a == "style"], (tag, attrs)
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            assert not value or value.startswith(("/", "#")), f"<{tag} {name}={value}>: another origin or a path"
+    for name in ("index.html", "app.js", "app.css", "icon.svg"):
+        text = dashboard_file(name).replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"https?:|//[\w.-]+\.\w+/|@import|url\(", text), f"{name} reaches another origin"
+
+
+def test_provider_text_is_only_ever_inserted_as_text() -> None:
+    script = dashboard_file("app.js")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "srcdoc"):
+        assert sink not in script, f"app.js uses {sink}"
+    assert "localStorage" not in script and "document.cookie" not in script  # the key: session storage only
+    assert "setAttribute" not in script  # no attribute can turn into a URL or a handler
+
+
+def test_the_dashboard_files_are_package_data() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"dashboard/*"' in pyproject
+    shipped = {p.name for p in resources.files("exobridge.data").joinpath("dashboard").iterdir()}
+    assert {name for name, _ in dashboard.FILES.values()} <= shipped
+
+
+# --- the status the page polls ---------------------------------------------------------------------------------------
+
+
+def test_a_cooldown_learned_after_the_probe_shows_at_once_without_probing_again(isolated, upstream) -> None:
+    from exobridge.core.failover import Failure, FailureKind
+
+    client, ctx = make_client(isolated, upstream, None)
+    first = client.get("/v1/exobridge/status")
+    assert first.status_code == 200 and int(first.headers["age"]) == 0
+    node = next(n for n in first.json()["nodes"] if n["provider"] == "backup")
+    assert node["cooldown"] is None
+    probes = len(upstream.requests)
+
+    provider = ctx.live.get().providers["backup"]
+    ctx.state.failed(provider, provider.urls[0], Failure(FailureKind.CONNECT, "connection refused"))
+    second = client.get("/v1/exobridge/status")
+    node = next(n for n in second.json()["nodes"] if n["provider"] == "backup")
+    assert node["cooldown_left"] > 0 and "connect failure" in node["cooldown"]
+    assert node["last_failure"] and "connection refused" in node["last_failure"]
+    assert len(upstream.requests) == probes  # the probe was not repeated
+
+    ctx.state.succeeded(provider, provider.urls[0])  # serve learned the node answers again
+    third = client.get("/v1/exobridge/status")
+    node = next(n for n in third.json()["nodes"] if n["provider"] == "backup")
+    assert node["cooldown"] is None and node["cooldown_left"] is None
+    assert len(upstream.requests) == probes
+
+
+# --- nothing of it outside serve ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("chat", "--help")])
+def test_help_does_not_load_the_dashboard_or_serve(argv) -> None:
+    loaded = modules_loaded_by(*argv)
+    assert not {m for m in loaded if m.startswith("exobridge.serve")}, sorted(loaded)
+
+
+def test_only_serve_imports_the_dashboard() -> None:
+    for path in sorted((ROOT / "exobridge").rglob("*.py")):
+        if path.is_relative_to(ROOT / "exobridge" / "serve"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            assert not [n for n in names if n.startswith("exobridge.serve.dashboard")], path
