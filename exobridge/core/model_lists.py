@@ -173,7 +173,7 @@ class _Reader:
             left = deadline - time.monotonic()
             if left > 0:
                 with contextlib.suppress(Failure):
-                    state = self.get_json(f"{node}/state", min(STATE_SECONDS, left))
+                    state = self.get_json(f"{node}/state", min(STATE_SECONDS, self.list_seconds(), left))
             _mark_placed(result, state, provider_status.state_placed_models(state))
         return result
 
