@@ -32,6 +32,8 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pi
 
 PAYLOAD_MODEL = "<img src=x onerror=window.__pwnedModel=1>"
 PAYLOAD_ERROR = "<img src=x onerror=window.__pwnedError=1>"
+PAYLOAD_PLACED = "<img src=x onerror=window.__pwnedPlaced=1>"
+PLACED = "mlx-community/Llama-3.2-1B-Instruct-4bit"
 WAIT = 15  # seconds any one thing may take to appear in the page (a ceiling, never a sleep)
 CLIENT_KEY = "exb-dashboard-test-key-0123456789"
 
@@ -49,13 +51,18 @@ CHROMIUM_FLAGS = (
 )
 
 
-def dashboard_config(exo_url: str, backup: LoopbackServer, evil: LoopbackServer) -> str:
+def dashboard_config(exo_url: str, studio: LoopbackServer, backup: LoopbackServer, evil: LoopbackServer) -> str:
     return f"""
         default_model = "m"
 
         [providers.exo]
         url = "{exo_url}"
         connect_timeout = 2
+
+        [providers.studio]
+        kind = "exo"
+        url = "{studio.url}"
+        priority = 1
 
         [providers.openrouter]
         enabled = false
@@ -66,17 +73,32 @@ def dashboard_config(exo_url: str, backup: LoopbackServer, evil: LoopbackServer)
         [providers.backup]
         kind = "openai"
         url = "{backup.url}/v1"
-        priority = 1
+        priority = 2
 
         [providers.evil]
         kind = "openai"
         url = "{evil.url}/v1"
-        priority = 2
+        priority = 3
 
         [models.m]
         exo = "m"
         backup = "m"
         """
+
+
+def exo_v1_cluster() -> LoopbackServer:
+    """An Exo v1 node as the status probe sees it: two nodes, two placed models (one named with HTML)."""
+    server = LoopbackServer()
+    instances = {
+        f"instance-{n}": {"MlxRingInstance": {"shardAssignments": {"modelId": model}}}
+        for n, model in enumerate([PLACED, PAYLOAD_PLACED])
+    }
+    state = {"topology": {"nodes": [{"nodeId": "a"}, {"nodeId": "b"}]}, "instances": instances}
+    server.route("GET", "/node_id")(lambda ex: ex.reply(200, '"node-a"'))
+    server.route("GET", "/state")(lambda ex: ex.reply(200, state))
+    models = {"object": "list", "data": [{"id": PLACED}, {"id": PAYLOAD_PLACED}]}
+    server.route("GET", "/v1/models")(lambda ex: ex.reply(200, models))
+    return server
 
 
 def evil_chat(ex: Exchange) -> None:
@@ -92,22 +114,23 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
-    backup, evil = LoopbackServer(), LoopbackServer()
+def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer, LoopbackServer]]:
+    backup, evil, studio = LoopbackServer(), LoopbackServer(), exo_v1_cluster()
     backup.route("GET", "/v1/models")(lambda ex: ex.reply(200, {"object": "list", "data": [{"id": "cloud-1"}]}))
     backup.route("POST", "/v1/chat/completions")(stream_words(["Hello ", "from ", "backup"]))
     evil.route("GET", "/v1/models")(lambda ex: ex.reply(200, {"object": "list", "data": [{"id": PAYLOAD_MODEL}]}))
     evil.route("POST", "/v1/chat/completions")(evil_chat)
-    yield backup, evil
+    yield backup, evil, studio
     backup.close()
     evil.close()
+    studio.close()
 
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory, upstreams) -> Iterator[ServeProcess]:
-    backup, evil = upstreams
+    backup, evil, studio = upstreams
     home = tmp_path_factory.mktemp("dashboard") / "home"
-    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", backup, evil)
+    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
     process = ServeProcess(serve_env(home, textwrap.dedent(config)))
     yield process
     process.stop()
@@ -176,11 +199,14 @@ def open_dashboard(driver: Any, url: str) -> None:
 
 def test_the_page_loads_without_console_errors_and_lists_the_providers(browser, serve, artifacts) -> None:
     open_dashboard(browser, serve.url)
-    wait_for(browser, lambda d: len(provider_rows(d)) == 3, "a row per configured provider")
+    wait_for(browser, lambda d: len(provider_rows(d)) == 4, "a row per configured provider")
     rows = provider_rows(browser)
-    assert list(rows) == ["exo", "backup", "evil"]  # routing order
+    assert list(rows) == ["exo", "studio", "backup", "evil"]  # routing order
     assert "unreachable" in rows["exo"] and "ready" in rows["backup"]
-    assert "can answer now: backup, evil" in text_of(browser, "status-line")
+    assert "ready" in rows["studio"] and "v1" in rows["studio"] and PLACED in rows["studio"]
+    assert "can answer now: studio, backup, evil" in text_of(browser, "status-line")
+    exo = text_of(browser, "exo")
+    assert "studio" in exo and "2 node(s)" in exo and PLACED in exo and PAYLOAD_PLACED in exo
     assert "history not available yet" in text_of(browser, "requests")
     browser.save_screenshot(str(artifacts / "providers.png"))
     assert console_errors(browser) == []
@@ -192,7 +218,7 @@ def test_a_playground_message_streams_names_the_provider_and_the_failover(browse
     said = [text for _, text in turns(browser)]
     assert "Hi there" in said
     assert any(text.startswith("answered by backup") for text in said), said
-    assert "failover: exo failed (connect)" in said, said
+    assert "failover: exo failed (connect), studio skipped (model_unavailable)" in said, said
     # Exo refused the connection: it is cooling down now, and the table counts its time down.
     wait_for(browser, lambda d: " left" in provider_rows(d)["exo"], "exo's cooldown in the providers table")
     assert "cooling down after connect failure" in provider_rows(browser)["exo"]
@@ -220,14 +246,15 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
     assert PAYLOAD_ERROR in error and "evil rejected the request" in error
     assert "tried: evil failed (bad_request)" in [text for _, text in turns(browser)]
     assert browser.find_elements("css selector", "#main img") == []
-    assert browser.execute_script("return [window.__pwnedModel, window.__pwnedError]") == [None, None]
+    pwned = "return [window.__pwnedModel, window.__pwnedError, window.__pwnedPlaced]"
+    assert browser.execute_script(pwned) == [None, None, None]
     browser.save_screenshot(str(artifacts / "injection.png"))
 
 
 def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstreams, tmp_path_factory, artifacts):
-    backup, evil = upstreams
+    backup, evil, studio = upstreams
     home = tmp_path_factory.mktemp("dashboard-key") / "home"
-    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", backup, evil)
+    config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
     keyed = ServeProcess(
         serve_env(home, textwrap.dedent(config), EXB_DASHBOARD_KEY=CLIENT_KEY), "--api-key-env", "EXB_DASHBOARD_KEY"
     )
@@ -241,7 +268,7 @@ def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstrea
         wait_for(browser, lambda d: "refused" in text_of(d, "key-problem"), "the refusal")
         browser.find_element("id", "key-input").send_keys(CLIENT_KEY)
         browser.find_element("css selector", "#key-form button").click()
-        wait_for(browser, lambda d: len(provider_rows(d)) == 3, "the providers, once the key is given")
+        wait_for(browser, lambda d: len(provider_rows(d)) == 4, "the providers, once the key is given")
         assert browser.execute_script("return sessionStorage.getItem('exobridge.clientKey')") == CLIENT_KEY
         assert CLIENT_KEY not in browser.current_url
         assert browser.get_cookies() == []
