@@ -36,6 +36,10 @@ class ChatOptions:
     keys: list[str] = field(default_factory=list)
     quiet: bool = False
     verbose: bool = False
+    no_log: bool = False  # keep no history of this request (docs/history.md)
+    continue_latest: bool = False  # -c: continue the latest conversation
+    cid: str | None = None  # --cid: continue this conversation
+    budget_override: bool = False  # send even when a budget says no (and say so)
 
 
 def decode_stdin(raw: bytes | None) -> tuple[str | None, bool]:
@@ -152,10 +156,10 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
         result.exit_code = ExitCode.NO_PROVIDER
         return _finish(view, io, result)
 
-    messages = []
-    if opts.system:
-        messages.append({"role": "system", "content": opts.system})
-    messages.append({"role": "user", "content": text})
+    from exobridge.cli.chat_history import ChatSession
+
+    session = ChatSession.prepare(opts, config, io, text, targets)
+    messages = session.messages()
     request = ChatRequest(
         messages=messages,
         model=spec,
@@ -178,6 +182,7 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     router = Router(
         config, cli_keys=cli_keys, observer=view, keep_text=opts.json, state=state, on_not_loaded=not_loaded
     )
+    session.attach(router)
     with runner.signals_as_interrupt() as caught:
         try:
             result = router.run(request, targets)
@@ -192,6 +197,7 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
         result.exit_code = ExitCode.for_signal(caught.signum)
         interrupted_as = runner.interrupt_notice(caught)
         result.error = interrupted_as
+    session.finish(result, cli_keys)
     return _finish(view, io, result, interrupted_as)
 
 
@@ -235,6 +241,14 @@ def chat(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notices or summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every attempt, even when piped.")] = False,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Keep no history of this request.")] = False,
+    continue_latest: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")
+    ] = False,
+    cid: Annotated[str | None, typer.Option("--cid", help="Continue conversation ID (exobridge history list).")] = None,
+    budget_override: Annotated[
+        bool, typer.Option("--budget-override", help="Send even over a budget (said on stderr).")
+    ] = False,
 ) -> int:
     """Send PROMPT (and piped stdin) to Exo first, then the cloud by priority."""
     from exobridge.render import io as iostreams
@@ -253,6 +267,10 @@ def chat(
         keys=list(key or []),
         quiet=quiet,
         verbose=verbose,
+        no_log=no_log,
+        continue_latest=continue_latest,
+        cid=cid,
+        budget_override=budget_override,
     )
     return chat_run(opts, iostreams.current())
 

@@ -1,0 +1,484 @@
+"""The history database: one SQLite file of every request `chat` (and `serve`) sent.
+
+`<data dir>/history.db` (folder 0700, file 0600), WAL mode, a schema version in `PRAGMA user_version` with
+forward migrations (`MIGRATIONS`), and an FTS5 index over prompts and replies for `history search`.
+sqlite3 is imported only here, and only when the database is opened.
+
+Every string stored went through the run's `secrets.Redactor` first (keys and configured header secrets
+never reach the file). Recording never decides a run's fate: any trouble (locked, read-only, corrupt, full
+disk) is a `HistoryUnavailable` whose one line the caller prints as a warning. A corrupt file is moved aside
+(`history.db.corrupt-<time>`), never silently replaced; the message says where it went.
+
+One row per request. `conversation` groups the turns of one conversation; `parent` is the id of the turn
+before it (prior turns are stored once and referenced, not copied). `outcome` is one of `OUTCOMES`:
+a reply that broke off is `partial`, one stopped by Ctrl-C/SIGTERM `interrupted`, never `complete`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets as random_tokens
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from exobridge.core.secrets import Redactor
+
+FILE_NAME = "history.db"
+NO_LOG_ENV = "EXOBRIDGE_NO_LOG"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+OUTCOMES = ("complete", "partial", "interrupted", "failed")
+
+COLUMNS = (
+    "id",
+    "ts",
+    "conversation",
+    "parent",
+    "source",
+    "system",
+    "prompt",
+    "messages",
+    "reply",
+    "provider",
+    "node",
+    "backend",
+    "requested_model",
+    "served_model",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "cost_source",
+    "latency_ms",
+    "first_token_ms",
+    "outcome",
+    "error",
+)
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    conversation TEXT NOT NULL,
+    parent INTEGER,
+    source TEXT NOT NULL DEFAULT 'chat',
+    system TEXT,
+    prompt TEXT NOT NULL DEFAULT '',
+    messages TEXT,
+    reply TEXT NOT NULL DEFAULT '',
+    provider TEXT,
+    node TEXT,
+    backend TEXT,
+    requested_model TEXT,
+    served_model TEXT,
+    attempts TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost REAL,
+    cost_source TEXT,
+    latency_ms INTEGER,
+    first_token_ms INTEGER,
+    outcome TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
+CREATE INDEX IF NOT EXISTS requests_conversation ON requests(conversation, id);
+CREATE INDEX IF NOT EXISTS requests_provider_ts ON requests(provider, ts);
+CREATE VIRTUAL TABLE IF NOT EXISTS requests_fts USING fts5(
+    prompt, reply, content='requests', content_rowid='id'
+);
+CREATE TRIGGER IF NOT EXISTS requests_ai AFTER INSERT ON requests BEGIN
+    INSERT INTO requests_fts(rowid, prompt, reply) VALUES (new.id, new.prompt, new.reply);
+END;
+CREATE TRIGGER IF NOT EXISTS requests_ad AFTER DELETE ON requests BEGIN
+    INSERT INTO requests_fts(requests_fts, rowid, prompt, reply) VALUES ('delete', old.id, old.prompt, old.reply);
+END;
+"""
+
+# MIGRATIONS[n] takes a database at version n to n + 1. Append, never edit a released one.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+
+
+def _statements(script: str) -> list[str]:
+    """A script split into whole statements (trigger bodies keep their inner semicolons)."""
+    import sqlite3
+
+    found: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current.strip())
+            current = ""
+    return [s for s in found if s.strip(" ;\n")]
+
+
+class HistoryUnavailable(Exception):
+    """The history cannot be read or written now. `str()` is the one warning line."""
+
+
+def default_path() -> Path:
+    from exobridge.core import paths
+
+    return paths.data_dir() / FILE_NAME
+
+
+def logging_disabled(config_log: bool = True, no_log_flag: bool = False, env: Mapping[str, str] | None = None) -> bool:
+    """`--no-log`, `log = false` in the config, or `EXOBRIDGE_NO_LOG=1` (any value but "", "0", "false")."""
+    env = os.environ if env is None else env
+    value = env.get(NO_LOG_ENV, "").strip().lower()
+    return no_log_flag or not config_log or value not in ("", "0", "false", "no")
+
+
+def new_conversation_id() -> str:
+    return random_tokens.token_hex(6)
+
+
+@dataclass
+class Entry:
+    """One request as stored. `id` is None until it is added."""
+
+    conversation: str
+    prompt: str
+    reply: str
+    outcome: str
+    ts: float = field(default_factory=time.time)
+    parent: int | None = None
+    source: str = "chat"
+    system: str | None = None
+    messages: list[dict[str, Any]] | None = None  # what was sent besides the referenced prior turns
+    provider: str | None = None
+    node: str | None = None
+    backend: str | None = None
+    requested_model: str | None = None
+    served_model: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    cost_source: str | None = None  # "reported" | "price list" | "free" | None (unknown)
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    error: str | None = None
+    id: int | None = None
+
+    def redacted(self, redactor: Redactor | None) -> Entry:
+        """A copy with every string field (and every string inside messages/attempts) redacted."""
+        if redactor is None or not redactor:
+            return self
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        for name in ("prompt", "reply", "system", "provider", "node", "backend", "requested_model", "served_model"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                changes[name] = redactor.redact(value)
+        if self.error is not None:
+            changes["error"] = redactor.redact(self.error)
+        changes["messages"] = redactor.redact_json(self.messages) if self.messages is not None else None
+        changes["attempts"] = redactor.redact_json(self.attempts)
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in COLUMNS}
+        data["time"] = _iso(self.ts)
+        return data
+
+
+def _iso(ts: float) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _row_entry(row: sqlite3.Row) -> Entry:
+    data = dict(zip(row.keys(), tuple(row), strict=True))
+    for name in ("messages", "attempts"):
+        raw = data.get(name)
+        try:
+            data[name] = json.loads(raw) if raw else ([] if name == "attempts" else None)
+        except ValueError:
+            data[name] = [] if name == "attempts" else None
+    return Entry(**{k: data[k] for k in COLUMNS})
+
+
+@dataclass
+class Filters:
+    """What `history list` / `export` / `usage` keep. Empty fields keep everything."""
+
+    provider: str | None = None
+    model: str | None = None  # requested or served
+    outcome: str | None = None
+    since: float | None = None  # unix time, inclusive
+    until: float | None = None  # unix time, exclusive
+    conversation: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.provider:
+            clauses.append("provider = ?")
+            params.append(self.provider)
+        if self.model:
+            clauses.append("(requested_model = ? OR served_model = ?)")
+            params += [self.model, self.model]
+        if self.outcome:
+            clauses.append("outcome = ?")
+            params.append(self.outcome)
+        if self.since is not None:
+            clauses.append("ts >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("ts < ?")
+            params.append(self.until)
+        if self.conversation:
+            clauses.append("conversation = ?")
+            params.append(self.conversation)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _describe(exc: BaseException, path: Path) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return f"history not recorded: the database is locked ({path})"
+    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
+        return f"history not recorded: the database is read-only ({path})"
+    if "full" in lowered or getattr(exc, "errno", None) == 28:
+        return f"history not recorded: the disk is full ({path})"
+    return f"history not recorded: {text} ({path})"
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+class Store:
+    """An open history database. Use as a context manager; every method may raise HistoryUnavailable."""
+
+    def __init__(self, path: Path | None = None, *, create: bool = True) -> None:
+        self.path = default_path() if path is None else Path(path)
+        self.moved_aside: Path | None = None  # where a corrupt file went, when one was found on opening
+        self._create = create
+        self._conn: sqlite3.Connection | None = None
+
+    # --- opening --------------------------------------------------------------------------------------------
+    def __enter__(self) -> Store:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def open(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        import sqlite3
+
+        if not self._create and not self.path.exists():
+            raise HistoryUnavailable(f"no history yet ({self.path})")
+        try:
+            self._conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise HistoryUnavailable(_describe(exc, self.path)) from None
+            self._move_aside()
+            try:
+                self._conn = self._connect()
+            except (sqlite3.Error, OSError) as again:
+                raise HistoryUnavailable(_describe(again, self.path)) from None
+        except OSError as exc:
+            raise HistoryUnavailable(_describe(exc, self.path)) from None
+        return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
+        from exobridge.core import files
+
+        files.make_private_dir(self.path.parent)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header: corrupt -> error
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if version < SCHEMA_VERSION:
+                self._migrate(conn)
+            elif version > SCHEMA_VERSION:
+                raise HistoryUnavailable(
+                    f"history database {self.path} is from a newer exobridge (schema {version}); not touched"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(f"{self.path}{suffix}", 0o600)
+        return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then see the new version
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[step]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {step + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _move_aside(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        try:
+            os.replace(self.path, target)
+            for suffix in ("-wal", "-shm"):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    os.replace(side, Path(f"{target}{suffix}"))
+        except OSError as exc:
+            raise HistoryUnavailable(
+                f"history database {self.path} is corrupt and could not be moved aside: {exc}"
+            ) from None
+        self.moved_aside = target
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        import sqlite3
+
+        conn = self.open()
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(_describe(exc, self.path).replace("not recorded", "unavailable")) from None
+
+    # --- writing --------------------------------------------------------------------------------------------
+    def add(self, entry: Entry, redactor: Redactor | None = None) -> int:
+        """Store one request (redacted first); returns its id."""
+        import sqlite3
+
+        stored = entry.redacted(redactor)
+        values = [getattr(stored, name) for name in COLUMNS[1:]]
+        values[COLUMNS.index("messages") - 1] = json.dumps(stored.messages) if stored.messages is not None else None
+        values[COLUMNS.index("attempts") - 1] = json.dumps(stored.attempts)
+        conn = self.open()
+        try:
+            cursor = conn.execute(
+                f"INSERT INTO requests ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
+                values,
+            )
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(_describe(exc, self.path)) from None
+        entry.id = int(cursor.lastrowid or 0)
+        return entry.id
+
+    def delete(self, ident: str) -> int:
+        """Remove one request (a number) or a whole conversation (its id); returns how many rows went."""
+        if ident.isdigit():
+            return self._run("DELETE FROM requests WHERE id = ?", (int(ident),)).rowcount
+        return self._run("DELETE FROM requests WHERE conversation = ?", (ident,)).rowcount
+
+    def clear(self) -> int:
+        count = self._run("SELECT count(*) FROM requests").fetchone()[0]
+        self._run("DELETE FROM requests")
+        self._run("INSERT INTO requests_fts(requests_fts) VALUES ('rebuild')")
+        return int(count)
+
+    # --- reading --------------------------------------------------------------------------------------------
+    def get(self, request_id: int) -> Entry | None:
+        row = self._run("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return _row_entry(row) if row else None
+
+    def conversation(self, conversation: str) -> list[Entry]:
+        rows = self._run("SELECT * FROM requests WHERE conversation = ? ORDER BY id", (conversation,)).fetchall()
+        return [_row_entry(r) for r in rows]
+
+    def latest_conversation(self) -> str | None:
+        row = self._run("SELECT conversation FROM requests WHERE source = 'chat' ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def list(self, filters: Filters | None = None, limit: int | None = 20) -> list[Entry]:
+        where, params = (filters or Filters()).where()
+        sql = f"SELECT * FROM requests{where} ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_row_entry(r) for r in self._run(sql, params).fetchall()]
+
+    def iter_all(self, filters: Filters | None = None) -> Iterator[Entry]:
+        where, params = (filters or Filters()).where()
+        for row in self._run(f"SELECT * FROM requests{where} ORDER BY id", params):
+            yield _row_entry(row)
+
+    def search(self, text: str, limit: int | None = 20) -> list[Entry]:
+        """Full-text search over prompts and replies (every word must appear), newest first."""
+        words = [w for w in text.split() if w]
+        if not words:
+            return []
+        query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        sql = (
+            "SELECT r.* FROM requests_fts f JOIN requests r ON r.id = f.rowid "
+            "WHERE requests_fts MATCH ? ORDER BY r.id DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_row_entry(r) for r in self._run(sql, (query,)).fetchall()]
+
+    def rows_for_usage(self, filters: Filters | None = None) -> list[tuple[Any, ...]]:
+        """(ts, provider, requested_model, served_model, prompt_tokens, completion_tokens, cost, cost_source,
+        outcome) of every request kept by `filters`, oldest first: what `usage` and budgets add up."""
+        where, params = (filters or Filters()).where()
+        sql = (
+            "SELECT ts, provider, requested_model, served_model, prompt_tokens, completion_tokens, cost, "
+            f"cost_source, outcome FROM requests{where} ORDER BY ts"
+        )
+        return [tuple(r) for r in self._run(sql, params).fetchall()]
+
+    def spent_since(self, since: float, provider: str | None = None) -> float:
+        """USD of known cost since `since` (unix time), overall or for one provider."""
+        sql = "SELECT COALESCE(SUM(cost), 0) FROM requests WHERE ts >= ? AND cost IS NOT NULL"
+        params: list[Any] = [since]
+        if provider is not None:
+            sql += " AND provider = ?"
+            params.append(provider)
+        return float(self._run(sql, params).fetchone()[0])
+
+
+def prior_messages(turns: list[Entry]) -> list[dict[str, str]]:
+    """The user/assistant messages of earlier turns, oldest first (failed turns without a reply left out)."""
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        if not turn.reply:
+            continue
+        messages.append({"role": "user", "content": turn.prompt})
+        messages.append({"role": "assistant", "content": turn.reply})
+    return messages

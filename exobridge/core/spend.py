@@ -1,0 +1,202 @@
+"""What a request cost, and what running locally saved.
+
+Cost of one request, in this order:
+1. the provider's reported cost (OpenRouter's `usage.cost`) -> source "reported";
+2. a free kind (Exo, local endpoints) -> 0.0, source "free";
+3. the provider's cached price list (USD per token for prompt and completion) × the usage's tokens
+   -> source "price list";
+4. otherwise None: "unknown". A price is never guessed.
+
+Price lists are cached in `<cache dir>/prices.json` ({provider: {model id: {"prompt", "completion"}}}), with
+the date they were read; `refresh_prices` reads them from each priced provider's model list (OpenRouter's
+`/models` `pricing`, the Hugging Face router's per-provider `pricing`: only a price every listed provider
+agrees on is kept as fact; the highest is kept as `worst` for budget checks).
+
+"Saved by running locally": for every request a free provider answered, what the model table's OpenRouter id
+would have cost at the cached OpenRouter price, with that price list's date.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exobridge.core.config import Config, ProviderConfig
+
+PRICES_CACHE = "prices"
+REFERENCE_KIND = "openrouter"  # the cloud equivalent "saved by running locally" is priced at
+
+
+@dataclass(frozen=True)
+class Price:
+    prompt: float  # USD per prompt token
+    completion: float  # USD per completion token
+    read_at: float | None = None  # when the list was read (unix time)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return prompt_tokens * self.prompt + completion_tokens * self.completion
+
+    @property
+    def free(self) -> bool:
+        return self.prompt == 0 and self.completion == 0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def prices_from_list(data: Any) -> dict[str, dict[str, float]]:
+    """{model id: {"prompt", "completion"[, "worst_prompt", "worst_completion"]}} (USD per token) from a model
+    list: OpenRouter's `pricing` {prompt, completion} per token, or the HF router's `providers[].pricing`
+    {input, output} per million tokens."""
+    items = data.get("data") if isinstance(data, dict) else data
+    found: dict[str, dict[str, float]] = {}
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        pricing = item.get("pricing")
+        if isinstance(pricing, dict):
+            prompt, completion = _number(pricing.get("prompt")), _number(pricing.get("completion"))
+            if prompt is not None and completion is not None:
+                found[item["id"]] = {"prompt": prompt, "completion": completion}
+            continue
+        offers = item.get("providers")
+        if isinstance(offers, list):
+            pairs = []
+            for offer in offers:
+                price = offer.get("pricing") if isinstance(offer, dict) else None
+                if isinstance(price, dict):
+                    p, c = _number(price.get("input")), _number(price.get("output"))
+                    if p is not None and c is not None:
+                        pairs.append((p / 1e6, c / 1e6))
+            if pairs:
+                entry = {"worst_prompt": max(p for p, _ in pairs), "worst_completion": max(c for _, c in pairs)}
+                if len(set(pairs)) == 1:
+                    entry["prompt"], entry["completion"] = pairs[0]
+                found[item["id"]] = entry
+    return found
+
+
+def _cache() -> Any:
+    from exobridge.core.cache import JsonCache
+
+    return JsonCache(PRICES_CACHE)
+
+
+def cached_price(provider: str, model: str | None, *, worst: bool = False) -> Price | None:
+    """The cached price of `model` at `provider` (the worst of its offers with `worst`), or None."""
+    if not model:
+        return None
+    found = _cache().entry(provider)
+    if found is None or not isinstance(found[1], dict):
+        return None
+    at, table = found
+    entry = table.get(model)
+    if not isinstance(entry, dict):
+        return None
+    prompt, completion = _number(entry.get("prompt")), _number(entry.get("completion"))
+    if worst:
+        prompt = _number(entry.get("worst_prompt", entry.get("prompt")))
+        completion = _number(entry.get("worst_completion", entry.get("completion")))
+    if prompt is None or completion is None:
+        return None
+    return Price(prompt, completion, at)
+
+
+def store_prices(provider: str, prices: dict[str, dict[str, float]]) -> None:
+    _cache().put(provider, prices)
+
+
+def refresh_prices(config: Config) -> dict[str, str]:
+    """Read every enabled priced provider's model list and cache its prices; {provider: "N prices" | error}."""
+    from exobridge.core import http, keys, providers
+    from exobridge.core.errors import Failure
+
+    outcome: dict[str, str] = {}
+    stored = keys.read_keys_file()
+    with http.client() as client:
+        for provider in config.ordered():
+            kind = providers.kind_class(provider.kind)
+            if kind.free:
+                continue
+            key = keys.resolve(provider, stored=stored)
+            headers = {"Authorization": f"Bearer {key.value}"} if key.value else None
+            try:
+                status, data, _ = http.get_json(
+                    client, kind.models_url(provider.url), provider=provider, headers=headers
+                )
+            except Failure as failure:
+                outcome[provider.name] = failure.reason
+                continue
+            prices = prices_from_list(data) if status == 200 else {}
+            if prices:
+                store_prices(provider.name, prices)
+                outcome[provider.name] = f"{len(prices)} prices"
+            else:
+                outcome[provider.name] = f"no prices (HTTP {status})"
+    return outcome
+
+
+def tokens(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    if not isinstance(usage, dict):
+        return None, None
+
+    def count(name: str) -> int | None:
+        value = usage.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    return count("prompt_tokens"), count("completion_tokens")
+
+
+def request_cost(
+    provider: ProviderConfig | None, model: str | None, usage: dict[str, Any] | None
+) -> tuple[float | None, str | None]:
+    """(USD, source) for one answered request; (None, None) when unknown. Sources: reported | free | price list."""
+    if provider is None:
+        return None, None
+    from exobridge.core import providers
+
+    kind = providers.kind_class(provider.kind)
+    reported = kind.cost(usage)
+    if reported is not None:
+        return reported, ("free" if kind.free else "reported")
+    prompt_tokens, completion_tokens = tokens(usage)
+    price = cached_price(provider.name, model)
+    if price is None or prompt_tokens is None or completion_tokens is None:
+        return None, None
+    return price.cost(prompt_tokens, completion_tokens), "price list"
+
+
+def reference_provider(config: Config) -> ProviderConfig | None:
+    """The configured provider whose prices "saved by running locally" uses (the first OpenRouter one)."""
+    for provider in config.ordered(include_disabled=True):
+        if provider.kind == REFERENCE_KIND:
+            return provider
+    return None
+
+
+def cloud_equivalent(config: Config, requested_model: str | None) -> str | None:
+    """The model table's OpenRouter id for a logical model name (config `[models]` first)."""
+    if not requested_model:
+        return None
+    from exobridge.core import model_targets
+
+    row = model_targets.table(config).get(requested_model)
+    if row is None and ":" in requested_model:
+        row = model_targets.table(config).get(requested_model.split(":", 1)[1])
+    return row.get(REFERENCE_KIND) if row else None
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough prompt-token estimate (4 characters a token, rounded up): for worst-case checks only."""
+    return (len(text) + 3) // 4

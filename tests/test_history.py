@@ -1,0 +1,206 @@
+"""The history database and chat's recording: real SQLite files under the test's data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from exobridge.core import history
+from tests.conftest import exobridge_command, local_config
+from tests.loopback import Exchange, chunk, stream_words
+
+KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
+
+
+def db_path() -> Path:
+    return Path(os.environ["EXOBRIDGE_DATA_DIR"]) / "history.db"
+
+
+def rows() -> list[dict]:
+    with history.Store(db_path(), create=False) as store:
+        return [e.to_json() for e in store.list(limit=None)]
+
+
+def local(server, write_config, words=("Hello", " there"), usage=None, extra: str = ""):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words(list(words), model="served-model", usage=usage))
+    write_config(
+        local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n' + extra)
+    )
+    return srv
+
+
+def test_store_is_private_wal_versioned_and_searchable(tmp_path):
+    path = tmp_path / "new" / "dir" / "history.db"
+    with history.Store(path) as store:
+        store.add(history.Entry(conversation="c", prompt="the blue whale", reply="swims", outcome="complete"))
+        store.add(history.Entry(conversation="c", prompt="red fox", reply="runs", outcome="partial"))
+        assert [e.prompt for e in store.search("whale")] == ["the blue whale"]
+        assert [e.prompt for e in store.search("runs")] == ["red fox"]
+        assert [e.outcome for e in store.list()] == ["partial", "complete"]  # newest first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+    conn.close()
+
+
+def test_a_newer_schema_is_left_alone(tmp_path):
+    path = tmp_path / "history.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {history.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(history.HistoryUnavailable, match="newer exobridge"):
+        history.Store(path).open()
+
+
+def test_chat_records_a_complete_request(server, write_config, cli):
+    local(server, write_config, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    proc = cli("chat", "-m", "anything", "-s", "be brief", "Hi")
+    assert proc.exit_code == 0, proc.stderr
+    [row] = rows()
+    assert row["prompt"] == "Hi" and row["system"] == "be brief"
+    assert row["reply"] == "Hello there"
+    assert (row["provider"], row["served_model"], row["requested_model"]) == ("local", "served-model", "anything")
+    assert row["outcome"] == "complete"
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (3, 2)
+    assert row["attempts"][0]["outcome"] == "ok"
+    assert row["latency_ms"] is not None and row["first_token_ms"] is not None
+    assert row["cost"] is None and row["cost_source"] is None  # an openai kind with no price list: unknown
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--no-log",), {}), ((), {"EXOBRIDGE_NO_LOG": "1"}), ((), {})],
+    ids=["flag", "env", "config"],
+)
+def test_off_switches_keep_nothing(server, write_config, cli, args, env):
+    local(server, write_config, extra="" if args or env else "")
+    if not args and not env:
+        path = Path(os.environ["EXOBRIDGE_CONFIG"])
+        path.write_text("log = false\n" + path.read_text())
+    proc = cli("chat", "-m", "anything", *args, "Hi", env=env)
+    assert proc.exit_code == 0, proc.stderr
+    assert not db_path().exists()
+
+
+def test_keys_never_reach_the_database(server, write_config, cli):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words(["your key is ", KEY], model="m"))
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
+    proc = cli("chat", "-m", "anything", "--key", f"local={KEY}", f"repeat {KEY}")
+    assert proc.exit_code == 0, proc.stderr
+    raw = b"".join(p.read_bytes() for p in db_path().parent.iterdir() if p.is_file())
+    assert KEY.encode() not in raw and KEY[-12:].encode() not in raw
+    [row] = rows()
+    assert "sk-or-…" in row["prompt"] and "sk-or-…" in row["reply"]
+
+
+def test_a_reply_that_breaks_off_is_partial(server, write_config, cli):
+    srv = server()
+
+    def breaks(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Hel", model="m"))
+        ex.reset()
+
+    srv.route("POST", "/v1/chat/completions")(breaks)
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 5
+    [row] = rows()
+    assert (row["outcome"], row["reply"]) == ("partial", "Hel")
+
+
+def test_nothing_answered_is_failed(write_config, cli):
+    from tests.loopback import closed_port
+
+    url = f"http://127.0.0.1:{closed_port()}"
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{url}/v1"\npriority = 0\n'))
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 3
+    [row] = rows()
+    assert row["outcome"] == "failed" and row["reply"] == "" and row["error"]
+
+
+def test_corrupt_database_is_moved_aside_with_a_message(server, write_config, cli):
+    local(server, write_config)
+    db_path().parent.mkdir(parents=True)
+    db_path().write_bytes(b"this is not a database" * 100)
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
+    assert proc.stderr.count("warning") == 1 and "moved aside" in proc.stderr
+    [aside] = [p for p in db_path().parent.iterdir() if ".corrupt-" in p.name]
+    assert aside.read_bytes().startswith(b"this is not a database")
+    assert [r["prompt"] for r in rows()] == ["Hi"]
+
+
+def test_read_only_database_costs_one_warning(server, write_config, cli):
+    if os.geteuid() == 0:
+        pytest.skip("root writes read-only files")
+    local(server, write_config)
+    assert cli("chat", "-m", "anything", "first").exit_code == 0
+    for p in db_path().parent.iterdir():
+        p.chmod(0o400)
+    db_path().parent.chmod(0o500)
+    try:
+        proc = cli("chat", "-m", "anything", "second")
+    finally:
+        db_path().parent.chmod(0o700)
+    assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
+    assert proc.stderr.count("warning") == 1 and "history not recorded" in proc.stderr
+
+
+def test_locked_database_costs_one_warning(server, write_config, cli, monkeypatch):
+    local(server, write_config)
+    assert cli("chat", "-m", "anything", "first").exit_code == 0
+    monkeypatch.setattr(history, "BUSY_TIMEOUT_S", 0.05)
+    holder = sqlite3.connect(db_path(), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = cli("chat", "-m", "anything", "second")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
+    assert proc.stderr.count("warning") == 1 and "locked" in proc.stderr
+    assert [r["prompt"] for r in rows()] == ["first"]
+
+
+def test_full_disk_costs_one_warning(server, write_config, cli, monkeypatch):
+    local(server, write_config)
+
+    def full(self, entry, redactor=None):
+        raise history.HistoryUnavailable(
+            history._describe(sqlite3.OperationalError("database or disk is full"), self.path)
+        )
+
+    monkeypatch.setattr(history.Store, "add", full)
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
+    assert proc.stderr.count("warning") == 1 and "disk is full" in proc.stderr
+
+
+def test_twenty_parallel_chat_processes_leave_twenty_rows(server, write_config):
+    local(server, write_config)
+    procs = [
+        subprocess.Popen(
+            [*exobridge_command(), "chat", "-m", "anything", f"prompt {i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(20)
+    ]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(code == 0 for _, _, code in results), results
+    assert all("warning" not in err for _, err, _ in results), results
+    assert sorted(r["prompt"] for r in rows()) == sorted(f"prompt {i}" for i in range(20))
