@@ -173,7 +173,7 @@ def _ask_keys(session: _Session) -> None:
     for provider, label in _keyed_providers(session.config):
         say()
         resolved = keys.resolve(provider)
-        state = "" if provider.enabled else " (disabled)"
+        state = "" if provider.enabled else ", disabled"
         if not resolved.missing:
             say(f"{label} ({provider.name}{state}): key from {resolved.source} ({resolved.masked})")
             if not ask.confirm(f"Store a different {label} key?", default=False):

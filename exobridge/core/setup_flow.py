@@ -116,15 +116,19 @@ def check_key(provider: ProviderConfig, key: str) -> KeyCheck:
     from exobridge.core import keys, provider_status
 
     result = provider_status.probe_provider(
-        replace(provider, enabled=True), provider.url, keys.ResolvedKey(key, "setup"), read_timeout=PROBE_READ_TIMEOUT
+        replace(provider, enabled=True),
+        provider.url,
+        keys.ResolvedKey(key, keys.KeySource.CLI),
+        read_timeout=PROBE_READ_TIMEOUT,
     )
     if result.key_valid is True:
         label = f" ({result.key_label})" if result.key_label else ""
         extra = f"; {result.problem}" if result.problem else ""
         return KeyCheck(True, f"accepted{label}{extra}")
     if result.key_valid is False:
-        status = f"HTTP {result.status}: " if result.status else ""
-        return KeyCheck(False, f"rejected ({status}{result.problem or 'not accepted'})")
+        problem = result.problem or "not accepted"
+        status = f"HTTP {result.status}: " if result.status and str(result.status) not in problem else ""
+        return KeyCheck(False, f"rejected ({status}{problem})")
     return KeyCheck(None, f"could not be checked ({result.problem or 'no answer'})")
 
 
