@@ -1,8 +1,8 @@
-"""`run_cli` for tests written against a process's `CompletedProcess`, run in this process instead.
+"""COMPAT for tests not yet moved to conftest's `cli` fixture (today: tests/test_providers_edit.py).
 
-Import the fixture into a test module (`from tests.cli_inprocess import inprocess_run_cli`) to run its commands
-through `cli.runner.invoke` with a test IO: same exit code, stdout and stderr, no process start-up. Tests
-that need a real process (a pty, kill -9, concurrent writers) use `exobridge_command()` or `run_process`.
+`run_cli` here is the `cli` fixture (the one in-process runner, `cli.runner.invoke`) dressed as a
+`CompletedProcess` (`.returncode`, `input=`); `run_process` is conftest's `run_exobridge`, a real process.
+New tests use `cli` and `run_cli` from conftest directly; delete this module once nothing imports it.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import run_exobridge
+
 
 @pytest.fixture(name="run_cli")
-def inprocess_run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    from exobridge.cli.runner import invoke
-
+def inprocess_run_cli(cli: Callable[..., object]) -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(
         *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
-        result = invoke(list(args), stdin=input, env=env)
-        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+        result = cli(*args, stdin=input, env=env)
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)  # type: ignore[attr-defined]
 
     return run
 
@@ -29,24 +29,4 @@ def inprocess_run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(name="run_process")
 def real_process_run() -> Callable[..., subprocess.CompletedProcess[str]]:
     """The installed `exobridge` in a real process, for the few tests that need one."""
-    import os
-
-    from tests.conftest import exobridge_command
-
-    def run(
-        *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 30
-    ) -> subprocess.CompletedProcess[str]:
-        data = input.encode() if isinstance(input, str) else input
-        proc = subprocess.run(
-            [*exobridge_command(), *args],
-            input=data,
-            stdin=None if data is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env={**os.environ, **(env or {})},
-            timeout=timeout,
-        )
-        return subprocess.CompletedProcess(
-            proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-        )
-
-    return run
+    return run_exobridge

@@ -132,30 +132,33 @@ def cli() -> Callable[..., object]:
     return run
 
 
+def run_exobridge(
+    *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """The installed `exobridge` in a real process (stdin: `input` through a pipe, else /dev/null)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    data = input.encode() if isinstance(input, str) else input
+    proc = subprocess.run(
+        [*exobridge_command(), *args],
+        input=data if data is not None else None,
+        stdin=None if data is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode("utf-8", errors="replace"),
+        proc.stderr.decode("utf-8", errors="replace"),
+    )
+
+
 @pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    def run(
-        *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 30
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        data = input.encode() if isinstance(input, str) else input
-        proc = subprocess.run(
-            [*exobridge_command(), *args],
-            input=data if data is not None else None,
-            stdin=None if data is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env=full_env,
-            timeout=timeout,
-        )
-        return subprocess.CompletedProcess(
-            proc.args,
-            proc.returncode,
-            proc.stdout.decode("utf-8", errors="replace"),
-            proc.stderr.decode("utf-8", errors="replace"),
-        )
-
-    return run
+    """A real process (`run_exobridge`): only for what only a process shows; everything else uses `cli`."""
+    return run_exobridge
 
 
 def local_config(

@@ -16,7 +16,7 @@ import pytest
 
 from exobridge.core import config as config_mod
 from exobridge.core import config_edit
-from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
+from exobridge.render.io import IOStreams
 from tests.conftest import local_config
 
 CANARY_OR = "sk-or-v1-CANARYc0ffee0123456789abcdefWXYZ"
@@ -54,16 +54,16 @@ def mode(path: Path) -> int:
 # --- set / unset / get ------------------------------------------------------------------------------------------
 
 
-def test_set_keeps_comments_order_and_unknown_tables(write_config, run_cli) -> None:
+def test_set_keeps_comments_order_and_unknown_tables(write_config, cli) -> None:
     path = write_config(USER_FILE)
-    result = run_cli("config", "set", "providers.exo.url", "http://127.0.0.1:9999/")
-    assert result.returncode == 0, result.stderr
+    result = cli("config", "set", "providers.exo.url", "http://127.0.0.1:9999/")
+    assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     text = path.read_text()
     assert text == USER_FILE.replace("http://127.0.0.1:52415", "http://127.0.0.1:9999")
 
-    result = run_cli("config", "set", "models.llama-3.1-8b.openrouter", "meta-llama/llama-3.1-8b-instruct")
-    assert result.returncode == 0, result.stderr
+    result = cli("config", "set", "models.llama-3.1-8b.openrouter", "meta-llama/llama-3.1-8b-instruct")
+    assert result.exit_code == 0, result.stderr
     data = tomllib.loads(path.read_text())
     assert data["models"]["llama-3.1-8b"] == {"openrouter": "meta-llama/llama-3.1-8b-instruct"}
     assert data["my_notes"] == {"owner": "me", "list": [1, 2, 3]}
@@ -126,64 +126,64 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
         (["providers.exo.headers", '{ "X-T" = "a\\nb" }'], "ASCII text on one line"),
     ],
 )
-def test_set_refuses_bad_keys_and_values_with_exit_2(write_config, run_cli, args: list[str], message: str) -> None:
+def test_set_refuses_bad_keys_and_values_with_exit_2(write_config, cli, args: list[str], message: str) -> None:
     path = write_config(USER_FILE)
-    result = run_cli("config", "set", *args)
-    assert result.returncode == 2, result.stderr
+    result = cli("config", "set", *args)
+    assert result.exit_code == 2, result.stderr
     assert message in result.stderr
     assert result.stderr.startswith("exobridge: error: ") and result.stderr.count("\n") == 1
     assert path.read_text() == USER_FILE
 
 
-def test_set_force_writes_unknown_key_and_invalid_result_exits_4(write_config, run_cli) -> None:
+def test_set_force_writes_unknown_key_and_invalid_result_exits_4(write_config, cli) -> None:
     path = write_config(USER_FILE)
-    assert run_cli("config", "set", "--force", "my_notes.owner", "you").returncode == 0
+    assert cli("config", "set", "--force", "my_notes.owner", "you").exit_code == 0
     assert tomllib.loads(path.read_text())["my_notes"]["owner"] == "you"
 
-    assert run_cli("providers", "add", "local", "--kind", "openai", "--url", "http://127.0.0.1:8080/v1").returncode == 0
+    assert cli("providers", "add", "local", "--kind", "openai", "--url", "http://127.0.0.1:8080/v1").exit_code == 0
     before = path.read_text()
-    result = run_cli("config", "unset", "providers.local.kind")
-    assert result.returncode == 4
+    result = cli("config", "unset", "providers.local.kind")
+    assert result.exit_code == 4
     assert "providers.local" in result.stderr and "missing 'kind'" in result.stderr
     assert path.read_text() == before
 
 
-def test_unset_restores_default_and_prunes_empty_tables(write_config, run_cli) -> None:
+def test_unset_restores_default_and_prunes_empty_tables(write_config, cli) -> None:
     path = write_config(USER_FILE)
-    assert run_cli("config", "unset", "providers.openrouter.enabled").returncode == 0
+    assert cli("config", "unset", "providers.openrouter.enabled").exit_code == 0
     text = path.read_text()
     assert "[providers.openrouter]" not in text and "[providers.huggingface]" in text
-    result = run_cli("config", "unset", "providers.openrouter.enabled")
-    assert result.returncode == 0 and "nothing to remove" in result.stderr
-    assert run_cli("config", "unset", "providers.exo.url").returncode == 0
+    result = cli("config", "unset", "providers.openrouter.enabled")
+    assert result.exit_code == 0 and "nothing to remove" in result.stderr
+    assert cli("config", "unset", "providers.exo.url").exit_code == 0
     assert "# my cluster" in path.read_text()  # the table keeps its comment and other keys
-    assert run_cli("config", "get", "providers.exo.url").stdout == "http://localhost:52415\n"
+    assert cli("config", "get", "providers.exo.url").stdout == "http://localhost:52415\n"
 
 
-def test_get_prints_raw_values_and_suggests_on_unknown(write_config, run_cli) -> None:
+def test_get_prints_raw_values_and_suggests_on_unknown(write_config, cli) -> None:
     write_config(USER_FILE)
-    assert run_cli("config", "get", "providers.exo.url").stdout == "http://127.0.0.1:52415\n"
-    assert run_cli("config", "get", "providers.openrouter.enabled").stdout == "false\n"
-    assert run_cli("config", "get", "providers.exo.connect_timeout").stdout == "2.0\n"
-    assert run_cli("config", "get", "providers.exo.urls").stdout == '["http://127.0.0.1:52415"]\n'
+    assert cli("config", "get", "providers.exo.url").stdout == "http://127.0.0.1:52415\n"
+    assert cli("config", "get", "providers.openrouter.enabled").stdout == "false\n"
+    assert cli("config", "get", "providers.exo.connect_timeout").stdout == "2.0\n"
+    assert cli("config", "get", "providers.exo.urls").stdout == '["http://127.0.0.1:52415"]\n'
     builtin = "meta-llama/llama-3.2-3b-instruct\n"
-    assert run_cli("config", "get", 'models."llama-3.2-3b".openrouter').stdout == builtin
-    assert run_cli("config", "get", "models.llama-3.2-3b.openrouter").stdout == builtin
-    as_json = json.loads(run_cli("config", "get", "--json", "default_model").stdout)
+    assert cli("config", "get", 'models."llama-3.2-3b".openrouter').stdout == builtin
+    assert cli("config", "get", "models.llama-3.2-3b.openrouter").stdout == builtin
+    as_json = json.loads(cli("config", "get", "--json", "default_model").stdout)
     assert as_json == {"key": "default_model", "value": "llama-3.2-3b", "source": "file"}
 
-    result = run_cli("config", "get", "providers.exo.ulr")
-    assert result.returncode == 2 and result.stdout == ""
+    result = cli("config", "get", "providers.exo.ulr")
+    assert result.exit_code == 2 and result.stdout == ""
     assert "did you mean providers.exo.url" in result.stderr
-    assert run_cli("config", "get", "default_modl").returncode == 2
+    assert cli("config", "get", "default_modl").exit_code == 2
 
 
-def test_bad_existing_file_is_a_config_error(write_config, run_cli) -> None:
+def test_bad_existing_file_is_a_config_error(write_config, cli) -> None:
     write_config("[providers.exo\n")
-    result = run_cli("config", "get", "default_model")
-    assert result.returncode == 4 and "line 1" in result.stderr
-    result = run_cli("config", "set", "default_model", "x")
-    assert result.returncode == 4
+    result = cli("config", "get", "default_model")
+    assert result.exit_code == 4 and "line 1" in result.stderr
+    result = cli("config", "set", "default_model", "x")
+    assert result.exit_code == 4
 
 
 # --- concurrency, atomicity, modes -----------------------------------------------------------------------------
@@ -232,7 +232,8 @@ def test_concurrent_writers_lose_nothing(write_config) -> None:
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_concurrent_cli_sets_lose_nothing(write_config, run_cli) -> None:
+def test_concurrent_cli_sets_lose_nothing(write_config) -> None:
+    """Real processes: three `config set` runs at once each keep their change."""
     path = write_config(USER_FILE)
     env = dict(os.environ)
     procs = [
@@ -250,22 +251,22 @@ def test_concurrent_cli_sets_lose_nothing(write_config, run_cli) -> None:
     assert (exo["priority"], exo["idle_timeout"], exo["first_token_timeout"]) == (4, 9, 8)
 
 
-def test_modes_new_file_0600_existing_0640_kept(write_config, run_cli) -> None:
+def test_modes_new_file_0600_existing_0640_kept(write_config, cli) -> None:
     path = config_file()
-    assert run_cli("config", "set", "default_model", "qwen-2.5-7b").returncode == 0
+    assert cli("config", "set", "default_model", "qwen-2.5-7b").exit_code == 0
     assert mode(path) == 0o600
     assert path.read_text() == 'default_model = "qwen-2.5-7b"\n'  # a new file ends with a newline
     path.write_text("# top\n[my_notes]\nx = 1\n")
-    assert run_cli("config", "unset", "--force", "my_notes").returncode == 0
+    assert cli("config", "unset", "--force", "my_notes").exit_code == 0
     assert path.read_text() == "# top\n"  # and so does one that ended with one
     path.chmod(0o640)
-    assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
+    assert cli("config", "set", "default_model", "llama-3.2-3b").exit_code == 0
     assert mode(path) == 0o640
-    assert run_cli("providers", "disable", "huggingface").returncode == 0
+    assert cli("providers", "disable", "huggingface").exit_code == 0
     assert mode(path) == 0o640
 
 
-def test_a_symlinked_config_and_keys_file_stay_symlinks(run_cli, tmp_path) -> None:
+def test_a_symlinked_config_and_keys_file_stay_symlinks(cli, tmp_path) -> None:
     """Configs kept in a dotfiles repository: an edit changes the link's target and keeps the link."""
     dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
@@ -275,9 +276,9 @@ def test_a_symlinked_config_and_keys_file_stay_symlinks(run_cli, tmp_path) -> No
     config_file().symlink_to(dotfiles / "config.toml")
     keys = Path(os.environ["EXOBRIDGE_KEYS_FILE"])
     keys.symlink_to(dotfiles / "keys.toml")
-    assert run_cli("config", "set", "default_model", "llama-3.2-3b").returncode == 0
-    assert run_cli("providers", "disable", "huggingface").returncode == 0
-    assert run_cli("keys", "set", "openrouter", input="sk-or-v1-new2222").returncode == 0
+    assert cli("config", "set", "default_model", "llama-3.2-3b").exit_code == 0
+    assert cli("providers", "disable", "huggingface").exit_code == 0
+    assert cli("keys", "set", "openrouter", stdin="sk-or-v1-new2222").exit_code == 0
     assert config_file().is_symlink() and keys.is_symlink()
     text = (dotfiles / "config.toml").read_text()
     assert text.startswith("# mine\n") and 'default_model = "llama-3.2-3b"' in text and "enabled = false" in text
@@ -316,27 +317,27 @@ def editor(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_edit_valid_result_replaces_file_keeping_mode(write_config, run_cli, editor) -> None:
+def test_edit_valid_result_replaces_file_keeping_mode(write_config, cli, editor) -> None:
     path = write_config(USER_FILE)
     path.chmod(0o640)
     new = USER_FILE.replace("connect_timeout = 2", "connect_timeout = 3  # slower")
-    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": new})
-    assert result.returncode == 0, result.stderr
+    result = cli("config", "edit", env={**editor, "EDIT_CONTENT": new})
+    assert result.exit_code == 0, result.stderr
     assert path.read_text() == new
     assert mode(path) == 0o640
 
 
-def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, run_cli, editor, tmp_path) -> None:
+def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, cli, editor, tmp_path) -> None:
     path = write_config(USER_FILE)
     bad = USER_FILE.replace('url = "http://127.0.0.1:52415"', 'url = "not a url"')
-    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": bad})
-    assert result.returncode == 4
+    result = cli("config", "edit", env={**editor, "EDIT_CONTENT": bad})
+    assert result.exit_code == 4
     assert "not an http(s) URL" in result.stderr and "unchanged" in result.stderr
     assert path.read_text() == USER_FILE
     assert (tmp_path / "edit-count").read_text() == "1"
 
-    result = run_cli("config", "edit", env={**editor, "EDIT_CONTENT": "default_model = [\n"})
-    assert result.returncode == 4 and path.read_text() == USER_FILE
+    result = cli("config", "edit", env={**editor, "EDIT_CONTENT": "default_model = [\n"})
+    assert result.exit_code == 4 and path.read_text() == USER_FILE
 
 
 @pytest.mark.parametrize(
@@ -348,39 +349,37 @@ def test_edit_invalid_result_non_interactive_keeps_file_exit_4(write_config, run
     ],
 )
 def test_edit_with_an_unusable_editor_is_one_line_and_keeps_the_file(
-    write_config, run_cli, editor_value, code, message
+    write_config, cli, editor_value, code, message
 ) -> None:
     path = write_config(USER_FILE)
-    result = run_cli("config", "edit", env={"EDITOR": editor_value})
-    assert result.returncode == code, result.stderr
+    result = cli("config", "edit", env={"EDITOR": editor_value})
+    assert result.exit_code == code, result.stderr
     assert message in result.stderr and result.stderr.count("\n") == 1 and "internal error" not in result.stderr
     assert path.read_text() == USER_FILE
 
 
-def test_edit_missing_file_starts_from_the_starter_and_is_0600(run_cli, editor) -> None:
+def test_edit_missing_file_starts_from_the_starter_and_is_0600(cli, editor) -> None:
     path = config_file()
-    result = run_cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})
-    assert result.returncode == 0, result.stderr
+    result = cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})
+    assert result.exit_code == 0, result.stderr
     assert path.read_text() == config_edit.starter_text() + '\n[models."x"]\nexo = "y"\n'
     assert mode(path) == 0o600
 
 
-def test_edit_does_not_overwrite_a_concurrent_change(write_config, run_cli, editor) -> None:
+def test_edit_does_not_overwrite_a_concurrent_change(write_config, cli, editor) -> None:
     path = write_config(USER_FILE)
     other = 'default_model = "written-meanwhile"\n'
     env = {**editor, "EDIT_APPEND": "\n# mine\n", "EDIT_ALSO_WRITE": other}
-    result = run_cli("config", "edit", env=env)
-    assert result.returncode == 4 and "changed while you were editing" in result.stderr
+    result = cli("config", "edit", env=env)
+    assert result.exit_code == 4 and "changed while you were editing" in result.stderr
     assert path.read_text() == other
     kept = Path(result.stderr.rsplit(" in ", 1)[1].strip())
     assert kept.read_text().endswith("# mine\n")
     kept.unlink()
 
 
-def test_edit_interactive_reopens_after_an_invalid_result(write_config, editor, tmp_path) -> None:
-    """A real pseudo-terminal on stdin: the first save is invalid, `r` re-opens, the second save is valid."""
-    import pty
-
+def test_edit_interactive_reopens_after_an_invalid_result(write_config, cli, tmp_path) -> None:
+    """stdin is a terminal: the first save is invalid, `r` re-opens, the second save is valid."""
     path = write_config(USER_FILE)
     script = tmp_path / "two-step.py"
     script.write_text(
@@ -396,43 +395,32 @@ def test_edit_interactive_reopens_after_an_invalid_result(write_config, editor, 
             """
         )
     )
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, EDITOR=f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exobridge", "config", "edit"],
-        stdin=secondary,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    os.close(secondary)
-    os.write(primary, b"r\n")
-    _, err = proc.communicate(timeout=60)
-    os.close(primary)
-    assert proc.returncode == 0, err.decode()
-    assert b"Re-open the editor" in err and b"expected a model name" in err
+    env = {"EDITOR": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"}
+    result = cli("config", "edit", env=env, io=IOStreams.test(stdin="r\n", stdin_tty=True))
+    assert result.exit_code == 0, result.stderr
+    assert "Re-open the editor" in result.stderr and "expected a model name" in result.stderr
     assert path.read_text() == 'default_model = "fixed"\n'
 
 
 # --- show / path: sources, and keys only masked ----------------------------------------------------------------
 
 
-def test_show_sources_and_masked_keys_never_leak(write_config, run_cli, tmp_path) -> None:
+def test_show_sources_and_masked_keys_never_leak(write_config, cli, tmp_path) -> None:
     write_config(local_config(exo="http://127.0.0.1:9", openrouter="http://127.0.0.1:9/v1", huggingface=None))
     Path(os.environ["EXOBRIDGE_KEYS_FILE"]).write_text(f'huggingface = "{CANARY_HF}"\n')
     env = {"OPENROUTER_API_KEY": CANARY_OR, "EXOBRIDGE_EXO_URL": "http://127.0.0.1:7"}
     outputs = []
     for args in (("config", "show"), ("config", "show", "--json"), ("config", "path"), ("config", "path", "--json")):
-        result = run_cli(*args, env=env)
-        assert result.returncode == 0, result.stderr
+        result = cli(*args, env=env)
+        assert result.exit_code == 0, result.stderr
         outputs.append(result.stdout + result.stderr)
     for args in (("config", "get", "providers.openrouter"), ("config", "get", "providers")):
-        outputs.append(run_cli(*args, env=env).stdout)
+        outputs.append(cli(*args, env=env).stdout)
     for text in outputs:
         assert "CANARY" not in text
     assert "sk-or-…WXYZ" in outputs[0] and "hf_…1234" in outputs[0]
 
-    data = json.loads(run_cli("config", "show", "--json", env=env).stdout)
+    data = json.loads(cli("config", "show", "--json", env=env).stdout)
     values = data["values"]
     assert values["default_model"]["source"] == "file"
     assert values["providers.exo.url"] == {"value": "http://127.0.0.1:7", "source": "env EXOBRIDGE_EXO_URL"}
@@ -443,15 +431,15 @@ def test_show_sources_and_masked_keys_never_leak(write_config, run_cli, tmp_path
     assert data["file_exists"] is True
 
 
-def test_show_and_get_say_headers_come_from_the_file(write_config, run_cli) -> None:
+def test_show_and_get_say_headers_come_from_the_file(write_config, cli) -> None:
     write_config('[providers.openrouter]\nheaders = { "X-Title" = "me" }\n')
-    values = json.loads(run_cli("config", "show", "--json").stdout)["values"]
+    values = json.loads(cli("config", "show", "--json").stdout)["values"]
     assert values["providers.openrouter.headers.X-Title"] == {"value": "me", "source": "file"}
-    table = json.loads(run_cli("config", "get", "--json", "providers.openrouter.headers").stdout)
+    table = json.loads(cli("config", "get", "--json", "providers.openrouter.headers").stdout)
     assert (table["value"], table["source"]) == ({"X-Title": "me"}, "file")
 
 
-def test_a_key_put_in_a_header_is_masked_by_show_and_by_get_of_a_table(write_config, run_cli) -> None:
+def test_a_key_put_in_a_header_is_masked_by_show_and_by_get_of_a_table(write_config, cli) -> None:
     secret = "gsk_headersecret12345678"
     write_config(
         '[providers.groq]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\n'
@@ -464,29 +452,29 @@ def test_a_key_put_in_a_header_is_masked_by_show_and_by_get_of_a_table(write_con
         ("config", "get", "providers.groq"),
         ("config", "get", "--json", "providers.groq.headers"),
     ):
-        proc = run_cli(*args)
-        assert proc.returncode == 0, proc.stderr
+        proc = cli(*args)
+        assert proc.exit_code == 0, proc.stderr
         assert secret not in proc.stdout + proc.stderr, args
         assert "gsk_…5678" in proc.stdout and "me" in proc.stdout, args
     # Asked for by name, for a script, it is raw.
-    assert run_cli("config", "get", "providers.groq.headers.Authorization").stdout == f"Bearer {secret}\n"
+    assert cli("config", "get", "providers.groq.headers.Authorization").stdout == f"Bearer {secret}\n"
 
 
-def test_show_without_file_is_all_defaults_and_path_says_missing(run_cli) -> None:
-    data = json.loads(run_cli("config", "show", "--json").stdout)
+def test_show_without_file_is_all_defaults_and_path_says_missing(cli) -> None:
+    data = json.loads(cli("config", "show", "--json").stdout)
     assert data["file_exists"] is False
     assert {v["source"] for v in data["values"].values()} == {"default"}
-    paths = json.loads(run_cli("config", "path", "--json").stdout)
+    paths = json.loads(cli("config", "path", "--json").stdout)
     assert paths["config"] == {"path": os.environ["EXOBRIDGE_CONFIG"], "exists": False}
     assert set(paths) == {"config", "keys", "cache", "data"}
-    plain = run_cli("config", "path").stdout
+    plain = cli("config", "path").stdout
     assert "\x1b[" not in plain and os.environ["EXOBRIDGE_CONFIG"] in plain
 
 
-def test_show_warns_about_unknown_keys(write_config, run_cli) -> None:
+def test_show_warns_about_unknown_keys(write_config, cli) -> None:
     write_config(USER_FILE)
-    result = run_cli("config", "show")
-    assert result.returncode == 0
+    result = cli("config", "show")
+    assert result.exit_code == 0
     assert "unknown key 'my_notes'" in result.stderr
 
 
@@ -502,15 +490,15 @@ def test_starter_builds_to_the_defaults() -> None:
         assert needle in config_edit.starter_text()
 
 
-def test_init_writes_starter_0600_and_refuses_overwrite(run_cli) -> None:
+def test_init_writes_starter_0600_and_refuses_overwrite(cli) -> None:
     path = config_file()
-    assert run_cli("config", "init").returncode == 0
+    assert cli("config", "init").exit_code == 0
     assert path.read_text() == config_edit.starter_text() and mode(path) == 0o600
     path.write_text(USER_FILE)
-    result = run_cli("config", "init")
-    assert result.returncode == 2 and "--force" in result.stderr
+    result = cli("config", "init")
+    assert result.exit_code == 2 and "--force" in result.stderr
     assert path.read_text() == USER_FILE
-    assert run_cli("config", "init", "--force").returncode == 0
+    assert cli("config", "init", "--force").exit_code == 0
     assert path.read_text() == config_edit.starter_text()
 
 
@@ -531,19 +519,19 @@ def test_split_and_resolve_keys() -> None:
         config_edit.split_key('models."x')
 
 
-def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config, run_cli) -> None:
+def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config, cli) -> None:
     """Dotted keys at the top level: a key added after a new table would land inside it. Such an edit must be
     refused (exit 4, file unchanged), never written with a different meaning."""
     path = write_config('# dotted\nproviders.exo.url = "http://127.0.0.1:1"\n')
-    assert run_cli("config", "set", "providers.exo.priority", "4").returncode == 0
+    assert cli("config", "set", "providers.exo.priority", "4").exit_code == 0
     before = path.read_text()
-    result = run_cli("config", "set", "providers.openrouter.enabled", "false")
-    if result.returncode == 0:
+    result = cli("config", "set", "providers.openrouter.enabled", "false")
+    if result.exit_code == 0:
         data = tomllib.loads(path.read_text())
         assert data["providers"]["exo"] == {"url": "http://127.0.0.1:1", "priority": 4}
         assert data["providers"]["openrouter"] == {"enabled": False}
     else:
-        assert result.returncode == 4 and "config edit" in result.stderr
+        assert result.exit_code == 4 and "config edit" in result.stderr
         assert path.read_text() == before
 
 
@@ -559,22 +547,22 @@ def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config
         ["providers", "disable", "exo"],
     ],
 )
-def test_a_config_path_that_cannot_be_used_is_one_line_exit_4(run_cli, tmp_path, args) -> None:
+def test_a_config_path_that_cannot_be_used_is_one_line_exit_4(cli, tmp_path, args) -> None:
     """A parent that is a file (a typo in EXOBRIDGE_CONFIG): a config error naming the path, not an internal one."""
     (tmp_path / "afile").write_text("")
-    proc = run_cli(*args, env={"EXOBRIDGE_CONFIG": str(tmp_path / "afile" / "config.toml")})
-    assert proc.returncode == 4, proc.stderr
+    proc = cli(*args, env={"EXOBRIDGE_CONFIG": str(tmp_path / "afile" / "config.toml")})
+    assert proc.exit_code == 4, proc.stderr
     assert proc.stderr.startswith("exobridge: error: config: ") and proc.stderr.count("\n") == 1
     assert "afile" in proc.stderr and "internal error" not in proc.stderr
 
 
-def test_init_force_over_a_directory_and_keys_set_into_a_file_are_config_errors(run_cli, tmp_path) -> None:
+def test_init_force_over_a_directory_and_keys_set_into_a_file_are_config_errors(cli, tmp_path) -> None:
     config_file().mkdir()
-    proc = run_cli("config", "init", "--force")
-    assert proc.returncode == 4 and "is a directory" in proc.stderr and proc.stderr.count("\n") == 1
+    proc = cli("config", "init", "--force")
+    assert proc.exit_code == 4 and "is a directory" in proc.stderr and proc.stderr.count("\n") == 1
     config_file().rmdir()
     (tmp_path / "afile").write_text("")
     keys = str(tmp_path / "afile" / "keys.toml")
-    proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-abcd1234abcd", env={"EXOBRIDGE_KEYS_FILE": keys})
-    assert proc.returncode == 4 and proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
+    proc = cli("keys", "set", "openrouter", stdin="sk-or-v1-abcd1234abcd", env={"EXOBRIDGE_KEYS_FILE": keys})
+    assert proc.exit_code == 4 and proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
     assert "abcd1234abcd" not in proc.stderr

@@ -432,7 +432,7 @@ def test_add_check_ends_at_its_deadline_however_slowly_a_server_drips(server) ->
     provider = config_mod.build(
         {"providers": {"mine": {"kind": "openai", "url": f"{dripping.url}/v1"}}}, Path("c.toml"), env={}
     ).providers["mine"]
-    probe = probe_models(provider, None, deadline_s=0.5)
+    probe = probe_models(provider, None, deadline_s=0.2)
     assert not probe.ok and "no reply within" in probe.detail, probe.detail
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import Exchange, stream_words
 
@@ -26,11 +25,9 @@ def stored() -> dict[str, str]:
     return tomllib.loads(keys_file().read_text(encoding="utf-8"))
 
 
-def test_set_from_piped_stdin_stores_0600_and_confirms_masked(run_process):
-    """A real process: the key arrives through a pipe, as `printf %s "$KEY" | exobridge keys set` sends it."""
-    run_cli = run_process
-    proc = run_cli("keys", "set", "openrouter", input=CANARY + "\n")
-    assert proc.returncode == 0, proc.stderr
+def test_set_from_stdin_stores_0600_and_confirms_masked(cli):
+    proc = cli("keys", "set", "openrouter", stdin=CANARY + "\n")
+    assert proc.exit_code == 0, proc.stderr
     assert stored() == {"openrouter": CANARY}
     assert keys_file().stat().st_mode & 0o777 == 0o600
     assert "sk-or-…WXYZ" in proc.stderr
@@ -39,16 +36,17 @@ def test_set_from_piped_stdin_stores_0600_and_confirms_masked(run_process):
     assert sorted(p.name for p in keys_file().parent.glob(".keys.toml.*") if p.suffix == ".tmp") == []
 
 
-def test_set_replaces_one_key_keeps_the_others_and_forces_0600(run_cli):
+def test_set_replaces_one_key_keeps_the_others_and_forces_0600(cli):
     keys_file().write_text('# my keys\nhuggingface = "hf_old0000"\nopenrouter = "sk-or-v1-old1111"\n')
     keys_file().chmod(0o644)
-    assert run_cli("keys", "set", "openrouter", input="sk-or-v1-new2222").returncode == 0
+    assert cli("keys", "set", "openrouter", stdin="sk-or-v1-new2222").exit_code == 0
     assert stored() == {"huggingface": "hf_old0000", "openrouter": "sk-or-v1-new2222"}
     assert keys_file().read_text().startswith("# my keys")
     assert keys_file().stat().st_mode & 0o777 == 0o600
 
 
 def test_concurrent_sets_from_separate_processes_all_land(write_config):
+    """Real processes: concurrent writers of the keys file, each key piped into its own `keys set`."""
     names = [f"p{i}" for i in range(6)]
     write_config(
         "\n".join(f'[providers.{n}]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\nenabled = false\n' for n in names)
@@ -62,116 +60,124 @@ def test_concurrent_sets_from_separate_processes_all_land(write_config):
         )
         for name in names
     ]
+    keys = {name: f"{CANARY[:-4]}PIP{i}" for i, name in enumerate(names)}
     # Every process is started (and waiting on stdin) before any is fed, so they all write at about once.
+    # Each key arrives through a real pipe, as `printf '%s\n' "$KEY" | exobridge keys set NAME` sends it.
     for name, proc in zip(names, procs, strict=True):
-        proc.stdin.write(f"key-{name}-secret0000\n".encode())
+        proc.stdin.write(f"{keys[name]}\n".encode())
         proc.stdin.close()
-    for proc in procs:
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    for name, proc in zip(names, procs, strict=True):
+        code = proc.wait(timeout=30)
+        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
         proc.stdout.close()
         proc.stderr.close()
-    assert stored() == {name: f"key-{name}-secret0000" for name in names}
+        assert code == 0, err
+        assert f"sk-or-…{keys[name][-4:]}" in err  # confirmed, masked
+        assert keys[name] not in out + err
+    assert stored() == keys
+    assert keys_file().stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in keys_file().parent.glob(".keys.toml.*") if p.suffix == ".tmp") == []
 
 
-def test_set_refuses_unknown_provider_with_nearest_names(run_cli):
-    proc = run_cli("keys", "set", "opnrouter", input=CANARY)
-    assert proc.returncode == 2
+def test_set_refuses_unknown_provider_with_nearest_names(cli):
+    proc = cli("keys", "set", "opnrouter", stdin=CANARY)
+    assert proc.exit_code == 2
     assert "did you mean openrouter" in proc.stderr
     assert not keys_file().exists()
 
 
 @pytest.mark.parametrize("text", ["", "\n", "   \n"])
-def test_set_refuses_an_empty_key(run_cli, text):
-    proc = run_cli("keys", "set", "openrouter", input=text)
-    assert proc.returncode == 2
+def test_set_refuses_an_empty_key(cli, text):
+    proc = cli("keys", "set", "openrouter", stdin=text)
+    assert proc.exit_code == 2
     assert "empty key" in proc.stderr
     assert not keys_file().exists()
 
 
-def test_set_never_takes_the_key_from_argv(run_cli):
-    proc = run_cli("keys", "set", "openrouter", CANARY, input="")
-    assert proc.returncode == 2
+def test_set_never_takes_the_key_from_argv(cli):
+    proc = cli("keys", "set", "openrouter", CANARY, stdin="")
+    assert proc.exit_code == 2
     assert not keys_file().exists()
 
 
-def test_set_refuses_a_multi_line_key(run_cli):
-    proc = run_cli("keys", "set", "openrouter", input="line one\nline two\n")
-    assert proc.returncode == 2
+def test_set_refuses_a_multi_line_key(cli):
+    proc = cli("keys", "set", "openrouter", stdin="line one\nline two\n")
+    assert proc.exit_code == 2
     assert not keys_file().exists()
 
 
-def test_list_get_remove_path(run_cli):
-    run_cli("keys", "set", "openrouter", input=CANARY)
-    listing = run_cli("keys", "list")
-    assert listing.returncode == 0
+def test_list_get_remove_path(cli):
+    cli("keys", "set", "openrouter", stdin=CANARY)
+    listing = cli("keys", "list")
+    assert listing.exit_code == 0
     rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
     assert "keys file" in rows["openrouter"] and "sk-or-…WXYZ" in rows["openrouter"]
     assert "missing" in rows["huggingface"]
     assert "not needed" in rows["exo"]
 
-    data = json.loads(run_cli("keys", "list", "--json").stdout)
+    data = json.loads(cli("keys", "list", "--json").stdout)
     by_name = {row["provider"]: row for row in data["providers"]}
     assert by_name["openrouter"]["source"] == "keys file"
     assert by_name["openrouter"]["masked"] == "sk-or-…WXYZ"
     assert by_name["huggingface"]["source"] == "missing"
     assert data["keys_file"] == str(keys_file())
 
-    got = run_cli("keys", "get", "openrouter")
-    assert (got.returncode, got.stdout) == (0, CANARY + "\n")
-    missing = run_cli("keys", "get", "huggingface")
-    assert missing.returncode == 1
+    got = cli("keys", "get", "openrouter")
+    assert (got.exit_code, got.stdout) == (0, CANARY + "\n")
+    missing = cli("keys", "get", "huggingface")
+    assert missing.exit_code == 1
     assert missing.stdout == ""
     assert "exobridge keys set huggingface" in missing.stderr
 
-    assert run_cli("keys", "path").stdout == f"{keys_file()}\n"
+    assert cli("keys", "path").stdout == f"{keys_file()}\n"
 
-    removed = run_cli("keys", "remove", "openrouter")
-    assert removed.returncode == 0
+    removed = cli("keys", "remove", "openrouter")
+    assert removed.exit_code == 0
     assert "openrouter" not in stored()
-    again = run_cli("keys", "remove", "openrouter")
-    assert again.returncode == 0 and "nothing removed" in again.stderr
-    assert run_cli("keys", "remove", "nosuch").returncode == 2
+    again = cli("keys", "remove", "openrouter")
+    assert again.exit_code == 0 and "nothing removed" in again.stderr
+    assert cli("keys", "remove", "nosuch").exit_code == 2
 
 
-def test_environment_beats_the_keys_file(run_cli):
-    run_cli("keys", "set", "openrouter", input="sk-or-v1-fromfile1111")
+def test_environment_beats_the_keys_file(cli):
+    cli("keys", "set", "openrouter", stdin="sk-or-v1-fromfile1111")
     env = {"OPENROUTER_API_KEY": "sk-or-v1-fromenv000002222"}
-    data = json.loads(run_cli("keys", "list", "--json", env=env).stdout)
+    data = json.loads(cli("keys", "list", "--json", env=env).stdout)
     row = next(r for r in data["providers"] if r["provider"] == "openrouter")
     assert row["source"] == "env OPENROUTER_API_KEY"
     assert row["masked"] == "sk-or-…2222"
     assert "shadowed" in row["note"]
-    assert run_cli("keys", "get", "openrouter", env=env).stdout == "sk-or-v1-fromenv000002222\n"
+    assert cli("keys", "get", "openrouter", env=env).stdout == "sk-or-v1-fromenv000002222\n"
     # Setting a key while the variable is set says which one wins.
-    proc = run_cli("keys", "set", "openrouter", input="sk-or-v1-newfile3333", env=env)
+    proc = cli("keys", "set", "openrouter", stdin="sk-or-v1-newfile3333", env=env)
     assert "OPENROUTER_API_KEY is set and takes precedence" in proc.stderr
 
 
-def test_canary_key_appears_only_in_keys_get(run_cli, write_config, server):
+def test_canary_key_appears_only_in_keys_get(cli, write_config, server):
     refusing = server()
     refusing.route("POST", "/v1/chat/completions")(
         lambda ex: ex.reply(401, {"error": {"message": "No auth credentials found", "code": 401}})
     )
     write_config(local_config(openrouter=f"{refusing.url}/v1"))
-    run_cli("keys", "set", "openrouter", input=CANARY)
+    cli("keys", "set", "openrouter", stdin=CANARY)
     outputs = [
-        run_cli("keys", "list"),
-        run_cli("keys", "list", "--json"),
-        run_cli("chat", "--json", "-p", "openrouter", "Hi"),
-        run_cli("chat", "-v", "-p", "openrouter", "Hi"),
+        cli("keys", "list"),
+        cli("keys", "list", "--json"),
+        cli("chat", "--json", "-p", "openrouter", "Hi"),
+        cli("chat", "-v", "-p", "openrouter", "Hi"),
     ]
-    shown = run_cli("config", "show")
-    if shown.returncode != 2:  # `config show` exists once the config group lands
+    shown = cli("config", "show")
+    if shown.exit_code != 2:  # `config show` exists once the config group lands
         outputs.append(shown)
     for proc in outputs:
         assert CANARY not in proc.stdout + proc.stderr, proc.args
-    assert outputs[2].returncode == 3
+    assert outputs[2].exit_code == 3
     assert refusing.requests[0].headers["authorization"] == f"Bearer {CANARY}"
-    assert run_cli("keys", "get", "openrouter").stdout.strip() == CANARY
+    assert cli("keys", "get", "openrouter").stdout.strip() == CANARY
 
 
 @pytest.mark.parametrize("redirecting", ["openrouter", "huggingface"])
-def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(run_cli, write_config, server, redirecting):
+def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(cli, write_config, server, redirecting):
     """Two loopback 'clouds'. The first answers 307 to the other's host; chat fails over instead of following."""
     hosts = {"openrouter": server(), "huggingface": server()}
     other = "huggingface" if redirecting == "openrouter" else "openrouter"
@@ -188,11 +194,11 @@ def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(run_cli
         "[providers.exo]\nenabled = false\n"
         + "".join(f'[providers.{n}]\nurl = "{h.url}/v1"\npriority = {priority[n]}\n' for n, h in hosts.items())
     )
-    run_cli("keys", "set", "openrouter", input=secret["openrouter"])  # from the keys file
+    cli("keys", "set", "openrouter", stdin=secret["openrouter"])  # from the keys file
     env = {"HF_TOKEN": secret["huggingface"]}  # from the environment
 
-    proc = run_cli("chat", "-p", redirecting, "-p", other, "Hi", env=env)
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("chat", "-p", redirecting, "-p", other, "Hi", env=env)
+    assert proc.exit_code == 0, proc.stderr
     assert proc.stdout.strip() == "fine"
     for name, host in hosts.items():
         assert host.requests, name
@@ -204,7 +210,7 @@ def test_each_key_goes_only_to_its_own_host_and_never_follows_a_redirect(run_cli
     assert all(not r.path.startswith("/redirected") for r in hosts[other].requests)
 
 
-def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, write_config, server):
+def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(cli, write_config, server):
     """Providers that quote the credential in their 401 text: no command may print it (one key in the keys
     file, one in the environment), whether as a table, `--json`, a notice or an error."""
     echoing = server()
@@ -219,7 +225,7 @@ def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, w
         echoing.route("POST" if path.endswith("completions") else "GET", path)(echo_key)
     write_config(local_config(openrouter=f"{echoing.url}/api/v1", huggingface=f"{echoing.url}/v1"))
     from_env = "hf_canaryFromTheEnvironment0123456789"
-    assert run_cli("keys", "set", "openrouter", input=CANARY).returncode == 0
+    assert cli("keys", "set", "openrouter", stdin=CANARY).exit_code == 0
     env = {"HF_TOKEN": from_env}
     commands = [
         ["keys", "list"],
@@ -240,7 +246,7 @@ def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, w
         ["providers", "add", "other", "--url", f"{echoing.url}/v1", "--key-env", "HF_TOKEN", "--check"],
     ]
     for args in commands:
-        proc = run_cli(*args, env=env)
+        proc = cli(*args, env=env)
         shown = proc.stdout + proc.stderr
         assert CANARY not in shown and from_env not in shown, args
         assert "Traceback" not in shown, args
@@ -248,10 +254,10 @@ def test_a_key_echoed_back_by_its_provider_is_masked_in_every_command(run_cli, w
     sent = {r.headers.get("authorization") for r in echoing.requests}
     assert {f"Bearer {CANARY}", f"Bearer {from_env}"} <= sent
     # … and `keys get` is the one command that prints a key.
-    assert run_cli("keys", "get", "huggingface", env=env).stdout == from_env + "\n"
+    assert cli("keys", "get", "huggingface", env=env).stdout == from_env + "\n"
 
 
-def test_probes_never_follow_a_redirect_to_another_host(run_cli, write_config, server):
+def test_probes_never_follow_a_redirect_to_another_host(cli, write_config, server):
     """`providers status`, `models`, `doctor` and `providers add --check` send keys too: a 302 elsewhere is
     reported, never followed, so the other host receives nothing."""
     asked, elsewhere = server(), server()
@@ -269,7 +275,7 @@ def test_probes_never_follow_a_redirect_to_another_host(run_cli, write_config, s
         ["doctor"],
         ["providers", "add", "x", "--url", f"{asked.url}/v1", "--key-env", "HF_TOKEN", "--check"],
     ):
-        proc = run_cli(*args, env=env)
+        proc = cli(*args, env=env)
         assert "Traceback" not in proc.stderr and CANARY not in proc.stdout + proc.stderr, args
     assert {r.headers.get("authorization") for r in asked.requests} >= {f"Bearer {CANARY}"}
     assert elsewhere.requests == []

@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.cli_inprocess import inprocess_run_cli, real_process_run  # noqa: F401  (fixtures run_cli, run_process)
 
 fernet = pytest.importorskip("cryptography.fernet")
 
@@ -105,14 +104,14 @@ def stored_keys() -> dict[str, str]:
     return tomllib.loads(keys_file().read_text(encoding="utf-8"))
 
 
-def effective(run_cli) -> dict[str, dict[str, Any]]:
+def effective(cli) -> dict[str, dict[str, Any]]:
     """Provider rows as `keys list --json` sees them after the import (the config must load)."""
-    proc = run_cli("keys", "list", "--json")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("keys", "list", "--json")
+    assert proc.exit_code == 0, proc.stderr
     return {row["provider"]: row for row in json.loads(proc.stdout)["providers"]}
 
 
-def test_full_import_maps_every_provider_and_stores_keys(run_cli):
+def test_full_import_maps_every_provider_and_stores_keys(cli):
     write_legacy(
         [
             openrouter(priority=2, api_key=OR_KEY),
@@ -123,8 +122,8 @@ def test_full_import_maps_every_provider_and_stores_keys(run_cli):
         billing_protection={"enabled": True, "max_daily_cost": 1.0},
         free_models_only=False,
     )
-    proc = run_cli("config", "import-legacy")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
     providers = config()["providers"]
     assert providers["exo"] == {"url": "http://localhost:8000"}
     assert "52415" in proc.stderr
@@ -142,7 +141,7 @@ def test_full_import_maps_every_provider_and_stores_keys(run_cli):
     assert keys_file().stat().st_mode & 0o777 == 0o600
     for field in ("billing_protection", "free_models_only", "rate_limit", "token_limit", "capabilities"):
         assert field in proc.stderr
-    rows = effective(run_cli)
+    rows = effective(cli)
     assert {name: rows[name]["source"] for name in ("openrouter", "huggingface", "together-ai")} == {
         "openrouter": "keys file",
         "huggingface": "keys file",
@@ -155,9 +154,9 @@ def test_full_import_maps_every_provider_and_stores_keys(run_cli):
         assert secret not in proc.stdout + proc.stderr
 
 
-def test_missing_priority_keeps_list_order_with_exo_first(run_cli):
+def test_missing_priority_keeps_list_order_with_exo_first(cli):
     write_legacy([together(status="active"), openrouter(), exo_local()])
-    assert run_cli("config", "import-legacy").returncode == 0
+    assert cli("config", "import-legacy").exit_code == 0
     providers = config()["providers"]
     # exo 0 (the default already), together-ai 1, openrouter 2.
     assert "priority" not in providers["exo"]
@@ -166,51 +165,50 @@ def test_missing_priority_keeps_list_order_with_exo_first(run_cli):
     assert "enabled" not in providers["together-ai"]
 
 
-def test_old_status_form_disables(run_cli):
+def test_old_status_form_disables(cli):
     write_legacy([exo_local(status="ProviderStatus.DISABLED"), openrouter(status="disabled")])
-    assert run_cli("config", "import-legacy").returncode == 0
+    assert cli("config", "import-legacy").exit_code == 0
     providers = config()["providers"]
     assert providers["exo"]["enabled"] is False
     assert providers["openrouter"]["enabled"] is False
 
 
-def test_encrypted_key_without_key_file_is_imported_without_key(run_cli):
+def test_encrypted_key_without_key_file_is_imported_without_key(cli):
     write_legacy([openrouter(api_key_encrypted=encrypt(OR_KEY, with_key_file=False))])
-    proc = run_cli("config", "import-legacy")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
     assert "exobridge keys set openrouter" in proc.stderr
     assert ".token_manager_key" in proc.stderr
     assert not keys_file().exists()
 
 
-def test_encrypted_key_without_cryptography_says_what_to_run(run_process, tmp_path):
-    """A process: hiding an installed package needs a fresh interpreter with its own PYTHONPATH."""
-    blocker = tmp_path / "no-cryptography" / "cryptography"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+def test_encrypted_key_without_cryptography_says_what_to_run(cli, monkeypatch):
     write_legacy([hugging_face(api_key_encrypted=encrypt(HF_KEY))])
-    proc = run_process("config", "import-legacy", env={"PYTHONPATH": str(blocker.parent)})
-    assert proc.returncode == 0, proc.stderr
+    # None in sys.modules makes `import cryptography…` raise ImportError, as when the package is not installed.
+    for name in {"cryptography", "cryptography.fernet", *(m for m in sys.modules if m.startswith("cryptography."))}:
+        monkeypatch.setitem(sys.modules, name, None)
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
     assert "'cryptography' package is not installed" in proc.stderr
     assert "exobridge keys set huggingface" in proc.stderr
     assert not keys_file().exists()
 
 
-def test_wrong_key_file_does_not_decrypt(run_cli):
+def test_wrong_key_file_does_not_decrypt(cli):
     write_legacy([openrouter(api_key_encrypted=encrypt(OR_KEY))])
     (home() / ".token_manager_key").write_bytes(fernet.Fernet.generate_key())
-    proc = run_cli("config", "import-legacy")
-    assert proc.returncode == 0
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0
     assert "does not decrypt" in proc.stderr and "exobridge keys set openrouter" in proc.stderr
     assert not keys_file().exists()
 
 
-def test_dry_run_prints_the_result_and_writes_nothing(run_cli):
+def test_dry_run_prints_the_result_and_writes_nothing(cli):
     config_file().write_text('default_model = "mine"\n')
     before = config_file().read_bytes()
     write_legacy([together(api_key=TOGETHER_KEY)])
-    proc = run_cli("config", "import-legacy", "--dry-run")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("config", "import-legacy", "--dry-run")
+    assert proc.exit_code == 0, proc.stderr
     result = tomllib.loads(proc.stdout)
     assert result["default_model"] == "mine"
     assert result["providers"]["together-ai"]["kind"] == "openai"
@@ -220,7 +218,7 @@ def test_dry_run_prints_the_result_and_writes_nothing(run_cli):
     assert TOGETHER_KEY not in proc.stdout + proc.stderr
 
 
-def test_merge_keeps_comments_existing_providers_and_stored_keys(run_cli):
+def test_merge_keeps_comments_existing_providers_and_stored_keys(cli):
     original = (
         "# my settings\n"
         'default_model = "llama-3.2-3b"  # the one I like\n'
@@ -235,8 +233,8 @@ def test_merge_keeps_comments_existing_providers_and_stored_keys(run_cli):
     config_file().write_text(original)
     keys_file().write_text('openrouter = "sk-or-v1-alreadystored9999"\n')
     write_legacy([exo_local(), openrouter(api_key=OR_KEY)])
-    proc = run_cli("config", "import-legacy")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
     text = config_file().read_text()
     assert text.startswith(original.rstrip("\n"))  # everything the user wrote, untouched, new tables after
     assert config()["providers"]["openrouter"] == {"priority": 9}
@@ -245,13 +243,13 @@ def test_merge_keeps_comments_existing_providers_and_stored_keys(run_cli):
     assert stored_keys() == {"openrouter": "sk-or-v1-alreadystored9999"}
     assert "kept the key already stored" in proc.stderr
     # A second run changes nothing.
-    assert run_cli("config", "import-legacy").returncode == 0
+    assert cli("config", "import-legacy").exit_code == 0
     assert config_file().read_text() == text
 
 
-def test_explicit_path_argument(run_cli, tmp_path):
+def test_explicit_path_argument(cli, tmp_path):
     path = write_legacy([openrouter(api_key=OR_KEY)], path=tmp_path / "old.json")
-    assert run_cli("config", "import-legacy", str(path)).returncode == 0
+    assert cli("config", "import-legacy", str(path)).exit_code == 0
     assert stored_keys() == {"openrouter": OR_KEY}
 
 
@@ -265,24 +263,24 @@ def test_explicit_path_argument(run_cli, tmp_path):
         pytest.param("[" * 100_000, "nested too deeply", id="deeply-nested"),
     ],
 )
-def test_bad_legacy_file_is_one_line_exit_4(run_cli, tmp_path, content, expected):
+def test_bad_legacy_file_is_one_line_exit_4(cli, tmp_path, content, expected):
     path = tmp_path / "legacy.json"
     path.write_text(content)
-    proc = run_cli("config", "import-legacy", str(path))
-    assert proc.returncode == 4
+    proc = cli("config", "import-legacy", str(path))
+    assert proc.exit_code == 4
     assert proc.stderr.count("\n") == 1
     assert str(path) in proc.stderr and expected in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not config_file().exists()
 
 
-def test_missing_legacy_file_exit_4(run_cli):
-    proc = run_cli("config", "import-legacy")
-    assert proc.returncode == 4
+def test_missing_legacy_file_exit_4(cli):
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 4
     assert ".token_manager_config.json: no such file" in proc.stderr
 
 
-def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
+def test_odd_but_usable_legacy_files_import(cli, tmp_path):
     """A BOM from a Windows editor, a URL that cannot be parsed, and accents in a name."""
     path = tmp_path / "legacy.json"
     providers = [
@@ -291,8 +289,8 @@ def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
         {"name": "Far Port", "base_url": "https://llm.example.test:99999/v1"},
     ]
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"providers": providers}).encode())
-    proc = run_cli("config", "import-legacy", str(path))
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("config", "import-legacy", str(path))
+    assert proc.exit_code == 0, proc.stderr
     assert "skipped Broken: base_url is not an http(s) URL" in proc.stderr
     assert "skipped Far Port: base_url is not an http(s) URL" in proc.stderr
     assert config()["providers"] == {
@@ -305,10 +303,10 @@ def test_odd_but_usable_legacy_files_import(run_cli, tmp_path):
     }
 
 
-def test_imported_tables_keep_a_blank_line_before_the_users_next_table(run_cli):
+def test_imported_tables_keep_a_blank_line_before_the_users_next_table(cli):
     config_file().write_text("[providers.openrouter]\npriority = 9\n\n[my_notes]  # mine\nx = 1\n")
     write_legacy([exo_local(), together()])
-    assert run_cli("config", "import-legacy").returncode == 0
+    assert cli("config", "import-legacy").exit_code == 0
     text = config_file().read_text()
     assert text.endswith("\n\n[my_notes]  # mine\nx = 1\n") and "\n\n[providers.together-ai]\n" in text
     assert config()["my_notes"] == {"x": 1}
