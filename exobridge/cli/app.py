@@ -28,6 +28,8 @@ COMMAND_MODULES: dict[str, str] = {
     "doctor": "exobridge.cli.doctor",
     "completions": "exobridge.cli.completions",
     "serve": "exobridge.cli.serve",
+    "history": "exobridge.cli.history",
+    "usage": "exobridge.cli.usage",
 }
 
 

@@ -482,3 +482,21 @@ def prior_messages(turns: list[Entry]) -> list[dict[str, str]]:
         messages.append({"role": "user", "content": turn.prompt})
         messages.append({"role": "assistant", "content": turn.reply})
     return messages
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """`7d`, `12h`, `30m`, `2w` (that long ago) or a local date `2026-11-01` / `2026-11-01T08:00` -> unix time.
+    ValueError with a one-line message otherwise."""
+    import re
+    from datetime import datetime
+
+    now = time.time() if now is None else now
+    value = text.strip()
+    match = re.fullmatch(r"(\d+)\s*([mhdw])", value)
+    if match:
+        seconds = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[match.group(2)]
+        return now - int(match.group(1)) * seconds
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (use 7d, 12h, or a date like 2026-11-01)") from None

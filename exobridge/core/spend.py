@@ -200,3 +200,105 @@ def cloud_equivalent(config: Config, requested_model: str | None) -> str | None:
 def estimate_tokens(text: str) -> int:
     """A rough prompt-token estimate (4 characters a token, rounded up): for worst-case checks only."""
     return (len(text) + 3) // 4
+
+
+@dataclass
+class Group:
+    key: str
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    unknown: int = 0  # answered requests whose cost is unknown
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": round(self.cost, 10),
+            "unknown_cost_requests": self.unknown,
+        }
+
+
+@dataclass
+class Savings:
+    usd: float = 0.0
+    requests: int = 0  # requests a free provider answered
+    priced: int = 0  # of those, how many had a cloud price
+    price_date: float | None = None  # the oldest price list used
+    reference: str | None = None  # the provider priced against
+
+    def to_json(self) -> dict[str, Any]:
+        from datetime import datetime
+
+        date = datetime.fromtimestamp(self.price_date).date().isoformat() if self.price_date else None
+        return {
+            "usd": round(self.usd, 10),
+            "local_requests": self.requests,
+            "priced_requests": self.priced,
+            "price_date": date,
+            "priced_at": self.reference,
+        }
+
+
+@dataclass
+class Usage:
+    by: str
+    groups: list[Group]
+    days: list[Group]
+    total: Group
+    saved: Savings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "groups": [g.to_json() for g in self.groups],
+            "days": [d.to_json() for d in self.days],
+            "total": self.total.to_json(),
+            "saved_by_running_locally": self.saved.to_json(),
+        }
+
+
+def summarize(rows: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
+    """Add up `history.Store.rows_for_usage` rows by provider, model or (local) day, with the savings."""
+    import time as time_mod
+
+    from exobridge.core import providers
+
+    groups: dict[str, Group] = {}
+    days: dict[str, Group] = {}
+    total = Group("total")
+    reference = reference_provider(config)
+    saved = Savings(reference=reference.name if reference else None)
+    for ts, provider, requested, served, p_tokens, c_tokens, cost, cost_source, outcome in rows:
+        day = time_mod.strftime("%Y-%m-%d", time_mod.localtime(ts))
+        key = {"provider": provider or "(none)", "model": served or requested or "(none)", "day": day}[by]
+        answered = outcome in ("complete", "partial", "interrupted") and provider is not None
+        for group in (groups.setdefault(key, Group(key)), days.setdefault(day, Group(day)), total):
+            group.requests += 1
+            group.prompt_tokens += p_tokens or 0
+            group.completion_tokens += c_tokens or 0
+            if cost is not None:
+                group.cost += cost
+            elif answered:
+                group.unknown += 1
+        provider_config = config.providers.get(provider) if provider else None
+        local = cost_source == "free" or (
+            provider_config is not None and providers.kind_class(provider_config.kind).free
+        )
+        if answered and local:
+            saved.requests += 1
+            price = None
+            if reference is not None:
+                price = cached_price(
+                    reference.name, cloud_equivalent(config, requested) or cloud_equivalent(config, served)
+                )
+            if price is not None and (p_tokens is not None or c_tokens is not None):
+                saved.priced += 1
+                saved.usd += price.cost(p_tokens or 0, c_tokens or 0)
+                if price.read_at is not None:
+                    saved.price_date = min(saved.price_date or price.read_at, price.read_at)
+    ordered = sorted(groups.values(), key=lambda g: g.key if by == "day" else (-g.cost, -g.requests, g.key))
+    return Usage(by, ordered, sorted(days.values(), key=lambda g: g.key), total, saved)

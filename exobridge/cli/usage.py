@@ -1,0 +1,91 @@
+"""`exobridge usage [--since 7d|2026-11-01] [--by provider|model|day] [--json] [--refresh-prices]`.
+
+Requests, tokens and cost per group from the history database, a bar per day on a terminal, what running
+locally saved (docs/history.md), and each budget with what is left today and this month.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from exobridge.core.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from exobridge.render.io import IOStreams
+
+BY = ("provider", "model", "day")
+
+
+@dataclass
+class UsageOptions:
+    since: str = "30d"
+    by: str = "provider"
+    json: bool = False
+    refresh_prices: bool = False
+
+
+def usage_run(opts: UsageOptions, io: IOStreams) -> int:
+    from exobridge.cli.history import HistoryError
+    from exobridge.core import budget, history, spend
+    from exobridge.core import config as config_mod
+
+    if opts.by not in BY:
+        raise UsageError(f"--by: one of {', '.join(BY)}")
+    try:
+        since = history.parse_when(opts.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = config_mod.load()
+    if opts.refresh_prices:
+        for name, outcome in spend.refresh_prices(config).items():
+            io.notice(f"exobridge: prices: {name}: {outcome}")
+    rows: list[tuple] = []
+    standings: list[budget.Standing] = []
+    store = history.Store(create=False)
+    if store.exists():
+        try:
+            with store:
+                rows = store.rows_for_usage(history.Filters(since=since))
+                standings = budget.standings(budget.from_config(config), store.spent_since)
+        except history.HistoryUnavailable as exc:
+            raise HistoryError(str(exc).replace("history unavailable: ", "")) from None
+    else:
+        standings = budget.standings(budget.from_config(config), lambda since, provider: 0.0)
+    summary = spend.summarize(rows, opts.by, config)
+    if opts.json:
+        data = summary.to_json()
+        data["since"] = history._iso(since)
+        data["budgets"] = [s.to_json() for s in standings]
+        io.write_json(data)
+        return ExitCode.OK
+    from exobridge.render import usage as view
+
+    view.show(summary, io, f"since {history._iso(since)}")
+    for standing in standings:
+        scope = "" if standing.scope == "overall" else f" for {standing.scope}"
+        io.write_out(
+            f"{standing.period} budget{scope}: {view.money(standing.spent)} of {view.money(standing.limit)} "
+            f"({view.money(standing.left)} left)\n"
+        )
+    return ExitCode.OK
+
+
+def usage(
+    since: Annotated[str, typer.Option("--since", help="From: 7d, 12h, or a date (2026-11-01).")] = "30d",
+    by: Annotated[str, typer.Option("--by", help="Group by provider, model or day.")] = "provider",
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    refresh_prices: Annotated[
+        bool, typer.Option("--refresh-prices", help="Read the providers' price lists first (network).")
+    ] = False,
+) -> int:
+    """Requests, tokens and cost; what running locally saved; budgets left."""
+    from exobridge.render import io as iostreams
+
+    return usage_run(UsageOptions(since, by, json_out, refresh_prices), iostreams.current())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("usage")(usage)
