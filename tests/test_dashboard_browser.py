@@ -126,12 +126,74 @@ def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer, LoopbackServer
     studio.close()
 
 
+PAYLOAD_PROMPT = "<img src=x onerror=window.__pwnedHistory=1>"
+
+
+def seed_history(home: Path) -> bool:
+    """Three recorded requests in serve's history database (False when this version has no history)."""
+    try:
+        from exobridge.core import history
+    except ImportError:
+        return False
+    failover = [
+        {"provider": "exo", "url": None, "model": "m", "outcome": "failed", "reason": "connection refused"},
+        {"provider": "backup", "url": None, "model": "m", "outcome": "ok", "reason": None},
+    ]
+    entries = [
+        history.Entry(
+            "c1",
+            "Hi",
+            "Hello from backup",
+            "complete",
+            provider="backup",
+            requested_model="m",
+            served_model="m",
+            attempts=failover,
+            prompt_tokens=10,
+            completion_tokens=20,
+            cost=0.0123,
+            cost_source="price list",
+            latency_ms=420,
+        ),
+        history.Entry(
+            "c2",
+            PAYLOAD_PROMPT,
+            "",
+            "failed",
+            provider=None,
+            requested_model="evil:x",
+            error=f"evil rejected the request: {PAYLOAD_ERROR}",
+        ),
+        history.Entry(
+            "c3",
+            "Local?",
+            "Yes",
+            "complete",
+            provider="studio",
+            requested_model="m",
+            served_model=PLACED,
+            prompt_tokens=5,
+            completion_tokens=5,
+            cost=0.0,
+            cost_source="free",
+            latency_ms=80,
+        ),
+    ]
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    with history.Store(home / "data" / history.FILE_NAME) as store:
+        for entry in entries:
+            store.add(entry)
+    return True
+
+
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory, upstreams) -> Iterator[ServeProcess]:
     backup, evil, studio = upstreams
     home = tmp_path_factory.mktemp("dashboard") / "home"
+    process_history = seed_history(home)
     config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
     process = ServeProcess(serve_env(home, textwrap.dedent(config)))
+    process.has_history = process_history  # type: ignore[attr-defined]
     yield process
     process.stop()
 
@@ -207,8 +269,26 @@ def test_the_page_loads_without_console_errors_and_lists_the_providers(browser, 
     assert "can answer now: studio, backup, evil" in text_of(browser, "status-line")
     exo = text_of(browser, "exo")
     assert "studio" in exo and "2 node(s)" in exo and PLACED in exo and PAYLOAD_PLACED in exo
-    assert "history not available yet" in text_of(browser, "requests")
     browser.save_screenshot(str(artifacts / "providers.png"))
+    assert console_errors(browser) == []
+
+
+def test_recent_requests_and_spend_come_from_the_history(browser, serve, artifacts) -> None:
+    if not serve.has_history:
+        assert "history not available" in text_of(browser, "requests")
+        pytest.skip("this version has no history database (issue 11)")
+    wait_for(browser, lambda d: len(d.find_elements("css selector", "#requests-body tr")) == 3, "three requests")
+    rows = [row.text for row in browser.find_elements("css selector", "#requests-body tr")]
+    assert "studio" in rows[0] and "free" in rows[0]  # newest first
+    assert "failed" in rows[1]
+    assert "backup" in rows[2] and "$0.01" in rows[2] and "exo failed: connection refused → backup ✓" in rows[2]
+    browser.find_elements("css selector", "#requests-body tr")[1].click()
+    wait_for(browser, lambda d: PAYLOAD_PROMPT in text_of(d, "request-detail"), "the request's prompt, as text")
+    assert PAYLOAD_ERROR in text_of(browser, "request-detail")
+    wait_for(browser, lambda d: "$0.01" in text_of(d, "spend-providers"), "spend per provider")
+    assert "backup" in text_of(browser, "spend-providers")
+    assert browser.execute_script("return window.__pwnedHistory") is None
+    browser.save_screenshot(str(artifacts / "history.png"))
     assert console_errors(browser) == []
 
 
@@ -246,8 +326,8 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
     assert PAYLOAD_ERROR in error and "evil rejected the request" in error
     assert "tried: evil failed (bad_request)" in [text for _, text in turns(browser)]
     assert browser.find_elements("css selector", "#main img") == []
-    pwned = "return [window.__pwnedModel, window.__pwnedError, window.__pwnedPlaced]"
-    assert browser.execute_script(pwned) == [None, None, None]
+    pwned = "return [window.__pwnedModel, window.__pwnedError, window.__pwnedPlaced, window.__pwnedHistory]"
+    assert browser.execute_script(pwned) == [None, None, None, None]
     browser.save_screenshot(str(artifacts / "injection.png"))
 
 

@@ -6,7 +6,8 @@
 - `GET /v1/models`: logical names and every provider's ids (`provider:id`), from `exobridge models`' cache.
 - `GET /health`: liveness, no upstream call. `GET /v1/exobridge/status`: `providers status --json`; the probes
   are cached (`STATUS_TTL`), the cooldowns are serve's current ones; an `Age` header says how old the probes are.
-- `GET /`: the dashboard (serve/dashboard.py), and `GET /v1/exobridge/dashboard`: what it can show.
+- `GET /`: the dashboard (serve/dashboard.py), and `GET /v1/exobridge/dashboard`: what it can show;
+  `GET /v1/exobridge/history[/{id}]` and `/v1/exobridge/spend`: its history and spend (serve/history_view.py).
 
 Every error is an OpenAI-style JSON body (`{"error": {"message", "type", "param", "code"}}`), never a
 traceback; error text passes the redactor, so an upstream key never reaches a client or a log line.
@@ -375,6 +376,46 @@ class JsonEndpoint:
         await send_json(send, 200, await self.compute())
 
 
+class HistoryEndpoint:
+    """`GET /v1/exobridge/history[/{id}]` and `/v1/exobridge/spend` for the dashboard (serve/history_view.py).
+
+    Read on a daemon thread. `{"available": false, "reason": ...}` when there is no history to show."""
+
+    def __init__(self, ctx: ServeContext, what: str) -> None:
+        self.ctx = ctx
+        self.what = what
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from urllib.parse import parse_qs
+
+        from exobridge.serve import history_view
+        from exobridge.serve.shared import on_daemon_thread
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            number = int(query.get("limit", query.get("days", ["50" if self.what == "recent" else "14"]))[0])
+            ident = int(scope.get("path_params", {}).get("ident", "0"))
+        except ValueError:
+            await send_problem(send, scope, wire.RequestProblem(400, "limit, days and the id are whole numbers"))
+            return
+        config = self.ctx.live.get()
+        work = {
+            "recent": lambda: history_view.recent(number),
+            "request": lambda: history_view.request(ident),
+            "spend": lambda: history_view.spend(config, number),
+        }[self.what]
+        try:
+            answer = await on_daemon_thread(work)
+        except history_view.NotAvailable as exc:
+            answer = {"available": False, "reason": self.ctx.redact(str(exc))}
+        if answer is None:
+            problem = wire.RequestProblem(404, f"no request {ident} in the history", code="not_found")
+            await send_problem(send, scope, problem)
+            return
+        answer.setdefault("available", True)
+        await send_json(send, 200, answer, {"Cache-Control": "no-store"})
+
+
 class StatusEndpoint:
     """`GET /v1/exobridge/status`, with an `Age` header: seconds since the providers were probed."""
 
@@ -471,6 +512,9 @@ def create_app(ctx: ServeContext) -> Edges:
         Route("/health", JsonEndpoint(health), methods=["GET"]),
         Route("/v1/exobridge/status", StatusEndpoint(ctx), methods=["GET"]),
         Route("/v1/exobridge/dashboard", JsonEndpoint(dashboard_features), methods=["GET"]),
+        Route("/v1/exobridge/history", HistoryEndpoint(ctx, "recent"), methods=["GET"]),
+        Route("/v1/exobridge/history/{ident}", HistoryEndpoint(ctx, "request"), methods=["GET"]),
+        Route("/v1/exobridge/spend", HistoryEndpoint(ctx, "spend"), methods=["GET"]),
         *(Route(path, files, methods=["GET", "HEAD"]) for path in dashboard.FILES),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})

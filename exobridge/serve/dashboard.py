@@ -11,6 +11,7 @@ string as text (textContent), never as HTML.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
 from typing import Any
@@ -41,9 +42,13 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-cache"),
 ]
 
-# Sections the page shows once serve has an endpoint for them (issue 11: history, spend and budgets;
-# issue 12: loading a model onto Exo). Until then the page says so, naming the CLI command that has it.
-FEATURES = {"history": False, "spend": False, "budgets": False, "exo_load": False}
+# Sections that need a module of another issue (11: history, spend and budgets; 12: loading a model onto Exo).
+# Until it is there the page says so, naming the CLI command that has it.
+OPTIONAL_MODULES = {
+    "history": "exobridge.core.history",
+    "spend": "exobridge.core.spend",
+    "budgets": "exobridge.core.budget",
+}
 
 
 def _read(name: str) -> bytes:
@@ -75,4 +80,6 @@ class DashboardFiles:
 
 def features() -> dict[str, Any]:
     """What this serve can show besides providers and the playground (`GET /v1/exobridge/dashboard`)."""
-    return {"features": dict(FEATURES)}
+    shown = {name: importlib.util.find_spec(module) is not None for name, module in OPTIONAL_MODULES.items()}
+    shown["exo_load"] = False  # no HTTP API for loading yet: the page names `exobridge models load`
+    return {"features": shown}

@@ -203,7 +203,7 @@ class TtlValue:
         if key == self._key and time.monotonic() - self._at < self.ttl:
             return self._value
         if self._pending is None:
-            self._pending = _on_daemon_thread(self._compute)
+            self._pending = on_daemon_thread(self._compute)
             try:
                 value = await self._pending
             finally:
@@ -213,7 +213,7 @@ class TtlValue:
         return await asyncio.shield(self._pending)
 
 
-def _on_daemon_thread(compute: Callable[[], Any]) -> asyncio.Future[Any]:
+def on_daemon_thread(compute: Callable[[], Any]) -> asyncio.Future[Any]:
     """Run `compute` on a daemon thread (never joined at exit, unlike an executor's) and await its answer."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()

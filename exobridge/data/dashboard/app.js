@@ -175,6 +175,7 @@
       const status = await response.json();
       renderProviders(status, age);
       renderExo(status);
+      refreshHistory();
     } catch (error) {
       if (error instanceof AuthNeeded) return;
       $("providers-note").textContent = `status failed: ${error.message}`;
@@ -295,6 +296,8 @@
       if (!reply) meta.textContent = `${model}: no answer`;
     } finally {
       refreshStatus(); // the route may have put a provider into cooldown
+      refreshHistory();
+      refreshSpend();
     }
   }
 
@@ -322,16 +325,149 @@
     transcript.replaceChildren();
   });
 
+  // --- history and spend ------------------------------------------------------------------------------
+  let features = {};
+
+  function money(usd) {
+    if (usd == null) return "unknown";
+    return usd >= 0.01 || usd === 0 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
+  }
+
+  function chainText(attempts) {
+    // the failover chain: every provider tried, in order, and what happened there
+    return (attempts || [])
+      .map((a) => (a.outcome === "ok" ? `${a.provider} ✓` : `${a.provider} ${a.outcome}${a.reason ? `: ${a.reason}` : ""}`))
+      .join(" → ");
+  }
+
+  function requestRow(entry) {
+    const tokens =
+      entry.prompt_tokens == null && entry.completion_tokens == null
+        ? "—"
+        : `${entry.prompt_tokens ?? "?"} → ${entry.completion_tokens ?? "?"}`;
+    const row = el(
+      "tr",
+      "",
+      el("td", "", String(entry.time || "").replace("T", " ").slice(0, 19)),
+      el("td", "", entry.provider || "—"),
+      el("td", "mono", entry.served_model || entry.requested_model || "—"),
+      el("td", "", entry.latency_ms == null ? "—" : `${entry.latency_ms} ms`),
+      el("td", "", tokens),
+      el("td", "", entry.cost_source === "free" ? "free" : money(entry.cost)),
+      el("td", `outcome-${entry.outcome}`, entry.outcome || ""),
+      el("td", "muted", chainText(entry.attempts)),
+    );
+    row.addEventListener("click", () => showRequest(entry.id, row));
+    return row;
+  }
+
+  async function showRequest(id, row) {
+    const box = $("request-detail");
+    for (const other of document.querySelectorAll("#requests-body tr.selected")) other.classList.remove("selected");
+    row.classList.add("selected");
+    try {
+      const response = await api(`/v1/exobridge/history/${Number(id)}`);
+      if (!response.ok) throw new Error(await errorText(response));
+      const entry = await response.json();
+      const parts = [el("h3", "", `Request ${entry.id} · ${entry.time} · ${entry.outcome}`)];
+      for (const [label, value] of [
+        ["System", entry.system],
+        ["Prompt", entry.prompt],
+        ["Reply", entry.reply],
+        ["Error", entry.error],
+        ["Failover chain", chainText(entry.attempts)],
+      ]) {
+        if (value) parts.push(el("div", "muted", label), el("pre", "", value));
+      }
+      box.replaceChildren(...parts);
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      box.replaceChildren(el("p", "error", `could not read request ${id}: ${error.message}`));
+    }
+    box.hidden = false;
+  }
+
+  async function refreshHistory() {
+    if (!features.history) return;
+    try {
+      const response = await api("/v1/exobridge/history?limit=50");
+      if (!response.ok) throw new Error(await errorText(response));
+      const answer = await response.json();
+      if (!answer.available) {
+        $("requests-note").textContent = `no history to show: ${answer.reason}`;
+        return;
+      }
+      $("requests-body").replaceChildren(...answer.requests.map(requestRow));
+      $("requests-table").hidden = !answer.requests.length;
+      $("requests-note").textContent = answer.requests.length ? "" : "no request recorded yet";
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      $("requests-note").textContent = `history failed: ${error.message}`;
+    }
+  }
+
+  function bars(table, rows, label, value, text) {
+    const top = Math.max(0, ...rows.map(value));
+    table.replaceChildren(
+      ...rows.map((row) => {
+        const bar = el("progress");
+        bar.max = top || 1;
+        bar.value = value(row);
+        return el("tr", "", el("td", "mono", label(row)), el("td", "", bar), el("td", "", text(row)));
+      }),
+    );
+    if (!rows.length) table.replaceChildren(el("tr", "", el("td", "muted", "nothing yet")));
+  }
+
+  function costText(bucket) {
+    const unknown = bucket.unknown ? `, ${bucket.unknown} unknown` : "";
+    return `${money(bucket.cost)} · ${bucket.requests} req${unknown}`;
+  }
+
+  async function refreshSpend() {
+    if (!features.spend) return;
+    try {
+      const response = await api("/v1/exobridge/spend?days=14");
+      if (!response.ok) throw new Error(await errorText(response));
+      const answer = await response.json();
+      if (!answer.available) {
+        $("spend-note").textContent = `no spend to show: ${answer.reason}`;
+        return;
+      }
+      $("spend-note").textContent = `known costs over the last ${answer.days} days`;
+      bars($("spend-days"), answer.per_day, (d) => d.day, (d) => d.cost, costText);
+      bars($("spend-providers"), answer.per_provider, (p) => p.provider, (p) => p.cost, costText);
+      const budgets = (answer.budgets || []).map((b) => {
+        const bar = el("progress");
+        bar.max = b.limit || 1;
+        bar.value = Math.min(b.spent, b.limit);
+        return el("p", "", `${b.scope} ${b.period}: `, bar, ` ${money(b.spent)} of ${money(b.limit)}, ${money(b.left)} left`);
+      });
+      $("spend-budgets").replaceChildren(...(budgets.length ? budgets : [el("p", "muted", "no [budget] set")]));
+      const saved = answer.saved;
+      $("spend-saved").textContent = saved
+        ? `${money(saved.usd)} over ${saved.priced_requests} of ${saved.free_requests} free answers, at ${saved.reference}'s prices` +
+          (saved.price_date ? ` of ${saved.price_date}` : "")
+        : "cannot say: no cloud provider with cached prices to compare with";
+      $("spend-charts").hidden = false;
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      $("spend-note").textContent = `spend failed: ${error.message}`;
+    }
+  }
+
   // --- start ------------------------------------------------------------------------------------------
   async function start() {
     try {
       const response = await api("/v1/exobridge/dashboard");
       if (!response.ok) throw new Error(await errorText(response));
-      await response.json();
+      features = (await response.json()).features || {};
       $("key-form").hidden = true;
       $("main").hidden = false;
       $("forget-key").hidden = !sessionStorage.getItem(KEY_NAME);
       refreshStatus();
+      refreshHistory();
+      refreshSpend();
       await loadModels();
       document.body.dataset.ready = "yes";
     } catch (error) {
