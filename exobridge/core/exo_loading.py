@@ -705,8 +705,8 @@ class ExoLoader:
                 timeout=http.timeout_for(self.provider, read=seconds + REQUEST_SECONDS),
                 deadline=self.clock() + REQUEST_SECONDS,
             )
-        except Failure as failure:
-            outcome.update(type="error", message=failure.reason)
+        except Exception as exc:  # a Failure; or the loader closed its client meanwhile (the load is over)
+            outcome.update(type="error", message=str(getattr(exc, "reason", exc)) or type(exc).__name__)
             done.set()
             return
         cutoff = http.Cutoff(deadline)
