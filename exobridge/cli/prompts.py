@@ -64,12 +64,13 @@ class Prompter:
         self.io.write_err(terminal_text(line) + "\n")
 
     def _read(self, question: str, hidden: bool = False) -> str:
-        self.io.write_err(question)
         if hidden:
-            with _echo_off(self.io):
+            with _echo_off(self.io):  # echo off before the question shows: nothing typed after it is echoed
+                self.io.write_err(question)
                 line = self.io.stdin.readline()
             self.io.write_err("\n")  # the Enter typed was not echoed
         else:
+            self.io.write_err(question)
             line = self.io.stdin.readline()
         if not line:
             self.io.write_err("\n")
