@@ -19,6 +19,13 @@ from tests.exo_sim import INSTANCE, SIZE, V1_ID, CurrentExo, LegacyExo, exo_conf
 from tests.loopback import closed_port
 
 
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    """In-process loads read progress every few ms (the pacing itself has its own test)."""
+    monkeypatch.setattr(exo_loading, "FIRST_POLL", 0.005)
+    monkeypatch.setattr(exo_loading, "POLL", 0.01)
+
+
 @pytest.fixture
 def exo(server, write_config):
     sim = CurrentExo(server())
@@ -335,7 +342,8 @@ def test_ctrl_c_stops_waiting_and_says_exo_keeps_loading_unless_cancel(server, w
         assert "stopped waiting; Exo keeps loading llama-3.2-3b" in stderr and not deleted
 
 
-def test_pacing_starts_fast_and_backs_off_to_the_poll_interval(exo):
+def test_pacing_starts_fast_and_backs_off_to_the_poll_interval(exo, monkeypatch):
+    monkeypatch.setattr(exo_loading, "FIRST_POLL", 0.05)
     from exobridge.core import config
 
     target = exo_loading.resolve("llama-3.2-3b", config.load())

@@ -41,12 +41,7 @@ class UnloadOptions:
 def _loader(target: LoadTarget, poll: float | None = None, place_wait: float | None = None) -> ExoLoader:
     from exobridge.core import exo_loading, keys
 
-    return exo_loading.ExoLoader(
-        target.provider,
-        keys.resolve(target.provider).value,
-        poll=exo_loading.POLL if poll is None else poll,
-        place_wait=exo_loading.PLACE_WAIT if place_wait is None else place_wait,
-    )
+    return exo_loading.ExoLoader(target.provider, keys.resolve(target.provider).value, poll=poll, place_wait=place_wait)
 
 
 def follow(loader: ExoLoader, target: LoadTarget, view: object, timeout: float) -> LoadEvent:

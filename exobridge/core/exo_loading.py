@@ -416,16 +416,16 @@ class ExoLoader:
         key: str | None = None,
         *,
         http: httpx.Client | None = None,
-        poll: float = POLL,
-        place_wait: float = PLACE_WAIT,
+        poll: float | None = None,
+        place_wait: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.key = key
         self._http = http
         self._own_http = http is None
-        self.poll = poll
-        self.place_wait = place_wait
+        self.poll = POLL if poll is None else poll
+        self.place_wait = PLACE_WAIT if place_wait is None else place_wait
         self.clock = clock
         self.node: str | None = None
         self.line: str | None = None
@@ -434,7 +434,7 @@ class ExoLoader:
         self._stop = threading.Event()
         self._display: str | None = None
         self._spec: str | None = None
-        self._interval = min(FIRST_POLL, poll)
+        self._interval = min(FIRST_POLL, self.poll)
 
     # --- HTTP, through core/http.py only ---
     @property
