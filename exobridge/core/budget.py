@@ -178,9 +178,9 @@ class BudgetCheck:
         return reason
 
     def _reason(self, provider: ProviderConfig, model: str | None, request: ChatRequest) -> str | None:
-        from exobridge.core import providers, spend
+        from exobridge.core import spend
 
-        if not self.budget.active or providers.kind_class(provider.kind).free:
+        if not self.budget.active or spend.is_local(provider):
             return None
         price = spend.cached_price(provider.name, model, worst=True)
         if self.budget.free_only and (price is None or not price.free):

@@ -147,6 +147,25 @@ def refresh_prices(config: Config) -> dict[str, str]:
     return outcome
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_local(provider: ProviderConfig) -> bool:
+    """A provider that costs nothing: a free kind (Exo), or a provider with no key whose every node is on this
+    machine (a local OpenAI-compatible server such as llama.cpp or Ollama)."""
+    from urllib.parse import urlsplit
+
+    from exobridge.core import providers
+
+    kind = providers.kind_class(provider.kind)
+    if kind.free:
+        return True
+    if kind.needs_key or provider.key_env:
+        return False
+    hosts = {urlsplit(url).hostname for url in provider.urls}
+    return bool(hosts) and all(h in LOOPBACK_HOSTS or (h or "").startswith("127.") for h in hosts)
+
+
 def tokens(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
     if not isinstance(usage, dict):
         return None, None
@@ -170,6 +189,8 @@ def request_cost(
     reported = kind.cost(usage)
     if reported is not None:
         return reported, ("free" if kind.free else "reported")
+    if is_local(provider):
+        return 0.0, "free"
     prompt_tokens, completion_tokens = tokens(usage)
     price = cached_price(provider.name, model)
     if price is None or prompt_tokens is None or completion_tokens is None:
@@ -265,8 +286,6 @@ def summarize(rows: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
     """Add up `history.Store.rows_for_usage` rows by provider, model or (local) day, with the savings."""
     import time as time_mod
 
-    from exobridge.core import providers
-
     groups: dict[str, Group] = {}
     days: dict[str, Group] = {}
     total = Group("total")
@@ -285,9 +304,7 @@ def summarize(rows: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
             elif answered:
                 group.unknown += 1
         provider_config = config.providers.get(provider) if provider else None
-        local = cost_source == "free" or (
-            provider_config is not None and providers.kind_class(provider_config.kind).free
-        )
+        local = cost_source == "free" or (provider_config is not None and is_local(provider_config))
         if answered and local:
             saved.requests += 1
             price = None
