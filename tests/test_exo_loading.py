@@ -280,6 +280,22 @@ def _terminal_env() -> dict[str, str]:
     return env
 
 
+def _read_until(fd: int, wanted: bytes, seen: bytes = b"") -> bytes:
+    """Read the pty until `wanted` shows up (or it closes); synchronises on output, never on time."""
+    while wanted not in seen:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            piece = os.read(fd, 65536)
+        except OSError:
+            break
+        if not piece:
+            break
+        seen += piece
+    return seen
+
+
 def test_a_terminal_shows_a_progress_bar_per_node_then_the_ready_line(exo, isolated):
     import pty
 
@@ -293,19 +309,8 @@ def test_a_terminal_shows_a_progress_bar_per_node_then_the_ready_line(exo, isola
         close_fds=True,
     )
     os.close(secondary)
-    output = b""
     try:
-        while True:
-            ready, _, _ = select.select([main], [], [], 30)
-            if not ready:
-                break
-            try:
-                piece = os.read(main, 65536)
-            except OSError:
-                break
-            if not piece:
-                break
-            output += piece
+        output = _read_until(main, b"\x00")  # everything, until the process closes the terminal
     finally:
         code = proc.wait(timeout=30)
         os.close(main)
@@ -450,3 +455,28 @@ def test_ask_on_a_terminal_remembers_never_in_the_config(not_placed, backup, cli
     assert config.load().providers["exo"].load_never == ("llama-3.2-3b",)
     again = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="", tty=True))
     assert "Load it now" not in again.stderr and "from backup" in again.stdout and not sim.place_bodies
+
+
+def test_ask_on_a_real_pseudo_terminal_loads_after_yes(not_placed, backup):
+    import pty
+
+    sim = not_placed("ask")
+    main, secondary = pty.openpty()
+    env = {**_terminal_env(), **ENV}
+    proc = subprocess.Popen(
+        [*exobridge_command(), "chat", "Hi"], stdin=secondary, stdout=secondary, stderr=secondary, env=env
+    )
+    os.close(secondary)
+    try:
+        seen = _read_until(main, b"never ask for this model [n]? ")
+        assert b"llama-3.2-3b is not loaded on your Exo cluster (1.9 GB, fits on 2 nodes)" in seen
+        os.write(main, b"y\n")
+        seen = _read_until(main, b"Hello from Exo", seen)
+        seen = _read_until(main, b"\x00", seen)  # the rest, until the process closes the terminal
+    finally:
+        code = proc.wait(timeout=30)
+        os.close(main)
+    text = seen.decode("utf-8", errors="replace")
+    assert code == 0, text
+    assert "Hello from Exo" in text and "ready on 2 nodes: llama-3.2-3b" in text
+    assert sim.place_bodies and not backup.requests
