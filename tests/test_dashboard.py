@@ -194,3 +194,24 @@ def test_only_serve_imports_the_dashboard() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
             assert not [n for n in names if n.startswith("exobridge.serve.dashboard")], path
+
+
+# --- web pages of other sites ---------------------------------------------------------------------------------------
+
+
+def test_a_page_of_another_site_cannot_use_serve_through_the_browser(isolated, upstream) -> None:
+    client, ctx = make_client(isolated, upstream, None)
+    body = {"model": "backup:cloud-1", "messages": [{"role": "user", "content": "hi"}]}
+    elsewhere = client.post("/v1/chat/completions", json=body, headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403 and elsewhere.json()["error"]["code"] == "forbidden_origin"
+    rebound = client.get("/v1/exobridge/status", headers={"Host": "evil.example:52480"})  # DNS rebinding
+    assert rebound.status_code == 403 and "evil.example" in rebound.json()["error"]["message"]
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 403
+    assert not [r for r in upstream.requests if r.method == "POST"]  # nothing reached a provider
+    for host in ("127.0.0.1:52480", "localhost:52480", "[::1]:52480", "127.0.0.2"):
+        same = client.get("/v1/exobridge/dashboard", headers={"Host": host, "Origin": f"http://{host}"})
+        assert same.status_code == 200, host
+    ctx.loopback = False  # bound elsewhere (with a client key): any Host name, still no foreign Origin
+    assert client.get("/health", headers={"Host": "box.lan:52480"}).status_code == 200
+    foreign = client.get("/health", headers={"Host": "box.lan:52480", "Origin": "http://evil.example"})
+    assert foreign.status_code == 403

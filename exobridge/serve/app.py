@@ -49,6 +49,7 @@ class ServeContext:
     quick_redact: Callable[[str], str] = str  # whole keys only: cheap enough for every piece of model text
     client_key: str | None = None
     clients: UpstreamClients | None = None  # lends each route an upstream httpx client of its own
+    loopback: bool = True  # bound to loopback: only loopback Host names are answered (DNS rebinding)
 
     def __post_init__(self) -> None:
         self.open_requests = 0
@@ -427,6 +428,37 @@ class StatusEndpoint:
         await send_json(send, 200, body, {"Age": str(int(age)), "Cache-Control": "no-cache"})
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def foreign_request(scope: Scope, loopback: bool) -> str | None:
+    """Why a request that a web page of another site made through the user's browser is refused, else None.
+
+    - `Origin` (browsers send it on cross-origin requests and on every POST) must be serve's own origin:
+      a page elsewhere cannot spend the user's keys with a form or a `no-cors` fetch.
+    - Bound to loopback, the `Host` must be a loopback name: a site whose name is re-pointed at 127.0.0.1
+      (DNS rebinding) would otherwise be "same origin" with serve.
+
+    Clients that are not browsers (the openai SDK, curl) send no Origin and a Host they were given.
+    """
+    host = _header(scope, b"host")
+    if loopback and host is not None:
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.lower() not in LOOPBACK_NAMES and not name.startswith("127."):
+            return f"Host {host!r} is not this loopback server (exobridge serve answers 127.0.0.1 and localhost)"
+    origin = _header(scope, b"origin")
+    if origin is not None and host is not None and origin.lower() not in (f"http://{host}".lower(),):
+        return f"requests from web pages of another origin ({origin}) are refused"
+    return None
+
+
 class Edges:
     """Outermost layer: access log, client authentication, and errors as OpenAI JSON (never a traceback)."""
 
@@ -450,7 +482,10 @@ class Edges:
             await send(message)
 
         try:
-            if self.expected is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
+            refused = foreign_request(scope, self.ctx.loopback)
+            if refused:
+                await send_problem(sending, scope, wire.RequestProblem(403, refused, code="forbidden_origin"))
+            elif self.expected is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
                 problem = wire.RequestProblem(
                     401,
                     "missing or wrong API key for exobridge serve",

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import uvicorn  # serve's modules load only for `exobridge serve`
 
-from exobridge.serve.options import ServeOptions, ServeUsageError, check, resolve_client_key
+from exobridge.serve.options import ServeOptions, ServeUsageError, check, is_loopback, resolve_client_key
 
 if TYPE_CHECKING:
     from exobridge.render.io import IOStreams
@@ -100,6 +100,7 @@ def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
         quick_redact=secrets.quick,
         client_key=key,
         clients=UpstreamClients(),
+        loopback=is_loopback(opts.host),
     )
 
 
