@@ -480,3 +480,28 @@ def test_ask_on_a_real_pseudo_terminal_loads_after_yes(not_placed, backup):
     assert code == 0, text
     assert "Hello from Exo" in text and "ready on 2 nodes: llama-3.2-3b" in text
     assert sim.place_bodies and not backup.requests
+
+
+# --- 3. seeing it: what `exobridge models` can show per Exo provider --------------------------------------
+
+
+def test_the_cluster_marks_placed_downloaded_and_fitting_models(exo):
+    from exobridge.core.providers.exo import Exo
+
+    cards = {"object": "list", "data": [
+        {"id": V1_ID, "hugging_face_id": V1_ID, "storage_size_megabytes": 1777},
+        {"id": "mlx-community/Meta-Llama-3.1-70B-Instruct-4bit", "storage_size_megabytes": 38000},
+        {"id": "no-size"},
+    ]}  # fmt: skip
+    entries = Exo.parse_models(cards)
+    assert entries is not None and entries[0]["size_bytes"] == 1777 * 1024 * 1024 and "size_bytes" not in entries[2]
+    exo.placed, exo.steps = True, ["ready"]
+    exo_loading.mark_cluster(exo.snapshot(), entries)
+    assert [(e["placed_nodes"], e["downloaded_nodes"], e.get("fits")) for e in entries] == [
+        (2, 2, True),  # placed on both nodes, files on both, 1.9 GB ≤ 12 GB free
+        (0, 0, False),  # 40 GB does not fit 12 GB
+        (0, 0, None),  # no size: unknown
+    ]
+    exo.placed = False
+    exo_loading.mark_cluster(exo.snapshot(), entries)
+    assert entries[0]["placed_nodes"] == 0

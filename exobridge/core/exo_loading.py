@@ -333,6 +333,47 @@ def free_memory(state: Any) -> int | None:
     return total
 
 
+def downloaded_nodes(state: Any) -> dict[str, list[str]]:
+    """Model id → the nodes whose /state `downloads` say `DownloadCompleted` for it."""
+    found: dict[str, list[str]] = {}
+    downloads = _get(state, "downloads")
+    if not isinstance(downloads, dict):
+        return found
+    for node, entries in downloads.items():
+        for entry in entries if isinstance(entries, list) else []:
+            tag, inner = _untag(entry)
+            model = _model_of_shard(_get(inner, "shardMetadata", "shard_metadata"))
+            if tag == "DownloadCompleted" and model and str(node) not in found.setdefault(model, []):
+                found[model].append(str(node))
+    return found
+
+
+def mark_cluster(state: Any, entries: list[dict[str, Any]]) -> None:
+    """Mark each model-list entry of an Exo v1 cluster (for `exobridge models`): `placed_nodes` (nodes of its
+    instances; 0 when not placed), `downloaded_nodes` (nodes that have its files) and `fits` (its size is at
+    most the cluster's free RAM: an estimate; `models load` asks Exo's previews). Keys are left out when the
+    state does not say."""
+    placed: dict[str, int] = {}
+    instances = _get(state, "instances")
+    for instance_id, wrapped in instances.items() if isinstance(instances, dict) else []:
+        view = _instance_view(str(instance_id), wrapped)
+        _, inner = _untag(wrapped)
+        model = _get(_get(inner, "shardAssignments", "shard_assignments"), "modelId", "model_id")
+        if view is not None and isinstance(model, str):
+            placed[model] = placed.get(model, 0) + (len(view.nodes) or 1)
+    downloaded = downloaded_nodes(state)
+    free = free_memory(state)
+    for entry in entries:
+        names = [n for n in (entry.get("id"), entry.get("hugging_face_id")) if isinstance(n, str)]
+        if isinstance(instances, dict):
+            entry["placed_nodes"] = max((placed.get(n, 0) for n in names), default=0)
+        if isinstance(_get(state, "downloads"), dict):
+            entry["downloaded_nodes"] = max((len(downloaded.get(n, [])) for n in names), default=0)
+        size = entry.get("size_bytes")
+        if free is not None and isinstance(size, int):
+            entry["fits"] = size <= free
+
+
 def error_message(data: Any, body: bytes) -> str:
     """Exo's own reason from an error body: `{"error": {"message"}}` (new), `{"detail"}` (old), `{"error": "…"}`."""
     error = _get(data, "error")

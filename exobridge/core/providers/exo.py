@@ -6,7 +6,7 @@ Every Exo model is free.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.providers.base import ProviderKind, StatusProbe, Timeouts
@@ -36,6 +36,27 @@ class Exo(ProviderKind):
     model_list_seconds = 5.0  # on the LAN and small: a black-holed node costs seconds, not the cloud's 15 s
     chat_path = "/v1/chat/completions"
     loads_models = True  # models load/unload, `load = "ask" | "auto" | "never"` (core/exo_loading.py)
+
+    @classmethod
+    def parse_models(cls, data: Any) -> list[dict[str, Any]] | None:
+        """The OpenAI-style entries, plus `size_bytes` from a v1 card's `storage_size_megabytes`."""
+        models = super().parse_models(data)
+        items = data.get("data") if isinstance(data, dict) else None
+        if models is None or not isinstance(items, list):
+            return models
+        sizes = {
+            item["id"]: item["storage_size_megabytes"]
+            for item in items
+            if isinstance(item, dict)
+            and isinstance(item.get("id"), str)
+            and isinstance(item.get("storage_size_megabytes"), int)
+            and not isinstance(item.get("storage_size_megabytes"), bool)
+            and item["storage_size_megabytes"] > 0
+        }
+        for entry in models:
+            if entry["id"] in sizes:
+                entry["size_bytes"] = sizes[entry["id"]] * 1024 * 1024
+        return models
 
     def listed_models(self, node: str) -> list[str] | None:
         """The ids the node lists (shared model-list cache, refreshed by `models --refresh`); None when the
