@@ -175,3 +175,34 @@ def record(entry: history.Entry, redactor: Redactor | None, path: Path | None = 
     except history.HistoryUnavailable as exc:
         warnings.append(str(exc))
     return warnings
+
+
+def record_serve(config: Config, messages: list[dict[str, Any]], result: ChatResult) -> list[str]:
+    """Record one request `serve` routed (on its worker thread, after the answer ended): the last user message
+    is the prompt, the whole `messages` list is kept as sent. Returns the warning lines (none when off)."""
+    if history.logging_disabled(config.log):
+        return []
+
+    def text(message: dict[str, Any]) -> str:
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):  # content parts: keep the text ones
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return ""
+
+    prompt = next((text(m) for m in reversed(messages) if m.get("role") == "user"), "")
+    system = next((text(m) for m in messages if m.get("role") == "system"), None)
+    entry = entry_for(
+        result,
+        prompt=prompt,
+        system=system,
+        messages=messages,
+        conversation=history.new_conversation_id(),
+        parent=None,
+        config=config,
+        source="serve",
+    )
+    from exobridge.core import secrets
+
+    return record(entry, secrets.config_redactor(config))

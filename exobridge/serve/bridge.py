@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -137,6 +138,21 @@ def _same(text: str) -> str:
     return text
 
 
+_HISTORY_WARNED: set[str] = set()
+
+
+def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
+    """Keep the request in the history (after the answer ended); a failure is one stderr line per kind."""
+    from exobridge.core import history_record
+
+    for line in history_record.record_serve(config, request.messages, result):
+        kind = line.split(" (")[0]
+        if kind not in _HISTORY_WARNED:
+            _HISTORY_WARNED.add(kind)
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"exobridge serve: warning: {line}\n")
+
+
 @dataclass
 class Event:
     kind: str  # "text" | "end"
@@ -180,11 +196,12 @@ class RouteRun:
             router = Router(
                 self.config,
                 observer=observer,
-                keep_text=not self.request.stream,
+                keep_text=True,  # the history keeps the reply (core/history_record.record_serve)
                 state=_RouteView(self),
                 http=lease.client if lease is not None else None,
             )
             result = router.run(self.request, self.targets)
+            _record(self.config, self.request, result)  # before the end: the row exists once the reply ends
             self._push(Event("end", result=result))
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
             self._push(Event("end", error=exc))

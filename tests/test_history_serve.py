@@ -1,0 +1,54 @@
+"""serve records every request it routes in the same history database (a real serve process)."""
+
+from __future__ import annotations
+
+import httpx
+
+from exobridge.core import history
+from tests.loopback import LoopbackServer, stream_words
+from tests.serve_support import ServeProcess, serve_env
+
+KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
+
+
+def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
+    upstream = LoopbackServer()
+    upstream.route("POST", "/v1/chat/completions")(stream_words(["Bon", "jour"], model="up-model"))
+    config = f"""
+        [providers.exo]
+        enabled = false
+        [providers.openrouter]
+        enabled = false
+        [providers.huggingface]
+        enabled = false
+        [providers.local]
+        kind = "openai"
+        url = "{upstream.url}/v1"
+        key_env = "LOCAL_KEY"
+        """
+    serve = ServeProcess(serve_env(tmp_path / "home", config, LOCAL_KEY=KEY))
+    try:
+        for stream in (False, True):
+            body = {
+                "model": "m",
+                "stream": stream,
+                "messages": [
+                    {"role": "system", "content": "be nice"},
+                    {"role": "user", "content": "earlier"},
+                    {"role": "assistant", "content": "yes"},
+                    {"role": "user", "content": f"hi {KEY}"},
+                ],
+            }
+            response = httpx.post(f"{serve.url}/v1/chat/completions", json=body, timeout=20)
+            assert response.status_code == 200, response.text
+    finally:
+        serve.stop()
+        upstream.close()
+    with history.Store(tmp_path / "home" / "data" / "history.db", create=False) as store:
+        rows = store.list(limit=None)
+    assert len(rows) == 2
+    for row in rows:
+        assert (row.source, row.outcome, row.reply, row.provider) == ("serve", "complete", "Bonjour", "local")
+        assert row.system == "be nice" and row.prompt.startswith("hi ") and KEY not in row.prompt
+        assert [m["content"] for m in row.messages][:3] == ["be nice", "earlier", "yes"]
+        assert KEY not in str(row.messages)
