@@ -505,3 +505,15 @@ def test_the_cluster_marks_placed_downloaded_and_fitting_models(exo):
     exo.placed = False
     exo_loading.mark_cluster(exo.snapshot(), entries)
     assert entries[0]["placed_nodes"] == 0
+
+
+def test_a_load_in_progress_is_summarised_for_providers_status(exo):
+    exo.placed, exo.steps = True, ["downloading:0.5", "loading:7", "ready", "ready"]
+    downloading, loading, ready = (exo_loading.loads_in_progress(exo.snapshot()) for _ in range(3))
+    half = SIZE // 2
+    assert downloading == [
+        {"model": V1_ID, "phase": "downloading", "nodes": 2, "downloaded_bytes": half // 2 * 2,
+         "total_bytes": half * 2, "layers_loaded": None, "layers_total": None, "error": None}
+    ]  # fmt: skip
+    assert (loading[0]["phase"], loading[0]["layers_loaded"], loading[0]["layers_total"]) == ("loading", 14, 56)
+    assert ready == []

@@ -374,6 +374,46 @@ def mark_cluster(state: Any, entries: list[dict[str, Any]]) -> None:
             entry["fits"] = size <= free
 
 
+def loads_in_progress(state: Any) -> list[dict[str, Any]]:
+    """What an Exo v1 cluster is loading now (for `providers status`): one entry per placed instance that is
+    not ready yet, `{"model", "phase" (downloading | loading | placed | failed), "nodes", "downloaded_bytes",
+    "total_bytes", "layers_loaded", "layers_total", "error"}`. Ready instances are left out."""
+    result: list[dict[str, Any]] = []
+    instances = _get(state, "instances")
+    for instance_id, wrapped in instances.items() if isinstance(instances, dict) else []:
+        _, inner = _untag(wrapped)
+        model = _get(_get(inner, "shardAssignments", "shard_assignments"), "modelId", "model_id")
+        view = _instance_view(str(instance_id), wrapped)
+        if view is None or not isinstance(model, str):
+            continue
+        nodes = downloads_of(state, model, view.nodes or None)
+        runners = runners_of(state, view.runners)
+        if "runners" not in state or (view.runners and runners.ready == len(view.runners)):
+            continue
+        failed = next((n.failed for n in nodes if n.failed), None) or runners.failed
+        if failed:
+            phase = "failed"
+        elif runners.loading or (nodes and all(n.done for n in nodes)):
+            phase = "loading"
+        elif nodes:
+            phase = "downloading"
+        else:
+            phase = "placed"
+        result.append(
+            {
+                "model": model,
+                "phase": phase,
+                "nodes": len(view.nodes) or None,
+                "downloaded_bytes": sum(n.downloaded for n in nodes),
+                "total_bytes": sum(n.total for n in nodes),
+                "layers_loaded": runners.layers_loaded if runners.loading else None,
+                "layers_total": runners.layers_total if runners.loading else None,
+                "error": failed,
+            }
+        )
+    return result
+
+
 def error_message(data: Any, body: bytes) -> str:
     """Exo's own reason from an error body: `{"error": {"message"}}` (new), `{"detail"}` (old), `{"error": "…"}`."""
     error = _get(data, "error")
