@@ -86,17 +86,16 @@ def dashboard_config(exo_url: str, studio: LoopbackServer, backup: LoopbackServe
         """
 
 
-def exo_v1_cluster() -> LoopbackServer:
+def exo_v1_cluster(placed: tuple[str, ...] = (PLACED, PAYLOAD_PLACED)) -> LoopbackServer:
     """An Exo v1 node as the status probe sees it: two nodes, two placed models (one named with HTML)."""
     server = LoopbackServer()
     instances = {
-        f"instance-{n}": {"MlxRingInstance": {"shardAssignments": {"modelId": model}}}
-        for n, model in enumerate([PLACED, PAYLOAD_PLACED])
+        f"instance-{n}": {"MlxRingInstance": {"shardAssignments": {"modelId": model}}} for n, model in enumerate(placed)
     }
     state = {"topology": {"nodes": [{"nodeId": "a"}, {"nodeId": "b"}]}, "instances": instances}
     server.route("GET", "/node_id")(lambda ex: ex.reply(200, '"node-a"'))
     server.route("GET", "/state")(lambda ex: ex.reply(200, state))
-    models = {"object": "list", "data": [{"id": PLACED}, {"id": PAYLOAD_PLACED}]}
+    models = {"object": "list", "data": [{"id": model} for model in placed]}
     server.route("GET", "/v1/models")(lambda ex: ex.reply(200, models))
     return server
 

@@ -175,6 +175,7 @@
       const status = await response.json();
       renderProviders(status, age);
       renderExo(status);
+      if (!performance.getEntriesByName("exobridge-providers").length) performance.mark("exobridge-providers");
       refreshHistory();
     } catch (error) {
       if (error instanceof AuthNeeded) return;
