@@ -142,19 +142,27 @@ def test_corrupt_database_is_moved_aside_with_a_message(server, write_config, cl
 
 
 def test_read_only_database_costs_one_warning(server, write_config, cli):
-    if os.geteuid() == 0:
-        pytest.skip("root writes read-only files")
     local(server, write_config)
     assert cli("chat", "-m", "anything", "first").exit_code == 0
-    for p in db_path().parent.iterdir():
-        p.chmod(0o400)
-    db_path().parent.chmod(0o500)
-    try:
-        proc = cli("chat", "-m", "anything", "second")
-    finally:
-        db_path().parent.chmod(0o700)
+    with pytest.MonkeyPatch.context() as patch:
+        if os.geteuid() != 0:
+            for p in db_path().parent.iterdir():
+                p.chmod(0o400)
+            db_path().parent.chmod(0o500)
+        else:  # root writes read-only files: SQLite opens the database read-only instead
+            real = sqlite3.connect
+
+            def read_only(path, *args, **kwargs):
+                return real(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+            patch.setattr(sqlite3, "connect", read_only)
+        try:
+            proc = cli("chat", "-m", "anything", "second")
+        finally:
+            db_path().parent.chmod(0o700)
     assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
-    assert proc.stderr.count("warning") == 1 and "history not recorded" in proc.stderr
+    assert proc.stderr.count("warning") == 1 and "read-only" in proc.stderr, proc.stderr
+    assert [r["prompt"] for r in rows()] == ["first"]
 
 
 def test_locked_database_costs_one_warning(server, write_config, cli, monkeypatch):
