@@ -517,3 +517,17 @@ def test_a_load_in_progress_is_summarised_for_providers_status(exo):
     ]  # fmt: skip
     assert (loading[0]["phase"], loading[0]["layers_loaded"], loading[0]["layers_total"]) == ("loading", 14, 56)
     assert ready == []
+
+
+def test_models_shows_the_cluster_marks_in_one_word():
+    from exobridge.render.models import cluster_word
+
+    assert cluster_word({"id": "m", "placed": True}) is None  # a list without marks: the old yes/no
+    marks = [
+        {"placed_nodes": 2, "downloaded_nodes": 2, "fits": True},
+        {"placed_nodes": 0, "downloaded_nodes": 1, "fits": True},
+        {"placed_nodes": 0, "downloaded_nodes": 0, "fits": True},
+        {"placed_nodes": 0, "downloaded_nodes": 0, "fits": False},
+        {"placed_nodes": 0, "downloaded_nodes": 0},
+    ]
+    assert [cluster_word(m) for m in marks] == ["2 nodes", "downloaded", "fits", "too big", "no"]

@@ -53,6 +53,21 @@ def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
 
+def cluster_word(model: dict[str, Any]) -> str | None:
+    """What an Exo v1 cluster can do with a listed model, when its state said (core.exo_loading.mark_cluster):
+    "2 nodes" (placed on them), "downloaded", "fits", "too big"; None when the list has no such marks."""
+    nodes = model.get("placed_nodes")
+    if nodes is None and "downloaded_nodes" not in model and "fits" not in model:
+        return None
+    if nodes:
+        return f"{nodes} node{'s' if nodes != 1 else ''}"
+    if model.get("downloaded_nodes"):
+        return "downloaded"
+    if model.get("fits") is not None:
+        return "fits" if model["fits"] else "too big"
+    return "no"
+
+
 def models_json(
     lists: list[Any],
     table: list[Any],
@@ -110,7 +125,8 @@ class ModelsView:
             for model in item.models:
                 placed = model.get("placed") if item.line == "v1" else None
                 context = str(model["context_length"]) if model.get("context_length") else "-"
-                rows.append([item.name, terminal_text(model["id"]), _yes(model.get("free")), _yes(placed), context])
+                word = (cluster_word(model) if item.line == "v1" else None) or _yes(placed)
+                rows.append([item.name, terminal_text(model["id"]), _yes(model.get("free")), word, context])
         out = plain_columns(rows) if len(rows) > 1 else ""
         table_rows = [["NAME", *[n.upper() for n in names]]]
         for entry in table:
@@ -143,7 +159,13 @@ class ModelsView:
             for model in item.models:
                 cells: list[Any] = [Text(terminal_text(model["id"])), "✓" if model.get("free") else ""]
                 if item.line == "v1":
-                    cells.append(Text("✓ placed", style="green") if model.get("placed") else "")
+                    word = cluster_word(model)
+                    if model.get("placed"):
+                        cells.append(Text(f"✓ placed ({word})" if word else "✓ placed", style="green"))
+                    elif word in ("downloaded", "fits"):
+                        cells.append(Text(word, style="yellow"))
+                    else:
+                        cells.append(Text(word or "", style="dim"))
                 cells.append(str(model.get("context_length") or ""))
                 grid.add_row(*cells)
             console.print(grid)
