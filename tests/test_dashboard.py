@@ -211,6 +211,9 @@ def test_a_page_of_another_site_cannot_use_serve_through_the_browser(isolated, u
     for host in ("127.0.0.1:52480", "localhost:52480", "[::1]:52480", "127.0.0.2"):
         same = client.get("/v1/exobridge/dashboard", headers={"Host": host, "Origin": f"http://{host}"})
         assert same.status_code == 200, host
+    assert client.get("/health", headers={"Origin": "null"}).status_code == 403  # a sandboxed page or a file
+    proxied = {"Host": "127.0.0.1:52480", "X-Forwarded-Host": "box.example", "Origin": "https://box.example"}
+    assert client.get("/v1/exobridge/dashboard", headers=proxied).status_code == 200  # the page via a proxy
     ctx.loopback = False  # bound elsewhere (with a client key): any Host name, still no foreign Origin
     assert client.get("/health", headers={"Host": "box.lan:52480"}).status_code == 200
     foreign = client.get("/health", headers={"Host": "box.lan:52480", "Origin": "http://evil.example"})

@@ -454,8 +454,15 @@ def foreign_request(scope: Scope, loopback: bool) -> str | None:
         if name.lower() not in LOOPBACK_NAMES and not name.startswith("127."):
             return f"Host {host!r} is not this loopback server (exobridge serve answers 127.0.0.1 and localhost)"
     origin = _header(scope, b"origin")
-    if origin is not None and host is not None and origin.lower() not in (f"http://{host}".lower(),):
-        return f"requests from web pages of another origin ({origin}) are refused"
+    if origin is not None:
+        from urllib.parse import urlsplit
+
+        # Behind a reverse proxy the page's origin is the proxy's name: X-Forwarded-Host (a header no page of
+        # another site can add without a CORS preflight, which serve never grants).
+        forwarded = (_header(scope, b"x-forwarded-host") or "").split(",")[0].strip()
+        ours = {name.lower() for name in (host, forwarded) if name}
+        if urlsplit(origin).netloc.lower() not in ours:
+            return f"requests from web pages of another origin ({origin}) are refused"
     return None
 
 
