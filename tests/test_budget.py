@@ -213,3 +213,43 @@ def test_usage_shows_each_budget_and_what_is_left(write_config, cli):
         ("openrouter", "monthly", 9.5),
     }
     assert "daily budget: $0.50 of $2.00 ($1.50 left)" in cli("usage").stdout
+
+
+def test_import_legacy_maps_billing_protection_and_free_models_only(write_config, cli):
+    import json
+    import tomllib
+    from pathlib import Path
+
+    legacy = Path(os.environ["HOME"]) / ".token_manager_config.json"
+    legacy.write_text(
+        json.dumps(
+            {
+                "providers": [{"name": "Exo", "type": "local", "base_url": "http://localhost:52415"}],
+                "billing_protection": {"enabled": True, "max_daily_cost": 1.5, "max_monthly_cost": 12},
+                "free_models_only": True,
+            }
+        )
+    )
+    write_config("[budget]\nmonthly_usd = 30.0\n")
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
+    assert "+ budget.daily_usd = 1.5 (from the legacy billing_protection.max_daily_cost)" in proc.stderr
+    assert "kept budget.monthly_usd = 30.0" in proc.stderr  # the user's own value wins
+    assert "+ budget.free_only = true (from the legacy free_models_only)" in proc.stderr
+    assert "no exobridge equivalent" not in proc.stderr
+    written = tomllib.loads(Path(os.environ["EXOBRIDGE_CONFIG"]).read_text())
+    assert written["budget"] == {"monthly_usd": 30.0, "daily_usd": 1.5, "free_only": True}
+    from exobridge.core import config
+
+    assert config.load().budget == budget.Budget(budget.Limits(1.5, 30.0), {}, True)
+
+
+def test_import_legacy_leaves_disabled_billing_protection_out(write_config, cli):
+    import json
+    from pathlib import Path
+
+    legacy = Path(os.environ["HOME"]) / ".token_manager_config.json"
+    legacy.write_text(json.dumps({"providers": [], "billing_protection": {"enabled": False, "max_daily_cost": 1}}))
+    proc = cli("config", "import-legacy")
+    assert proc.exit_code == 0, proc.stderr
+    assert "budget" not in proc.stderr and "not imported (no exobridge equivalent): billing_protection" in proc.stderr

@@ -69,6 +69,8 @@ class LegacyImport:
     providers: list[ImportedProvider]
     skipped: list[str] = field(default_factory=list)  # legacy providers that could not be mapped, with why
     not_imported: list[str] = field(default_factory=list)  # top-level legacy settings
+    # `[budget]` keys from `billing_protection` / `free_models_only`: {key: (value, legacy setting)}
+    budget: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
 
 def default_path() -> Path:
@@ -215,7 +217,9 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
     if not isinstance(data, dict) or not isinstance(data.get("providers"), list):
         raise LegacyImportError(f'{path}: not a token manager config (expected {{"providers": [...]}} at the top)')
     result = LegacyImport(source=path, providers=[])
-    result.not_imported = [key for key in data if key not in USED_TOP_LEVEL]
+    result.budget = _budget_of(data)
+    mapped = {origin.split(".")[0] for _, origin in result.budget.values()}
+    result.not_imported = [key for key in data if key not in USED_TOP_LEVEL and key not in mapped]
 
     candidates: list[tuple[tuple[int, int, int], ImportedProvider]] = []
     taken: set[str] = set()
@@ -290,6 +294,27 @@ def read_legacy(path: Path, key_file: Path | None = None) -> LegacyImport:
     return result
 
 
+BUDGET_FIELDS = {"max_daily_cost": "daily_usd", "max_monthly_cost": "monthly_usd"}
+
+
+def _budget_of(data: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """`billing_protection` {"enabled", "max_daily_cost", "max_monthly_cost"} -> `budget.daily_usd` /
+    `monthly_usd` (only when enabled, only non-negative finite numbers); `free_models_only = true` ->
+    `budget.free_only = true` (docs/history.md)."""
+    import math
+
+    found: dict[str, tuple[Any, str]] = {}
+    protection = data.get("billing_protection")
+    if isinstance(protection, dict) and protection.get("enabled") is True:
+        for legacy, key in BUDGET_FIELDS.items():
+            value = protection.get(legacy)
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+                found[key] = (float(value), f"billing_protection.{legacy}")
+    if data.get("free_models_only") is True:
+        found["free_only"] = (True, "free_models_only")
+    return found
+
+
 def env_name_for(name: str) -> str:
     """The key variable for an imported provider: `together-ai` → `TOGETHER_AI_API_KEY`, `01-ai` →
     `_01_AI_API_KEY` (a variable name may not start with a digit). Always matches config_schema.ENV_NAME."""
@@ -324,10 +349,12 @@ class Change:
     value: Any
     action: str  # "set" | "kept"
     legacy_value: Any = None
+    origin: str | None = None  # the legacy setting it comes from, when not a provider field
 
     def line(self) -> str:
         if self.action == "set":
-            return f"+ {self.dotted} = {_toml_value(self.value)}"
+            origin = f" (from the legacy {self.origin})" if self.origin else ""
+            return f"+ {self.dotted} = {_toml_value(self.value)}{origin}"
         legacy = _toml_value(self.legacy_value)
         return f"= kept {self.dotted} = {_toml_value(self.value)} (the legacy file says {legacy})"
 
@@ -390,6 +417,30 @@ def apply(plan: LegacyImport, doc: tomlkit.TOMLDocument, path: Path) -> list[Cha
             explicit.add(tomlkit.nl())
     if not providers:
         del doc["providers"]
+    changes += _apply_budget(plan, doc)
+    return changes
+
+
+def _apply_budget(plan: LegacyImport, doc: tomlkit.TOMLDocument) -> list[Change]:
+    """Merge the mapped `[budget]` keys; a key the file already sets is kept."""
+    import tomlkit
+
+    changes: list[Change] = []
+    if not plan.budget:
+        return changes
+    table = doc.get("budget")
+    for key, (value, origin) in plan.budget.items():
+        dotted = f"budget.{key}"
+        if table is not None and key in table:
+            written = table[key].unwrap() if hasattr(table[key], "unwrap") else table[key]
+            if written != value:
+                changes.append(Change(dotted, written, "kept", value, origin))
+            continue
+        if table is None:
+            doc["budget"] = tomlkit.table()
+            table = doc["budget"]
+        table[key] = value
+        changes.append(Change(dotted, value, "set", origin=origin))
     return changes
 
 
