@@ -531,3 +531,41 @@ def test_models_shows_the_cluster_marks_in_one_word():
         {"placed_nodes": 0, "downloaded_nodes": 0},
     ]
     assert [cluster_word(m) for m in marks] == ["2 nodes", "downloaded", "fits", "too big", "no"]
+
+
+def test_a_build_without_previews_places_with_exos_defaults_and_says_so(exo, cli):
+    del exo.server.routes[("GET", "/instance/previews")]  # answered 404 {"detail": "Not Found"} like old builds
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 0, result.stderr
+    assert "placing llama-3.2-3b (1.9 GB, this Exo cannot preview placements: placing anyway)" in result.stdout
+    assert exo.place_bodies == [{"model_id": V1_ID, "sharding": "Pipeline", "instance_meta": "MlxRing", "min_nodes": 1}]
+
+
+def test_legacy_without_a_progress_list_asks_the_modelpool(server, write_config):
+    sim = LegacyExo(server())
+    del sim.server.routes[("GET", "/v1/download/progress")]
+    pool_reads = []
+
+    def modelpool(ex):
+        pool_reads.append(1)
+        ex.start_stream()
+        ex.event({sim.model: {"downloaded": len(pool_reads) > 1}})
+        ex.event("[DONE]")
+        ex.end()
+
+    sim.server.route("GET", "/modelpool")(modelpool)
+    write_config(exo_config(sim.url))
+    from exobridge.core import config
+
+    target = exo_loading.resolve("llama-3.2-3b", config.load())
+    with exo_loading.ExoLoader(target.provider, place_wait=0.05, poll=0.02) as loader:
+        events = list(loader.load(target, timeout=10))
+    assert [e.phase for e in events][-1] is Phase.READY and len(pool_reads) == 2
+
+
+def test_a_disabled_exo_provider_is_named(write_config, cli):
+    write_config(exo_config("http://127.0.0.1:9").replace('kind = "exo"', 'kind = "exo"\nenabled = false'))
+    result = cli("models", "load", "llama-3.2-3b")
+    assert (
+        result.exit_code == 2 and "the Exo provider exo is disabled (exobridge providers enable exo)" in result.stderr
+    )

@@ -135,6 +135,7 @@ class FitCheck:
     reasons: tuple[str, ...] = ()
     free_bytes: int | None = None
     cluster_nodes: int | None = None
+    checked: bool = True  # False: the node cannot preview placements (older build); placed unchecked
 
 
 def size_text(n: int | None) -> str:
@@ -471,6 +472,11 @@ def resolve(spec: str, config: Config) -> LoadTarget:
     else:
         capable = [p for p in config.ordered() if kind_loads(p)]
         if not capable:
+            disabled = [p.name for p in config.ordered(include_disabled=True) if kind_loads(p) and not p.enabled]
+            if disabled:
+                raise UsageError(
+                    f"the Exo provider {disabled[0]} is disabled (exobridge providers enable {disabled[0]})"
+                )
             raise UsageError("no Exo provider is configured (exobridge providers add exo --kind exo --url …)")
         if len(capable) > 1:
             names = ", ".join(p.name for p in capable)
@@ -674,6 +680,9 @@ class ExoLoader:
         status, data, body = self._get("/instance/previews?" + urlencode({"model_id": model}))
         if status == 400 and "model card" in error_message(data, body).lower():
             raise UsageError(f"unknown model {self.display}: Exo says {error_message(data, body)}")
+        if status == 404 and error_message(data, body) in ("Not Found", "Not Found."):
+            # a build older than /instance/previews: nothing to ask; place with Exo's defaults and watch
+            return FitCheck(True, size, checked=False)
         if status != 200 or not isinstance(data, dict) or not isinstance(data.get("previews"), list):
             raise ExoLoadError(
                 f"{self.provider.name}: Exo could not say where {self.display} fits "
@@ -729,15 +738,24 @@ class ExoLoader:
         already = instances_of(state, model)
         if not already:
             yield self._event(Phase.CHECKING, f"checking where {self.display} fits", size_bytes=size)
-            fit = self.fit(model, size, state)
+            try:
+                fit = self.fit(model, size, state)
+            except Failure as failure:
+                raise ExoLoadError(f"{self.provider.name}: {self._redact(failure.reason)}") from None
             size = fit.size_bytes
             if not fit.fits:
                 yield self._event(Phase.FAILED, self._does_not_fit(model, fit), size_bytes=size)
                 return
+            if fit.checked:
+                where = (
+                    f"fits on {fit.node_count or '?'} node{'s' if fit.node_count != 1 else ''}, "
+                    f"{(fit.sharding or 'pipeline').lower()}"
+                )
+            else:
+                where = "this Exo cannot preview placements: placing anyway"
             yield self._event(
                 Phase.PLACING,
-                f"placing {self.display} ({size_text(size)}, fits on {fit.node_count or '?'} "
-                f"node{'s' if fit.node_count != 1 else ''}, {(fit.sharding or 'pipeline').lower()})",
+                f"placing {self.display} ({size_text(size)}, {where})",
                 size_bytes=size,
                 node_count=fit.node_count,
                 sharding=(fit.sharding or "").lower() or None,
@@ -1019,6 +1037,7 @@ class ExoLoader:
             return
         seen = False
         last: LoadEvent | None = None
+        progress: LoadEvent | None = None  # the last download progress seen
         quiet_since = self.clock()
         while True:
             if self.clock() >= deadline:
@@ -1036,26 +1055,35 @@ class ExoLoader:
                     nodes=nodes,
                     node_count=len(nodes),
                 )
-            elif nodes is not None and (seen or self.clock() - quiet_since >= self.place_wait):
+                progress = event
+            elif seen or self.clock() - quiet_since >= self.place_wait:
+                # gone from the progress list (or no progress list at all): /modelpool says whether it is there
                 downloaded = self._legacy_downloaded(model)
-                if downloaded or (seen and downloaded is None):
-                    count = last.node_count if last is not None else None
+                if downloaded or (seen and downloaded is None and nodes is not None):
+                    count = progress.node_count if progress is not None else None
                     where = f" on {_count(count)}" if count else ""
+                    done = [
+                        NodeProgress(n.node, n.total, n.total, done=True) for n in (progress.nodes if progress else [])
+                    ]
                     yield self._event(
                         Phase.READY,
                         f"downloaded{where}: {self.display} (legacy Exo loads it at the first request)",
                         node_count=count,
-                        nodes=[NodeProgress(n.node, n.total, n.total, done=True) for n in (last.nodes if last else [])],
+                        nodes=done,
                     )
                     return
-                if not seen:
+                if not seen and nodes is not None:
                     yield self._event(
                         Phase.FAILED,
                         f"Exo accepted the download of {self.display} but reported no progress within "
                         f"{self.place_wait:g} s (see the Exo node's log)",
                     )
                     return
-                event = self._event(Phase.LOADING, f"finishing the download of {self.display}")
+                if seen:
+                    event = self._event(Phase.LOADING, f"finishing the download of {self.display}")
+                else:
+                    message = f"downloading {self.display} (this Exo reports no download progress)"
+                    event = self._event(Phase.DOWNLOADING, message)
             else:
                 event = self._event(Phase.PLACING, f"waiting for Exo to start downloading {self.display}")
             if last is None or _changed(last, event):
@@ -1075,7 +1103,10 @@ class ExoLoader:
             self.model_id = model
             if not delete_files:
                 raise UsageError(f"legacy Exo unloads by deleting {self.display}'s files: confirm with --yes")
-            status, data, raw = self._send("DELETE", f"/models/{quote(model, safe='')}")
+            try:
+                status, data, raw = self._send("DELETE", f"/models/{quote(model, safe='')}")
+            except Failure as failure:
+                raise ExoLoadError(f"{self.provider.name}: {self._redact(failure.reason)}") from None
             if status == 404:
                 return [f"{self.display} has no files on {self.provider.name}: nothing to delete"]
             if status >= 300:
