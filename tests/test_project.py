@@ -105,6 +105,22 @@ def test_every_command_group_is_listed_and_reachable(cli):
     assert typo.exit_code == 2 and "No such command 'chatt'" in typo.stderr
 
 
+def test_building_the_app_again_adds_no_command_twice():
+    """Every in-process run (tests, completion then the run itself) builds the app anew: no group may collect
+    its commands again, or each run gets slower than the last."""
+    from exobridge.cli.app import COMMAND_MODULES, build_app
+
+    def command_paths(app, prefix=()):
+        found = [(*prefix, info.name or info.callback.__name__) for info in app.registered_commands]
+        for group in app.registered_groups:
+            found += command_paths(group.typer_instance, (*prefix, group.name))
+        return found
+
+    for args in [None, *([name] for name in COMMAND_MODULES)]:
+        first = command_paths(build_app(args))
+        assert command_paths(build_app(args)) == first and len(set(first)) == len(first), (args, first)
+
+
 def module_level_imports() -> dict[str, set[str]]:
     """exobridge module -> the exobridge modules it imports when loaded (not inside functions or TYPE_CHECKING)."""
     package = ROOT / "exobridge"

@@ -7,6 +7,7 @@ runner to print as one line (and one JSON object under `--json`).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -387,8 +388,10 @@ def init(force: Annotated[bool, typer.Option("--force", help="Replace an existin
     return init_run(InitOptions(force), _io())
 
 
-def register(root: typer.Typer) -> None:
-    """Add the `config` group (and `config import-legacy`, when that module is present)."""
+@functools.cache
+def _group() -> typer.Typer:
+    """The `config` group plus `import-legacy` (when that module is present), added once however often the
+    app is built (in-process runs)."""
     try:
         from exobridge.cli import config_import
     except ModuleNotFoundError as exc:
@@ -396,4 +399,9 @@ def register(root: typer.Typer) -> None:
             raise
     else:
         config_import.register_import(app)
-    root.add_typer(app, name="config")
+    return app
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `config` group."""
+    root.add_typer(_group(), name="config")

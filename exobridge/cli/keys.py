@@ -7,6 +7,7 @@ to print as one line (and one JSON object under `--json`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -251,11 +252,17 @@ def keys_path() -> int:
     return keys_path_run(_io())
 
 
-def register(root: typer.Typer) -> None:
-    """Add the `keys` group."""
+@functools.cache
+def _group() -> typer.Typer:
+    """The `keys` group with its commands, added once however often the app is built (in-process runs)."""
     app.command("set")(set_key)
     app.command("list")(list_keys)
     app.command("get")(get_key)
     app.command("remove")(remove_key)
     app.command("path")(keys_path)
-    root.add_typer(app, name="keys")
+    return app
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `keys` group."""
+    root.add_typer(_group(), name="keys")

@@ -6,6 +6,7 @@ command's IOStreams; `add`, `remove`, `enable`, `disable` and `set` live in cli/
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,7 +78,16 @@ def list_run(opts: ListOptions, io: IOStreams) -> int:
             }
         )
     _show_warnings(store, io)
+    from exobridge.core import budget
+
+    standings = budget.current_standings(config)  # [budget]: what is left today and this month
+    for row in rows:
+        row["budgets"] = [s.to_json() for s in standings if s.scope in ("overall", row["name"])]
     view.show_list(rows, opts.json, io)
+    if standings and not opts.json:
+        from exobridge.render.usage import budget_lines
+
+        io.write_out(budget_lines(standings))
     return ExitCode.OK
 
 
@@ -184,8 +194,16 @@ def reset(
     return reset_run(ResetOptions(name=name), iostreams.current())
 
 
-def register(root: typer.Typer) -> None:
+@functools.cache
+def _group() -> typer.Typer:
+    """The `providers` group plus the editing commands, added once however often the app is built
+    (in-process runs)."""
     from exobridge.cli import providers_edit
 
     providers_edit.register(app)
-    root.add_typer(app, name="providers")
+    return app
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `providers` group."""
+    root.add_typer(_group(), name="providers")
