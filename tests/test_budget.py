@@ -253,3 +253,20 @@ def test_import_legacy_leaves_disabled_billing_protection_out(write_config, cli)
     proc = cli("config", "import-legacy")
     assert proc.exit_code == 0, proc.stderr
     assert "budget" not in proc.stderr and "not imported (no exobridge equivalent): billing_protection" in proc.stderr
+
+
+def test_providers_list_shows_each_budget_and_what_is_left(write_config, cli):
+    write_config(
+        local_config(openrouter="http://127.0.0.1:9")
+        + "[budget]\ndaily_usd = 2.0\n[budget.openrouter]\nmonthly_usd = 10.0\n"
+    )
+    spent_today(0.5)
+    rows = {r["name"]: r for r in cli("providers", "list", "--json").json()["providers"]}
+    assert {(b["scope"], b["period"], b["left"]) for b in rows["openrouter"]["budgets"]} == {
+        ("overall", "daily", 1.5),
+        ("openrouter", "monthly", 9.5),
+    }
+    assert [b["scope"] for b in rows["exo"]["budgets"]] == ["overall"]
+    shown = cli("providers", "list").stdout
+    assert "daily budget: $0.50 of $2.00 ($1.50 left)" in shown
+    assert "monthly budget for openrouter: $0.50 of $10.00 ($9.50 left)" in shown

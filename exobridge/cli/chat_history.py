@@ -115,21 +115,11 @@ class ChatSession:
 
 
 def _budget_check(config: Config, opts: Any) -> BudgetCheck | None:
-    from exobridge.core import budget, history
+    from exobridge.core import budget
 
     plan = budget.from_config(config)
     if not plan.active:
         return None
 
-    def spent(since: float, provider: str | None) -> float:
-        store = history.Store(create=False)
-        if not store.exists():
-            return 0.0
-        try:
-            with store:
-                return store.spent_since(since, provider)
-        except history.HistoryUnavailable:
-            return 0.0
-
     override = bool(opts.budget_override) or len(opts.providers) == 1
-    return budget.BudgetCheck(plan, spent, override=override)
+    return budget.BudgetCheck(plan, budget.spent_from_history, override=override)

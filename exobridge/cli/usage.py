@@ -64,12 +64,7 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
     from exobridge.render import usage as view
 
     view.show(summary, io, f"since {history._iso(since)}")
-    for standing in standings:
-        scope = "" if standing.scope == "overall" else f" for {standing.scope}"
-        io.write_out(
-            f"{standing.period} budget{scope}: {view.money(standing.spent)} of {view.money(standing.limit)} "
-            f"({view.money(standing.left)} left)\n"
-        )
+    io.write_out(view.budget_lines(standings))
     return ExitCode.OK
 
 

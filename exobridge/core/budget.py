@@ -211,3 +211,23 @@ class BudgetCheck:
 
 def from_config(config: Config) -> Budget:
     return getattr(config, "budget", None) or Budget()
+
+
+def spent_from_history(since: float, provider: str | None) -> float:
+    """Known spending since `since` from the history database (0 when there is none or it cannot be read)."""
+    from exobridge.core import history
+
+    store = history.Store(create=False)
+    if not store.exists():
+        return 0.0
+    try:
+        with store:
+            return store.spent_since(since, provider)
+    except history.HistoryUnavailable:
+        return 0.0
+
+
+def current_standings(config: Config) -> list[Standing]:
+    """Every configured limit with what was spent today / this month (for `providers list`, `usage`)."""
+    plan = from_config(config)
+    return standings(plan, spent_from_history) if plan.active else []

@@ -68,3 +68,15 @@ def savings_line(usage: Usage) -> str:
         f"saved by running locally: {money(saved.usd)} over {saved.priced} requests "
         f"(at {saved.reference} prices of {date}{extra})"
     )
+
+
+def budget_lines(standings: list) -> str:
+    """One line per budget: "daily budget: $0.50 of $2.00 ($1.50 left)"."""
+    out = []
+    for standing in standings:
+        scope = "" if standing.scope == "overall" else f" for {terminal_text(standing.scope)}"
+        out.append(
+            f"{standing.period} budget{scope}: {money(standing.spent)} of {money(standing.limit)} "
+            f"({money(standing.left)} left)\n"
+        )
+    return "".join(out)
