@@ -39,7 +39,7 @@ def upstream() -> Iterator[LoopbackServer]:
     server.close()
 
 
-def make_client(isolated: Path, upstream: LoopbackServer, key: str | None) -> Any:
+def make_client(isolated: Path, upstream: LoopbackServer, key: str | None, extra: str = "") -> Any:
     from starlette.testclient import TestClient
 
     from exobridge.serve.app import create_app
@@ -59,7 +59,8 @@ def make_client(isolated: Path, upstream: LoopbackServer, key: str | None) -> An
             kind = "openai"
             url = "{upstream.url}/v1"
             """
-        ),
+        )
+        + textwrap.dedent(extra),
         encoding="utf-8",
     )
     ctx = build_context(ServeOptions(), key, io.StringIO())
@@ -218,3 +219,81 @@ def test_a_page_of_another_site_cannot_use_serve_through_the_browser(isolated, u
     assert client.get("/health", headers={"Host": "box.lan:52480"}).status_code == 200
     foreign = client.get("/health", headers={"Host": "box.lan:52480", "Origin": "http://evil.example"})
     assert foreign.status_code == 403
+
+
+# --- history and spend ----------------------------------------------------------------------------------------------
+
+
+def test_history_endpoints_say_when_there_is_no_history(isolated, upstream) -> None:
+    client, _ = make_client(isolated, upstream, None)
+    for path in ("/v1/exobridge/history", "/v1/exobridge/history/1", "/v1/exobridge/spend"):
+        answer = client.get(path).json()
+        assert answer["available"] is False and "no history yet" in answer["reason"], path
+    assert client.get("/v1/exobridge/history?limit=lots").status_code == 400
+
+
+def test_recent_requests_spend_budgets_and_savings_from_the_history(isolated, upstream) -> None:
+    history = pytest.importorskip("exobridge.core.history")
+    spend = pytest.importorskip("exobridge.core.spend")
+    extra = """
+        [models.m]
+        backup = "m"
+        openrouter = "meta/llama-3-8b"
+
+        [budget]
+        daily_usd = 1.0
+
+        [budget.backup]
+        monthly_usd = 0.5
+        """
+    client, _ = make_client(isolated, upstream, None, extra)
+    spend.store_prices("openrouter", {"meta/llama-3-8b": {"prompt": 0.001, "completion": 0.002}})
+    chain = [{"provider": "exo", "outcome": "failed", "reason": "connection refused"}, {"provider": "backup"}]
+    with history.Store() as store:
+        store.add(
+            history.Entry(
+                "c1",
+                "one",
+                "1",
+                "complete",
+                provider="backup",
+                attempts=chain,
+                cost=0.25,
+                cost_source="reported",
+                prompt_tokens=3,
+                completion_tokens=4,
+            )
+        )
+        store.add(
+            history.Entry(
+                "c1",
+                "two",
+                "2",
+                "complete",
+                provider="exo",
+                requested_model="m",
+                cost=0.0,
+                cost_source="free",
+                prompt_tokens=100,
+                completion_tokens=50,
+            )
+        )
+        store.add(history.Entry("c2", "three", "", "failed", provider="backup", error="HTTP 500"))
+
+    recent = client.get("/v1/exobridge/history?limit=2").json()
+    assert recent["available"] and [r["outcome"] for r in recent["requests"]] == ["failed", "complete"]
+    assert "prompt" not in recent["requests"][0] and "reply" not in recent["requests"][0]  # the list is light
+    first = client.get(f"/v1/exobridge/history/{recent['requests'][1]['id'] - 1}").json()
+    assert first["prompt"] == "one" and first["attempts"] == chain
+    assert client.get("/v1/exobridge/history/999").status_code == 404
+
+    money = client.get("/v1/exobridge/spend?days=7").json()
+    assert money["days"] == 7 and len(money["per_day"]) == 1
+    assert money["per_day"][0]["cost"] == pytest.approx(0.25) and money["per_day"][0]["requests"] == 3
+    by_provider = {p["provider"]: p for p in money["per_provider"]}
+    assert by_provider["backup"]["cost"] == pytest.approx(0.25) and by_provider["backup"]["unknown"] == 1
+    assert money["saved"]["usd"] == pytest.approx(100 * 0.001 + 50 * 0.002)
+    assert money["saved"]["reference"] == "openrouter" and money["saved"]["price_date"]
+    budgets = {(b["scope"], b["period"]): b for b in money["budgets"]}
+    assert budgets[("overall", "daily")]["left"] == pytest.approx(0.75)
+    assert budgets[("backup", "monthly")]["left"] == pytest.approx(0.25)

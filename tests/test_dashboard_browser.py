@@ -83,6 +83,9 @@ def dashboard_config(exo_url: str, studio: LoopbackServer, backup: LoopbackServe
         [models.m]
         exo = "m"
         backup = "m"
+
+        [budget.backup]
+        daily_usd = 1.0
         """
 
 
@@ -286,6 +289,8 @@ def test_recent_requests_and_spend_come_from_the_history(browser, serve, artifac
     assert PAYLOAD_ERROR in text_of(browser, "request-detail")
     wait_for(browser, lambda d: "$0.01" in text_of(d, "spend-providers"), "spend per provider")
     assert "backup" in text_of(browser, "spend-providers")
+    assert "backup daily: $0.01 of $1.00, $0.99 left" in text_of(browser, "spend-budgets")
+    assert "today: $0.99 of $1.00" in provider_rows(browser)["backup"]  # budget left, in the providers table
     assert browser.execute_script("return window.__pwnedHistory") is None
     browser.save_screenshot(str(artifacts / "history.png"))
     assert console_errors(browser) == []

@@ -98,6 +98,8 @@
     }
     const key = el("td", "mono", keyText(node));
     if (node.credits_remaining != null) key.append(el("div", "muted", `credits left: ${node.credits_remaining}`));
+    const budget = el("td", "budget");
+    budget.dataset.provider = node.provider;
     const cooldown = el("td", "cooling");
     if (node.cooldown_left > 0) {
       const label = String(node.cooldown || "cooling down").replace(/, [^,]* left$/, "");
@@ -115,6 +117,7 @@
       el("td", "", node.nodes == null ? "—" : String(node.nodes)),
       models,
       key,
+      budget,
       cooldown,
       el("td", "", node.latency_ms == null ? "—" : `${node.latency_ms} ms`),
       el("td", "error", node.problem || ""),
@@ -134,6 +137,7 @@
     const body = $("providers-body");
     body.replaceChildren(...status.nodes.map((node) => providerRow(node, age)));
     tickCooldowns();
+    fillBudgets();
     $("providers-table").hidden = false;
     $("providers-note").textContent = status.nodes.length ? "" : "no provider is enabled";
     const ready = status.can_answer.length ? status.can_answer.join(", ") : "none";
@@ -177,6 +181,7 @@
       renderExo(status);
       if (!performance.getEntriesByName("exobridge-providers").length) performance.mark("exobridge-providers");
       refreshHistory();
+      refreshSpend();
     } catch (error) {
       if (error instanceof AuthNeeded) return;
       $("providers-note").textContent = `status failed: ${error.message}`;
@@ -328,6 +333,20 @@
 
   // --- history and spend ------------------------------------------------------------------------------
   let features = {};
+  let budgets = []; // [budget] standings from /v1/exobridge/spend
+
+  function fillBudgets() {
+    // "budget left today and this month" per provider, in the providers table
+    const names = { daily: "today", monthly: "this month" };
+    for (const cell of document.querySelectorAll("#providers-body td.budget")) {
+      const mine = budgets.filter((b) => b.scope === cell.dataset.provider);
+      cell.textContent = mine.length
+        ? mine.map((b) => `${names[b.period] || b.period}: ${money(b.left)} of ${money(b.limit)}`).join(" · ")
+        : budgets.length
+          ? "overall only"
+          : "—";
+    }
+  }
 
   function money(usd) {
     if (usd == null) return "unknown";
@@ -438,13 +457,15 @@
       $("spend-note").textContent = `known costs over the last ${answer.days} days`;
       bars($("spend-days"), answer.per_day, (d) => d.day, (d) => d.cost, costText);
       bars($("spend-providers"), answer.per_provider, (p) => p.provider, (p) => p.cost, costText);
-      const budgets = (answer.budgets || []).map((b) => {
+      budgets = answer.budgets || [];
+      fillBudgets();
+      const standings = budgets.map((b) => {
         const bar = el("progress");
         bar.max = b.limit || 1;
         bar.value = Math.min(b.spent, b.limit);
         return el("p", "", `${b.scope} ${b.period}: `, bar, ` ${money(b.spent)} of ${money(b.limit)}, ${money(b.left)} left`);
       });
-      $("spend-budgets").replaceChildren(...(budgets.length ? budgets : [el("p", "muted", "no [budget] set")]));
+      $("spend-budgets").replaceChildren(...(standings.length ? standings : [el("p", "muted", "no [budget] set")]));
       const saved = answer.saved;
       $("spend-saved").textContent = saved
         ? `${money(saved.usd)} over ${saved.priced_requests} of ${saved.free_requests} free answers, at ${saved.reference}'s prices` +
