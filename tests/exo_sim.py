@@ -70,7 +70,7 @@ class CurrentExo:
 
     def __post_init__(self) -> None:
         routes = {
-            ("GET", "/node_id"): lambda ex: ex.reply(200, json.dumps(self.nodes[0])),
+            ("GET", "/node_id"): lambda ex: ex.reply(200, json.dumps(self.nodes[0] if self.nodes else "solo")),
             ("GET", "/v1/models"): self._models,
             ("GET", "/state"): self._state,
             ("GET", "/instance/previews"): self._previews,
@@ -202,7 +202,7 @@ class CurrentExo:
             ex.reply(400, {"error": error})
             return
         previews = []
-        for sharding in ("Pipeline", "Tensor"):
+        for sharding in ("Pipeline", "Tensor") if self.nodes else ():  # no node: {"previews": []} (observed)
             preview = {"model_id": model, "sharding": sharding, "instance_meta": "MlxRing", "instance": None,
                        "memory_delta_by_node": None, "error": "No cycles found with sufficient memory"}  # fmt: skip
             if self.fits and sharding == "Pipeline":

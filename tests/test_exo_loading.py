@@ -569,3 +569,21 @@ def test_a_disabled_exo_provider_is_named(write_config, cli):
     assert (
         result.exit_code == 2 and "the Exo provider exo is disabled (exobridge providers enable exo)" in result.stderr
     )
+
+
+def test_a_cluster_without_nodes_that_can_take_it_is_refused_with_the_size(server, write_config, cli):
+    """What a real node without a worker answers: `{"previews": []}` (exo-v1-observed.md)."""
+    sim = CurrentExo(server(), nodes=(), fits=False)
+    write_config(exo_config(sim.url))
+    result = cli("models", "load", "llama-3.2-3b")
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (
+        "exobridge: error: llama-3.2-3b does not fit the cluster's memory now: needs 1.9 GB, 0 nodes"
+    )
+    assert not sim.place_bodies
+
+
+def test_without_a_model_list_a_current_node_is_sent_the_repo_id(exo, cli):
+    del exo.server.routes[("GET", "/v1/models")]
+    assert cli("models", "load", "llama-3.2-3b").exit_code == 0
+    assert exo.place_bodies[0]["model_id"] == V1_ID

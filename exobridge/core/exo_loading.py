@@ -649,8 +649,8 @@ class ExoLoader:
         """The node's id for the model and its size (bytes, from the card); UsageError (exit 2) when the node's
         list does not know it."""
         listed = self._model_list()
-        if listed is None:
-            return target.ids[0], None
+        if listed is None:  # no usable list: v1 ids are repo ids ("org/name"), the model table's exo_v1 twin
+            return next((i for i in target.ids if "/" in i), target.ids[0]), None
         by_name: dict[str, dict[str, Any]] = {}
         for item in listed:
             by_name.setdefault(item["id"].lower(), item)
