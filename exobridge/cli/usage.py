@@ -48,7 +48,7 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
     if store.exists():
         try:
             with store:
-                rows = store.rows_for_usage(history.Filters(since=since))
+                rows = store.usage_groups(history.Filters(since=since))
                 standings = budget.standings(budget.from_config(config), store.spent_since)
         except history.HistoryUnavailable as exc:
             raise HistoryError(str(exc).replace("history unavailable: ", "")) from None

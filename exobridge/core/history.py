@@ -463,6 +463,20 @@ class Store:
         )
         return [tuple(r) for r in self._run(sql, params).fetchall()]
 
+    def usage_groups(self, filters: Filters | None = None) -> list[tuple[Any, ...]]:
+        """Requests added up in SQL by (local day, provider, requested model, served model, cost source,
+        outcome): (day, provider, requested, served, cost_source, outcome, requests, prompt_tokens,
+        completion_tokens, cost, unknown_cost, with_tokens). Fast over 100 000 rows (`usage`)."""
+        where, params = (filters or Filters()).where()
+        sql = (
+            "SELECT date(ts, 'unixepoch', 'localtime') AS day, provider, requested_model, served_model, "
+            "cost_source, outcome, count(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(SUM(cost), 0), SUM(cost IS NULL), "
+            "SUM(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL) "
+            f"FROM requests{where} GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1"
+        )
+        return [tuple(r) for r in self._run(sql, params).fetchall()]
+
     def spent_since(self, since: float, provider: str | None = None) -> float:
         """USD of known cost since `since` (unix time), overall or for one provider."""
         sql = "SELECT COALESCE(SUM(cost), 0) FROM requests WHERE ts >= ? AND cost IS NOT NULL"

@@ -282,40 +282,40 @@ class Usage:
         }
 
 
-def summarize(rows: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
-    """Add up `history.Store.rows_for_usage` rows by provider, model or (local) day, with the savings."""
-    import time as time_mod
-
-    groups: dict[str, Group] = {}
+def summarize(groups: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
+    """Add up `history.Store.usage_groups` rows by provider, model or (local) day, with the savings."""
+    found: dict[str, Group] = {}
     days: dict[str, Group] = {}
     total = Group("total")
     reference = reference_provider(config)
     saved = Savings(reference=reference.name if reference else None)
-    for ts, provider, requested, served, p_tokens, c_tokens, cost, cost_source, outcome in rows:
-        day = time_mod.strftime("%Y-%m-%d", time_mod.localtime(ts))
+    local_cache: dict[str, bool] = {}
+    for row in groups:
+        day, provider, requested, served, cost_source, outcome = row[:6]
+        requests, p_tokens, c_tokens, cost, unknown, with_tokens = row[6:]
         key = {"provider": provider or "(none)", "model": served or requested or "(none)", "day": day}[by]
         answered = outcome in ("complete", "partial", "interrupted") and provider is not None
-        for group in (groups.setdefault(key, Group(key)), days.setdefault(day, Group(day)), total):
-            group.requests += 1
-            group.prompt_tokens += p_tokens or 0
-            group.completion_tokens += c_tokens or 0
-            if cost is not None:
-                group.cost += cost
-            elif answered:
-                group.unknown += 1
-        provider_config = config.providers.get(provider) if provider else None
-        local = cost_source == "free" or (provider_config is not None and is_local(provider_config))
+        for group in (found.setdefault(key, Group(key)), days.setdefault(day, Group(day)), total):
+            group.requests += requests
+            group.prompt_tokens += p_tokens
+            group.completion_tokens += c_tokens
+            group.cost += cost
+            if answered:
+                group.unknown += unknown
+        if provider is not None and provider not in local_cache:
+            provider_config = config.providers.get(provider)
+            local_cache[provider] = provider_config is not None and is_local(provider_config)
+        local = cost_source == "free" or (provider is not None and local_cache[provider])
         if answered and local:
-            saved.requests += 1
+            saved.requests += requests
             price = None
             if reference is not None:
-                price = cached_price(
-                    reference.name, cloud_equivalent(config, requested) or cloud_equivalent(config, served)
-                )
-            if price is not None and (p_tokens is not None or c_tokens is not None):
-                saved.priced += 1
-                saved.usd += price.cost(p_tokens or 0, c_tokens or 0)
+                model = cloud_equivalent(config, requested) or cloud_equivalent(config, served)
+                price = cached_price(reference.name, model)
+            if price is not None and with_tokens:
+                saved.priced += with_tokens
+                saved.usd += price.cost(p_tokens, c_tokens)
                 if price.read_at is not None:
                     saved.price_date = min(saved.price_date or price.read_at, price.read_at)
-    ordered = sorted(groups.values(), key=lambda g: g.key if by == "day" else (-g.cost, -g.requests, g.key))
+    ordered = sorted(found.values(), key=lambda g: g.key if by == "day" else (-g.cost, -g.requests, g.key))
     return Usage(by, ordered, sorted(days.values(), key=lambda g: g.key), total, saved)
