@@ -121,7 +121,6 @@ def _find_exo(session: _Session, given: list[str]) -> None:
                 return
     if chosen is None:
         return
-    session.local[exo.name] = chosen.models
     if exo.urls and exo.urls[0] == chosen.url:
         say(f"Exo: {exo.name} already uses {chosen.url}.")
     elif ask.confirm(f"Use {chosen.url} for {exo.name}? (providers.{exo.name}.url)", default=True):
@@ -131,6 +130,8 @@ def _find_exo(session: _Session, given: list[str]) -> None:
             say(f"  note: {variable} is set in the environment and overrides this url")
     if not exo.enabled and ask.confirm(f"{exo.name} is disabled; enable it?", default=True):
         session.plan.enable.append(exo.name)
+    if exo.enabled or exo.name in session.plan.enable:
+        session.local[exo.name] = chosen.models  # what it serves now counts for the default model
 
 
 def _port(url: str) -> int | None:
