@@ -79,3 +79,33 @@ def test_an_id_that_two_names_share_is_not_guessed() -> None:
     table = {"a-1b": {"x": "org/Model-1B"}, "b-1b": {"y": "model-1b"}}
     assert model_names.logical_name("model:1b", table) is None
     assert model_names.match_served(["model:1b"], table) == {}
+
+
+def test_a_providers_own_model_is_sent_only_when_the_name_has_no_id_for_it() -> None:
+    from pathlib import Path
+
+    from exobridge.core import model_targets
+    from exobridge.core.config import build
+
+    raw = {
+        "providers": {
+            "local": {"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "llama3.2:3b"},
+            "bare": {"kind": "openai", "url": "http://127.0.0.1:9/v1"},
+        },
+        "models": {"qwen-2.5-7b": {"local": "qwen2.5:7b"}},
+    }
+    config = build(raw, Path("config.toml"), env={})
+
+    def sent(spec: str) -> dict[str, tuple[str | None, str | None]]:
+        return {t.provider.name: (t.model, t.reason) for t in model_targets.targets(spec, config)}
+
+    assert sent("phi-4")["local"] == ("llama3.2:3b", None)  # no id for it: the provider's own model
+    assert sent("qwen-2.5-7b")["local"] == ("qwen2.5:7b", None)  # the user's entry wins
+    assert sent("gpt-4o")["local"] == ("gpt-4o", None)  # a name outside the table is sent as typed
+    assert sent("phi-4")["openrouter"] == ("microsoft/phi-4", None)  # a table column wins, model or not
+    model, reason = sent("phi-4")["bare"]
+    assert model is None
+    assert reason == (
+        "no id for phi-4 (exobridge config set models.phi-4.bare <id>, "
+        "or give bare a default model: exobridge config set providers.bare.model <id>)"
+    )

@@ -347,7 +347,9 @@ def _test(session: _Session, opts: SetupOptions, io: IOStreams) -> int:
 def setup(
     exo_url: Annotated[
         list[str] | None,
-        typer.Option("--exo-url", help="Also look for Exo here (repeatable), e.g. http://192.168.1.20:52415."),
+        typer.Option(
+            "--exo-url", metavar="URL", help="Also look for Exo here (repeatable), e.g. http://192.168.1.20:52415."
+        ),
     ] = None,
     skip_keys: Annotated[bool, typer.Option("--skip-keys", help="Do not ask for cloud keys.")] = False,
     no_test: Annotated[bool, typer.Option("--no-test", help="Do not send the test request at the end.")] = False,
