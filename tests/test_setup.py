@@ -259,3 +259,23 @@ def test_declining_the_last_question_writes_nothing(write_config, cli, server) -
     assert result.exit_code == 0, result.stderr
     assert "Nothing was written." in result.stderr
     assert path.read_text() == text
+
+
+def test_a_second_run_over_a_working_setup_changes_nothing(write_config, cli, server) -> None:
+    from exobridge.render.io import IOStreams
+
+    exo = exo_legacy(server())
+    openrouter = key_checker(server(), "/key", GOOD_OR_KEY, {"data": {"label": "laptop"}})
+    text = local_config(exo=f"http://localhost:{exo.port}", openrouter=openrouter.url)
+    path = write_config(text)
+    # Different OpenRouter key: no (Enter). HF token: Enter. Endpoint: Enter. Default model: Enter (keep).
+    io = IOStreams.test(stdin="\n\n\n\n", tty=True)
+    env = {"EXOBRIDGE_SETUP_EXO_PORTS": str(exo.port), "OPENROUTER_API_KEY": GOOD_OR_KEY}
+    result = cli("setup", "--no-test", io=io, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert f"Exo: exo already uses http://localhost:{exo.port}." in result.stderr
+    assert "key from env OPENROUTER_API_KEY (sk-or-…abcd)" in result.stderr
+    assert "[current]" in result.stderr and "Nothing to change" in result.stderr
+    assert path.read_text() == text and not keys_file().exists()
+    assert GOOD_OR_KEY not in result.stderr + result.stdout
+    assert openrouter.requests == []  # a key already in use is not re-sent anywhere
