@@ -18,6 +18,14 @@ Legacy Exo loads a downloaded model into memory at its first request.
 
 Every request goes through core/http.py with a wall-clock deadline and a size cap; the whole load is bounded
 by `timeout`. Ctrl-C (KeyboardInterrupt) passes through; `cancel()` undoes a placement.
+
+For the other front ends and views (all pure functions of data already read):
+- `resolve(spec, config) -> LoadTarget`; `ExoLoader(provider, key).load(target, timeout=) -> Iterator[LoadEvent]`,
+  `.unload(target)`, `.cancel()`; `outcome_error(last_event)` (None, ExoLoadError 3, LoadTimeoutError 6).
+- `is_not_loaded(provider, failure)`: Exo's 404 "No instance found" (the Router's `on_not_loaded` hook).
+- `mark_cluster(state, entries)`: `placed_nodes`, `downloaded_nodes`, `fits` on model-list entries (`exobridge
+  models`); `loads_in_progress(state)`: what is downloading or loading now (`providers status`);
+  `instances_of`, `downloads_of`, `runners_of`, `downloaded_nodes`, `free_memory`: `/state` readers.
 """
 
 from __future__ import annotations
