@@ -56,12 +56,13 @@ def set_in_document(doc: tomlkit.TOMLDocument, parts: tuple[str, ...], value: An
     last = parts[-1]
     if len(parts) == 3 and parts[0] == "providers" and last in ("url", "urls"):
         other = "urls" if last == "url" else "url"
-        if other in container:
-            try:  # in place, keeping its position and trailing comment
-                container.value._replace(other, last, value)
-                return
-            except Exception:
-                del container[other]
+        if other in container:  # its trailing comment stays with the key that replaces it
+            before = container.value.item(other).trivia
+            del container[other]
+            container[last] = value
+            after = container.value.item(last).trivia
+            after.comment_ws, after.comment = before.comment_ws, before.comment
+            return
     container[last] = value
     if created is not None:  # a blank line before whatever table follows
         created.add(tomlkit.nl())
