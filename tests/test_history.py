@@ -210,3 +210,21 @@ def test_twenty_parallel_chat_processes_leave_twenty_rows(server, write_config):
     assert all(code == 0 for _, _, code in results), results
     assert all("warning" not in err for _, err, _ in results), results
     assert sorted(r["prompt"] for r in rows()) == sorted(f"prompt {i}" for i in range(20))
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path):
+    path = tmp_path / "history.db"
+    conn = sqlite3.connect(path)
+    for statement in history._statements(history.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO requests (ts, conversation, prompt, outcome) VALUES (1, 'c', 'kept', 'complete')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with history.Store(path) as store:
+        assert [e.prompt for e in store.list()] == ["kept"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 2
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "requests_usage" in indexes
+    conn.close()

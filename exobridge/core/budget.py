@@ -158,10 +158,18 @@ class BudgetCheck:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.budget = budget
-        self.spent = spent
+        self._spent = spent
+        self._spent_seen: dict[tuple[float, str | None], float] = {}
         self.override = override
         self.now = now
         self.notices: list[str] = []
+
+    def spent(self, since: float, provider: str | None) -> float:
+        """What was spent, asked once per (period start, scope) for this request."""
+        key = (since, provider)
+        if key not in self._spent_seen:
+            self._spent_seen[key] = self._spent(since, provider)
+        return self._spent_seen[key]
 
     def _notice(self, line: str) -> None:
         if line not in self.notices:
