@@ -587,3 +587,18 @@ def test_without_a_model_list_a_current_node_is_sent_the_repo_id(exo, cli):
     del exo.server.routes[("GET", "/v1/models")]
     assert cli("models", "load", "llama-3.2-3b").exit_code == 0
     assert exo.place_bodies[0]["model_id"] == V1_ID
+
+
+def test_the_load_settings_are_checked_like_every_config_value(write_config, cli):
+    write_config(exo_config("http://127.0.0.1:9"))
+    assert cli("config", "set", "providers.exo.load", "auto").exit_code == 0
+    wrong = cli("config", "set", "providers.exo.load", "sometimes")
+    assert wrong.exit_code == 2 and "expected one of ask, auto, never, got 'sometimes'" in wrong.stderr
+    assert cli("config", "set", "providers.exo.load_never", "llama-3.2-3b, qwen-2.5-7b").exit_code == 0
+    from exobridge.core import config
+
+    exo = config.load().providers["exo"]
+    assert (exo.load, exo.load_never) == ("auto", ("llama-3.2-3b", "qwen-2.5-7b"))
+    write_config(exo_config("http://127.0.0.1:9", load="later"))
+    broken = cli("models", "load", "llama-3.2-3b")
+    assert broken.exit_code == 4 and "providers.exo.load: expected one of ask, auto, never" in broken.stderr
