@@ -423,7 +423,7 @@ def test_never_fails_over_silently_as_before(not_placed, backup, cli):
 
 QUESTION = (
     "llama-3.2-3b is not loaded on your Exo cluster (1.9 GB, fits on 2 nodes). Load it now [Y], "
-    "use openrouter this time [o], or never ask for this model [n]? "
+    "use OpenRouter this time [o], or never ask for this model [n]? "
 )
 
 

@@ -40,9 +40,15 @@ class NotLoadedHandler:
             self.io.notice(terminal_text(text))
 
     def _next_provider(self, provider: ProviderConfig) -> str:
+        from exobridge.core import providers
+
         names = [t.provider for t in self.targets if t.provider.enabled and t.model is not None]
-        later = [p for p in names[names.index(provider) + 1 :]] if provider in names else []
-        return later[0].name if later else "another provider"
+        later = names[names.index(provider) + 1 :] if provider in names else []
+        if not later:
+            return "another provider"
+        nxt = later[0]
+        # "OpenRouter" for the built-in provider named after its kind; a provider of your own by its name
+        return providers.kind_class(nxt.kind).label if nxt.name == nxt.kind else nxt.name
 
     def _load_target(self, target: Target, model: str) -> LoadTarget:
         from exobridge.core.exo_loading import LoadTarget
