@@ -297,3 +297,60 @@ def test_recent_requests_spend_budgets_and_savings_from_the_history(isolated, up
     budgets = {(b["scope"], b["period"]): b for b in money["budgets"]}
     assert budgets[("overall", "daily")]["left"] == pytest.approx(0.75)
     assert budgets[("backup", "monthly")]["left"] == pytest.approx(0.25)
+
+
+# --- loading a model onto Exo ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exo_cluster(monkeypatch) -> Iterator[Any]:
+    exo_loading = pytest.importorskip("exobridge.core.exo_loading")
+    from tests.exo_sim import CurrentExo
+
+    monkeypatch.setattr(exo_loading, "FIRST_POLL", 0.005)  # progress read every few ms in-process
+    monkeypatch.setattr(exo_loading, "POLL", 0.01)
+    server = LoopbackServer()
+    yield CurrentExo(server)
+    server.close()
+
+
+def load_events(client: Any, body: Any) -> tuple[Any, list[Any]]:
+    import json
+
+    with client.stream("POST", "/v1/exobridge/exo/load", json=body) as response:
+        text = "".join(response.iter_text())
+    if response.headers["content-type"].startswith("application/json"):
+        return response, [json.loads(text)]
+    payloads = [line[5:].strip() for line in text.split("\n") if line.startswith("data:")]
+    assert payloads[-1] == "[DONE]" or "error" in payloads[-1], payloads
+    return response, [json.loads(p) for p in payloads if p != "[DONE]"]
+
+
+def test_loading_a_model_streams_the_same_progress_as_models_load(isolated, upstream, exo_cluster) -> None:
+    from tests.exo_sim import V1_ID
+
+    extra = f"""
+        [providers.studio]
+        kind = "exo"
+        url = "{exo_cluster.url}"
+        """
+    client, _ = make_client(isolated, upstream, None, extra)
+    assert client.get("/v1/exobridge/dashboard").json()["features"]["exo_load"] is True
+    response, events = load_events(client, {"model": f"studio:{V1_ID}"})
+    assert response.status_code == 200
+    phases = [e["phase"] for e in events]
+    assert phases[0] == "checking" and phases[-1] == "ready", phases
+    assert "downloading" in phases and "loading" in phases
+    assert all(e["provider"] == "studio" for e in events)
+    downloading = [e for e in events if e["phase"] == "downloading"]
+    assert any(node["downloaded_bytes"] > 0 for e in downloading for node in e["nodes"])  # bytes for the bar
+    assert exo_cluster.placed and len(exo_cluster.place_bodies) == 1
+
+
+def test_a_load_that_cannot_start_is_one_error(isolated, upstream, exo_cluster) -> None:
+    client, _ = make_client(isolated, upstream, None)  # no Exo provider configured
+    response, [body] = load_events(client, {"model": "llama-3.2-3b"})
+    assert response.status_code == 400 and "the Exo provider exo is disabled" in body["error"]["message"]
+    for bad in ({"model": ""}, {"model": "m", "timeout": -1}, ["m"]):
+        assert client.post("/v1/exobridge/exo/load", json=bad).status_code == 400, bad
+    assert client.get("/v1/exobridge/exo/load").status_code == 405

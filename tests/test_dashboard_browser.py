@@ -22,6 +22,11 @@ import pytest
 from tests.loopback import Exchange, LoopbackServer, closed_port, stream_words
 from tests.serve_support import ServeProcess, serve_env
 
+try:  # issue 12's simulated Exo cluster (loading models)
+    from tests.exo_sim import V1_ID, CurrentExo
+except ImportError:
+    V1_ID, CurrentExo = "", None
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -234,9 +239,19 @@ def console_errors(driver: Any) -> list[dict[str, Any]]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+# Sections are re-rendered at every status refresh: read (and click) them in one step, in the page.
+PROVIDER_ROWS = """
+return [...document.querySelectorAll("#providers-body tr")]
+    .map(tr => [tr.querySelector("strong").textContent, tr.innerText]);
+"""
+
+
 def provider_rows(driver: Any) -> dict[str, str]:
-    rows = driver.find_elements("css selector", "#providers-body tr")
-    return {row.find_element("css selector", "strong").text: row.text for row in rows}
+    return dict(driver.execute_script(PROVIDER_ROWS))  # in the table's order
+
+
+def request_rows(driver: Any) -> list[str]:
+    return driver.execute_script("return [...document.querySelectorAll('#requests-body tr')].map(tr => tr.innerText)")
 
 
 def send_message(driver: Any, model: str, text: str) -> None:
@@ -251,6 +266,20 @@ def send_message(driver: Any, model: str, text: str) -> None:
 
 def turns(driver: Any) -> list[tuple[str, str]]:
     return [(li.get_attribute("class"), li.text) for li in driver.find_elements("css selector", "#transcript li")]
+
+
+CLICK_LOAD = """
+const item = [...document.querySelectorAll("#exo-nodes ul.loadable li")]
+    .find(li => li.textContent.endsWith(arguments[0]));
+if (!item) return false;
+item.querySelector("button").click();
+return true;
+"""
+
+
+def click_load(driver: Any, model: str) -> bool:
+    """Click the model's Load button (in one step: the section is re-rendered at every status refresh)."""
+    return driver.execute_script(CLICK_LOAD, model)
 
 
 def open_dashboard(driver: Any, url: str) -> None:
@@ -279,18 +308,20 @@ def test_recent_requests_and_spend_come_from_the_history(browser, serve, artifac
     if not serve.has_history:
         assert "history not available" in text_of(browser, "requests")
         pytest.skip("this version has no history database (issue 11)")
-    wait_for(browser, lambda d: len(d.find_elements("css selector", "#requests-body tr")) == 3, "three requests")
-    rows = [row.text for row in browser.find_elements("css selector", "#requests-body tr")]
+    wait_for(browser, lambda d: len(request_rows(d)) == 3, "three requests")
+    rows = request_rows(browser)
     assert "studio" in rows[0] and "free" in rows[0]  # newest first
     assert "failed" in rows[1]
     assert "backup" in rows[2] and "$0.01" in rows[2] and "exo failed: connection refused → backup ✓" in rows[2]
-    browser.find_elements("css selector", "#requests-body tr")[1].click()
+    browser.execute_script("document.querySelectorAll('#requests-body tr')[1].click()")
     wait_for(browser, lambda d: PAYLOAD_PROMPT in text_of(d, "request-detail"), "the request's prompt, as text")
     assert PAYLOAD_ERROR in text_of(browser, "request-detail")
     wait_for(browser, lambda d: "$0.01" in text_of(d, "spend-providers"), "spend per provider")
     assert "backup" in text_of(browser, "spend-providers")
     assert "backup daily: $0.01 of $1.00, $0.99 left" in text_of(browser, "spend-budgets")
-    assert "today: $0.99 of $1.00" in provider_rows(browser)["backup"]  # budget left, in the providers table
+    rows = provider_rows(browser)
+    assert "today: $0.99 of $1.00" in rows["backup"]  # budget left, in the providers table
+    assert "today" not in rows["studio"]  # no limit of its own, and no overall one
     assert browser.execute_script("return window.__pwnedHistory") is None
     browser.save_screenshot(str(artifacts / "history.png"))
     assert console_errors(browser) == []
@@ -336,8 +367,10 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
 
 
 def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstreams, tmp_path_factory, artifacts):
-    backup, evil, studio = upstreams
+    backup, evil, _ = upstreams
     home = tmp_path_factory.mktemp("dashboard-key") / "home"
+    studio = LoopbackServer()
+    cluster = CurrentExo(studio) if CurrentExo else exo_v1_cluster()
     config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
     keyed = ServeProcess(
         serve_env(home, textwrap.dedent(config), EXB_DASHBOARD_KEY=CLIENT_KEY), "--api-key-env", "EXB_DASHBOARD_KEY"
@@ -358,6 +391,15 @@ def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstrea
         assert browser.get_cookies() == []
         send_message(browser, "backup:cloud-1", "Hi")
         wait_for(browser, lambda d: ("assistant", "Hello from backup") in turns(d), "an answer with the key")
+        if CurrentExo is not None:  # issue 12 is in: load a model onto Exo from the page, with progress
+            wait_for(browser, lambda d: click_load(d, V1_ID), "a Load button for the Exo model")
+            wait_for(browser, lambda d: "ready" in text_of(d, "exo-progress-text"), "the load to end ready")
+            assert cluster.placed and len(cluster.place_bodies) == 1
+            assert V1_ID in text_of(browser, "exo-progress-text")
+            wait_for(browser, lambda d: V1_ID in provider_rows(d)["studio"], "the model placed, in the table")
+            browser.execute_script("document.getElementById('exo').scrollIntoView()")
+            browser.save_screenshot(str(artifacts / "exo-load.png"))
     finally:
         keyed.stop()
+        studio.close()
     assert CLIENT_KEY not in keyed.text()

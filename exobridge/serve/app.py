@@ -7,7 +7,8 @@
 - `GET /health`: liveness, no upstream call. `GET /v1/exobridge/status`: `providers status --json`; the probes
   are cached (`STATUS_TTL`), the cooldowns are serve's current ones; an `Age` header says how old the probes are.
 - `GET /`: the dashboard (serve/dashboard.py), and `GET /v1/exobridge/dashboard`: what it can show;
-  `GET /v1/exobridge/history[/{id}]` and `/v1/exobridge/spend`: its history and spend (serve/history_view.py).
+  `GET /v1/exobridge/history[/{id}]` and `/v1/exobridge/spend`: its history and spend (serve/history_view.py);
+  `POST /v1/exobridge/exo/load`: load a model onto Exo, progress as server-sent events (serve/exo_load.py).
 
 Every error is an OpenAI-style JSON body (`{"error": {"message", "type", "param", "code"}}`), never a
 traceback; error text passes the redactor, so an upstream key never reaches a client or a log line.
@@ -529,6 +530,8 @@ def create_app(ctx: ServeContext) -> Edges:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from exobridge.serve.exo_load import ExoLoadEndpoint
+
     async def health() -> Any:
         return {"status": "ok"}
 
@@ -557,6 +560,7 @@ def create_app(ctx: ServeContext) -> Edges:
         Route("/v1/exobridge/history", HistoryEndpoint(ctx, "recent"), methods=["GET"]),
         Route("/v1/exobridge/history/{ident}", HistoryEndpoint(ctx, "request"), methods=["GET"]),
         Route("/v1/exobridge/spend", HistoryEndpoint(ctx, "spend"), methods=["GET"]),
+        Route("/v1/exobridge/exo/load", ExoLoadEndpoint(ctx), methods=["POST"]),
         *(Route(path, files, methods=["GET", "HEAD"]) for path in dashboard.FILES),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -42,8 +42,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-cache"),
 ]
 
-# Sections that need a module of another issue (11: history, spend and budgets; 12: loading a model onto Exo).
-# Until it is there the page says so, naming the CLI command that has it.
+# Sections that need a module of another issue (11: history, spend and budgets; 12: loading a model onto Exo,
+# checked in serve/exo_load.py). Without it the page says so, naming the CLI command that has it.
 OPTIONAL_MODULES = {
     "history": "exobridge.core.history",
     "spend": "exobridge.core.spend",
@@ -81,5 +81,7 @@ class DashboardFiles:
 def features() -> dict[str, Any]:
     """What this serve can show besides providers and the playground (`GET /v1/exobridge/dashboard`)."""
     shown = {name: importlib.util.find_spec(module) is not None for name, module in OPTIONAL_MODULES.items()}
-    shown["exo_load"] = False  # no HTTP API for loading yet: the page names `exobridge models load`
+    from exobridge.serve import exo_load
+
+    shown["exo_load"] = exo_load.available()
     return {"features": shown}

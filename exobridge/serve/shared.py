@@ -195,6 +195,10 @@ class TtlValue:
         self._key: Any = None
         self._pending: asyncio.Future[Any] | None = None
 
+    def invalidate(self) -> None:
+        """The kept answer is out of date (e.g. a model was just loaded): the next `get` computes anew."""
+        self._at = -float("inf")
+
     def age(self) -> float:
         """Seconds since the kept answer was computed."""
         return max(0.0, time.monotonic() - self._at)

@@ -144,7 +144,82 @@
     $("status-line").textContent = `can answer now: ${ready} · probed ${age ? `${age} s` : "just"} ago`;
   }
 
+  let lastStatus = null;
+  let modelList = [];
+  let loading = false;
+
+  function loadableOn(node) {
+    // the Exo provider's own ids (from /v1/models, "provider:id") that are not placed yet
+    const prefix = `${node.provider}:`;
+    const placed = new Set(node.models || []);
+    return modelList
+      .filter((m) => m.owned_by === node.provider && m.id.startsWith(prefix))
+      .map((m) => m.id.slice(prefix.length))
+      .filter((id) => !placed.has(id));
+  }
+
+  function loadButton(provider, id) {
+    const button = el("button", "load", "Load");
+    button.type = "button";
+    button.disabled = loading;
+    button.addEventListener("click", () => loadModel(`${provider}:${id}`));
+    return el("li", "", button, " ", el("span", "mono", id));
+  }
+
+  function loadText(event) {
+    const nodes = event.nodes || [];
+    const total = nodes.reduce((n, node) => n + (node.total_bytes || 0), 0);
+    const done = nodes.reduce((n, node) => n + (node.downloaded_bytes || 0), 0);
+    const bar = $("exo-progress-bar");
+    if (event.layers_total) {
+      bar.max = event.layers_total;
+      bar.value = event.layers_loaded || 0;
+    } else if (total) {
+      bar.max = total;
+      bar.value = done;
+    } else if (event.phase === "ready") {
+      bar.max = 1;
+      bar.value = 1;
+    } else {
+      bar.removeAttribute("value"); // indeterminate
+    }
+    return event.message || `${event.model}: ${event.phase}`; // the same line as `exobridge models load`
+  }
+
+  async function loadModel(spec) {
+    if (loading) return;
+    loading = true;
+    for (const button of document.querySelectorAll("#exo-nodes button.load")) button.disabled = true;
+    $("exo-progress").hidden = false;
+    const text = $("exo-progress-text");
+    text.className = "";
+    text.textContent = `${spec}: asking Exo where it fits…`;
+    try {
+      const response = await api("/v1/exobridge/exo/load", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ model: spec }),
+      });
+      if (!response.ok) throw new Error(await errorText(response));
+      let last = null;
+      await readEvents(response, (event) => {
+        if (event.error) throw new Error(String(event.error.message));
+        last = event;
+        text.textContent = loadText(event);
+      });
+      if (last && last.phase !== "ready") text.className = "error";
+    } catch (error) {
+      if (error instanceof AuthNeeded) return;
+      text.className = "error";
+      text.textContent = `${spec}: ${error.message}`;
+    } finally {
+      loading = false;
+      refreshStatus();
+    }
+  }
+
   function renderExo(status) {
+    lastStatus = status;
     const exo = status.nodes.filter((node) => node.api_line);
     const box = $("exo-nodes");
     if (!exo.length) {
@@ -155,13 +230,18 @@
       ...exo.map((node) => {
         const list = el("ul");
         for (const id of node.models || []) list.append(el("li", "mono", id));
-        return el(
+        const box = el(
           "div",
           "",
           el("h3", "", `${node.provider} `, el("span", "muted mono", node.url)),
           el("p", "", `API ${node.api_line} · ${node.nodes == null ? "?" : node.nodes} node(s) · placed:`),
           node.models && node.models.length ? list : el("p", "muted", "no model placed"),
         );
+        const loadable = features.exo_load ? loadableOn(node) : [];
+        if (loadable.length) {
+          box.append(el("p", "", "loadable:"), el("ul", "loadable", ...loadable.map((id) => loadButton(node.provider, id))));
+        }
+        return box;
       }),
     );
   }
@@ -210,6 +290,8 @@
         (model.owned_by === "exobridge" ? logical : ids).append(option);
       }
       picker.replaceChildren(logical, ids);
+      modelList = models;
+      if (lastStatus) renderExo(lastStatus);
     } catch (error) {
       if (error instanceof AuthNeeded) throw error;
       picker.replaceChildren(el("option", "", `model list failed: ${error.message}`));
@@ -239,7 +321,8 @@
     return `${answered ? "failover" : "tried"}: ${tried.join(", ")}`;
   }
 
-  async function readStream(response, onText) {
+  async function readEvents(response, onEvent) {
+    // every `data:` payload of a server-sent event stream, parsed, until [DONE] or the end
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -253,16 +336,22 @@
         for (const line of block.split("\n")) {
           if (!line.startsWith("data:")) continue;
           const data = line.slice(5).trim();
-          if (data === "[DONE]") return;
-          const chunk = JSON.parse(data);
-          if (chunk.error) throw new Error(String(chunk.error.message || "the stream broke"));
-          for (const choice of chunk.choices || []) {
-            if (choice.delta && choice.delta.content) onText(choice.delta.content);
-          }
+          if (data === "[DONE]") return true;
+          onEvent(JSON.parse(data));
         }
       }
-      if (done) throw new Error("the stream ended without [DONE]");
+      if (done) return false;
     }
+  }
+
+  async function readStream(response, onText) {
+    const finished = await readEvents(response, (chunk) => {
+      if (chunk.error) throw new Error(String(chunk.error.message || "the stream broke"));
+      for (const choice of chunk.choices || []) {
+        if (choice.delta && choice.delta.content) onText(choice.delta.content);
+      }
+    });
+    if (!finished) throw new Error("the stream ended without [DONE]");
   }
 
   async function send(text) {
@@ -339,12 +428,15 @@
     // "budget left today and this month" per provider, in the providers table
     const names = { daily: "today", monthly: "this month" };
     for (const cell of document.querySelectorAll("#providers-body td.budget")) {
-      const mine = budgets.filter((b) => b.scope === cell.dataset.provider);
+      let mine = budgets.filter((b) => b.scope === cell.dataset.provider);
+      let scope = "";
+      if (!mine.length) {
+        mine = budgets.filter((b) => b.scope === "overall"); // no limit of its own: the overall one applies
+        scope = "overall ";
+      }
       cell.textContent = mine.length
-        ? mine.map((b) => `${names[b.period] || b.period}: ${money(b.left)} of ${money(b.limit)}`).join(" · ")
-        : budgets.length
-          ? "overall only"
-          : "—";
+        ? mine.map((b) => `${scope}${names[b.period] || b.period}: ${money(b.left)} of ${money(b.limit)}`).join(" · ")
+        : "—";
     }
   }
 
@@ -487,6 +579,7 @@
       $("key-form").hidden = true;
       $("main").hidden = false;
       $("forget-key").hidden = !sessionStorage.getItem(KEY_NAME);
+      if (features.exo_load) $("exo-load-note").textContent = "Load a model onto an Exo cluster: its Load button (as exobridge models load).";
       refreshStatus();
       refreshHistory();
       refreshSpend();
