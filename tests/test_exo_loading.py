@@ -602,3 +602,22 @@ def test_the_load_settings_are_checked_like_every_config_value(write_config, cli
     write_config(exo_config("http://127.0.0.1:9", load="later"))
     broken = cli("models", "load", "llama-3.2-3b")
     assert broken.exit_code == 4 and "providers.exo.load: expected one of ask, auto, never" in broken.stderr
+
+
+def test_ctrl_c_while_chat_loads_stops_the_bars_and_says_exo_keeps_loading(not_placed, backup, cli, monkeypatch):
+    from exobridge.render.exo_loading import LoadView
+
+    shown = LoadView.show
+
+    def interrupt_at_download(self, event):
+        shown(self, event)
+        if event.phase is Phase.DOWNLOADING:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(LoadView, "show", interrupt_at_download)
+    sim = not_placed("auto")
+    result = cli("chat", "Hi", env=ENV, io=IOStreams.test(tty=True))
+    assert result.exit_code == 130
+    assert "stopped waiting; Exo keeps loading llama-3.2-3b" in result.stderr
+    assert "\x1b[?25h" in result.stderr  # the bars stopped: the cursor is back
+    assert not backup.requests and not any(p.startswith("DELETE") for p in sim.server.paths())

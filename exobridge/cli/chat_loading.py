@@ -158,11 +158,15 @@ class NotLoadedHandler:
                     view.show(event)
                 last = event
         except (ExobridgeError, Failure) as exc:
-            self.notice(f"could not load {self.name} on {provider.name}: {exc}; failing over")
+            view.note(f"could not load {self.name} on {provider.name}: {exc}; failing over", show=not self.quiet)
             return False
+        except KeyboardInterrupt:
+            stopped = f"stopped waiting; Exo keeps loading {self.name} (exobridge models unload {self.spec} stops it)"
+            view.note(stopped, show=not self.quiet)
+            raise
         if last is None or last.phase is not Phase.READY:
             message = last.message if last is not None else "no answer"
-            view.note(f"could not load {self.name} on {provider.name}: {message}; failing over")
+            view.note(f"could not load {self.name} on {provider.name}: {message}; failing over", show=not self.quiet)
             return False
         if not self.quiet:
             view.finish(last, 0, None)

@@ -95,10 +95,12 @@ class LoadView:
         if event.phase is Phase.READY:
             self._line(terminal_text(event.message))
 
-    def note(self, text: str) -> None:
-        """A remark that is not a phase (Ctrl-C, cancel): stderr, one line."""
+    def note(self, text: str, *, show: bool = True) -> None:
+        """A remark that is not a phase (Ctrl-C, cancel, failing over): stderr, one line; the bars stop first
+        (so the cursor comes back) even when `show` is False."""
         self._stop_bars(None)
-        self.io.notice(terminal_text(text))
+        if show:
+            self.io.notice(terminal_text(text))
 
     # --- terminal ---
     def _console(self) -> Any:
