@@ -70,6 +70,7 @@ def load_run(opts: LoadOptions, io: IOStreams) -> int:
         try:
             last = follow(loader, target, view, timeout)
         except KeyboardInterrupt as exc:
+            view.close()
             model = target.name
             if opts.cancel:
                 view.note(f"cancelling: {loader.cancel()}")
@@ -79,6 +80,9 @@ def load_run(opts: LoadOptions, io: IOStreams) -> int:
                     f"(exobridge models unload {target.spec} stops it, or use --cancel)"
                 )
             raise Interrupted(f"interrupted while loading {model}", signum=getattr(exc, "signum", 2)) from None
+        except BaseException:
+            view.close()  # an error ended the load: stop the bars (the cursor comes back), then report it
+            raise
     error = exo_loading.outcome_error(last)
     code = 0 if error is None else int(getattr(error, "exit_code", 1))
     view.finish(last, code, None if error is None else str(error))

@@ -102,6 +102,10 @@ class LoadView:
         if show:
             self.io.notice(terminal_text(text))
 
+    def close(self) -> None:
+        """Stop the bars if they still run (an error ended the load): the cursor comes back."""
+        self._stop_bars(None)
+
     # --- terminal ---
     def _console(self) -> Any:
         return self.io.rich_console(stderr=self.stderr)
