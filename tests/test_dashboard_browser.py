@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.loopback import Exchange, LoopbackServer, closed_port, stream_words
-from tests.serve_support import ServeProcess, serve_env
+from tests.serve_support import ServeProcess, pieces, serve_env
 
 try:  # issue 12's simulated Exo cluster (loading models)
     from tests.exo_sim import V1_ID, CurrentExo
@@ -41,6 +41,7 @@ PAYLOAD_PLACED = "<img src=x onerror=window.__pwnedPlaced=1>"
 PLACED = "mlx-community/Llama-3.2-1B-Instruct-4bit"
 WAIT = 15  # seconds any one thing may take to appear in the page (a ceiling, never a sleep)
 CLIENT_KEY = "exb-dashboard-test-key-0123456789"
+BACKUP_KEY = "sk-7Qx2Lm9Vb4Nc8Rt1Zp6Wd3Ks5Hj0Fa9a1c"  # backup's own key: shown masked, never whole
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -79,6 +80,7 @@ def dashboard_config(exo_url: str, studio: LoopbackServer, backup: LoopbackServe
         kind = "openai"
         url = "{backup.url}/v1"
         priority = 2
+        key_env = "EXB_BACKUP_KEY"
 
         [providers.evil]
         kind = "openai"
@@ -199,7 +201,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, upstreams) -> Iterator[Serve
     home = tmp_path_factory.mktemp("dashboard") / "home"
     process_history = seed_history(home)
     config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
-    process = ServeProcess(serve_env(home, textwrap.dedent(config)))
+    process = ServeProcess(serve_env(home, textwrap.dedent(config), EXB_BACKUP_KEY=BACKUP_KEY))
     process.has_history = process_history  # type: ignore[attr-defined]
     yield process
     process.stop()
@@ -298,6 +300,9 @@ def test_the_page_loads_without_console_errors_and_lists_the_providers(browser, 
     assert "unreachable" in rows["exo"] and "ready" in rows["backup"]
     assert "ready" in rows["studio"] and "v1" in rows["studio"] and PLACED in rows["studio"]
     assert "can answer now: studio, backup, evil" in text_of(browser, "status-line")
+    # The key: masked, with where it comes from; no piece of it anywhere in the page.
+    assert "sk-…9a1c (env EXB_BACKUP_KEY)" in rows["backup"], rows["backup"]
+    assert not [piece for piece in pieces(BACKUP_KEY) if piece in browser.page_source]
     exo = text_of(browser, "exo")
     assert "studio" in exo and "2 node(s)" in exo and PLACED in exo and PAYLOAD_PLACED in exo
     browser.save_screenshot(str(artifacts / "providers.png"))
@@ -373,7 +378,9 @@ def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstrea
     cluster = CurrentExo(studio) if CurrentExo else exo_v1_cluster()
     config = dashboard_config(f"http://127.0.0.1:{closed_port()}", studio, backup, evil)
     keyed = ServeProcess(
-        serve_env(home, textwrap.dedent(config), EXB_DASHBOARD_KEY=CLIENT_KEY), "--api-key-env", "EXB_DASHBOARD_KEY"
+        serve_env(home, textwrap.dedent(config), EXB_DASHBOARD_KEY=CLIENT_KEY, EXB_BACKUP_KEY=BACKUP_KEY),
+        "--api-key-env",
+        "EXB_DASHBOARD_KEY",
     )
     try:
         browser.get(keyed.url + "/")
