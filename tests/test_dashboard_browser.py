@@ -329,6 +329,9 @@ def test_recent_requests_and_spend_come_from_the_history(browser, serve, artifac
     assert "today" not in rows["studio"]  # no limit of its own, and no overall one
     assert browser.execute_script("return window.__pwnedHistory") is None
     browser.save_screenshot(str(artifacts / "history.png"))
+    browser.execute_script("document.getElementById('spend').scrollIntoView()")
+    browser.save_screenshot(str(artifacts / "spend.png"))
+    browser.execute_script("window.scrollTo(0, 0)")
     assert console_errors(browser) == []
 
 
@@ -341,7 +344,9 @@ def test_a_playground_message_streams_names_the_provider_and_the_failover(browse
     assert "failover: exo failed (connect), studio skipped (model_unavailable)" in said, said
     # Exo refused the connection: it is cooling down now, and the table counts its time down.
     wait_for(browser, lambda d: " left" in provider_rows(d)["exo"], "exo's cooldown in the providers table")
-    assert "cooling down after connect failure" in provider_rows(browser)["exo"]
+    first = provider_rows(browser)["exo"]
+    assert "cooling down after connect failure" in first and "s left" in first
+    wait_for(browser, lambda d: provider_rows(d)["exo"] != first, "the time left to count down")
     # The conversation goes on: the second request carries the first exchange.
     send_message(browser, "m", "And again")
     wait_for(browser, lambda d: [t for t in turns(d) if t[0] == "assistant"][1:], "the second answer")
@@ -351,6 +356,7 @@ def test_a_playground_message_streams_names_the_provider_and_the_failover(browse
         ("assistant", "Hello from backup"),
         ("user", "And again"),
     ]
+    browser.execute_script("document.getElementById('playground').scrollIntoView()")
     browser.save_screenshot(str(artifacts / "playground.png"))
     assert console_errors(browser) == []
 
@@ -368,6 +374,7 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
     assert browser.find_elements("css selector", "#main img") == []
     pwned = "return [window.__pwnedModel, window.__pwnedError, window.__pwnedPlaced, window.__pwnedHistory]"
     assert browser.execute_script(pwned) == [None, None, None, None]
+    browser.execute_script("document.getElementById('playground').scrollIntoView()")
     browser.save_screenshot(str(artifacts / "injection.png"))
 
 
