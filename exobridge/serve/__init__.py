@@ -13,6 +13,8 @@ Modules, each one job:
 - `app`: the ASGI application (Starlette): routes, client authentication, request limits, the access log.
 - `logs`: the start-up line, one line per request and warnings on stderr, as text or JSON lines.
 - `server`: binding, redaction of every key, uvicorn, and graceful SIGINT/SIGTERM.
+- `dashboard`: the page at `GET /` (static files from exobridge/data/dashboard/, strict security headers);
+  `history_view`: its history and spend answers; `exo_load`: loading a model onto Exo with progress events.
 
 Nothing here is imported by `exobridge --help` or `chat`: starlette and uvicorn load only for `serve`.
 """

@@ -32,6 +32,7 @@
     if (key) headers.set("Authorization", `Bearer ${key}`);
     const response = await fetch(path, { ...init, headers, cache: "no-store", credentials: "omit" });
     if (response.status === 401) {
+      if (key) sessionStorage.removeItem(KEY_NAME); // a refused key is not kept
       askForKey(key ? "serve refused that key" : null);
       throw new AuthNeeded("client key needed");
     }
