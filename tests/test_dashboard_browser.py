@@ -374,6 +374,18 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
     assert browser.find_elements("css selector", "#main img") == []
     pwned = "return [window.__pwnedModel, window.__pwnedError, window.__pwnedPlaced, window.__pwnedHistory]"
     assert browser.execute_script(pwned) == [None, None, None, None]
+    # Even if some text did become markup, the browser would not run it: the page's CSP forbids inline script.
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.body.append(s);"
+        "const i = document.createElement('img'); i.src = 'x'; i.setAttribute('onerror', 'window.__inline = 2');"
+        "document.body.append(i);"
+    )
+    refused = wait_for(
+        browser,
+        lambda d: [e for e in d.get_log("browser") if "Content Security Policy" in e["message"]],
+        "the browser's CSP report",
+    )
+    assert refused and browser.execute_script("return window.__inline") is None
     browser.execute_script("document.getElementById('playground').scrollIntoView()")
     browser.save_screenshot(str(artifacts / "injection.png"))
 
