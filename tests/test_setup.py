@@ -204,6 +204,7 @@ def test_ctrl_c_half_way_writes_nothing(write_config, server) -> None:
     term.expect("Hugging Face key for huggingface (input hidden; Enter to skip): ")
     term.ctrl_c()  # half way: the Exo url and the OpenRouter key were answered, nothing written yet
     assert term.wait() == 128 + signal.SIGINT
+    assert "interrupted: nothing was written" in term.seen
     assert path.read_text() == text and not keys_file().exists()
     assert GOOD_OR_KEY not in term.seen
 

@@ -64,6 +64,17 @@ class Prompter:
         self.io.write_err(terminal_text(line) + "\n")
 
     def _read(self, question: str, hidden: bool = False) -> str:
+        try:
+            line = self._read_line(question, hidden)
+        except KeyboardInterrupt:
+            self.io.write_err("\n")  # the runner's "interrupted" line starts on a line of its own
+            raise
+        if not line:
+            self.io.write_err("\n")
+            raise InputEnded("input ended: nothing was written")
+        return line.rstrip("\r\n")
+
+    def _read_line(self, question: str, hidden: bool) -> str:
         if hidden:
             with _echo_off(self.io):  # echo off before the question shows: nothing typed after it is echoed
                 self.io.write_err(question)
@@ -72,10 +83,7 @@ class Prompter:
         else:
             self.io.write_err(question)
             line = self.io.stdin.readline()
-        if not line:
-            self.io.write_err("\n")
-            raise InputEnded("input ended: nothing was written")
-        return line.rstrip("\r\n")
+        return line
 
     def text(self, question: str, default: str = "") -> str:
         """A free answer; Enter gives `default`."""

@@ -9,12 +9,13 @@ Not on a terminal it refuses (exit 2) and names the commands to use instead.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exobridge.core.errors import ExitCode, UsageError
+from exobridge.core.errors import ExitCode, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from exobridge.cli.prompts import Prompter
@@ -62,15 +63,20 @@ def setup_run(opts: SetupOptions, io: IOStreams) -> int:
     say("exobridge setup: answers are written at the end; Ctrl-C before that writes nothing.")
     say(f"config file: {config.path}{'' if config.file_exists else ' (not created yet)'}")
     say()
-    _find_exo(session, opts.exo_urls)
-    if opts.skip_keys:
-        say("Keys: skipped (--skip-keys).")
-        _note_existing_keys(session)
-    else:
-        _ask_keys(session)
-    _ask_endpoints(session)
-    _ask_default_model(session)
-    if not _write(session):
+    try:
+        _find_exo(session, opts.exo_urls)
+        if opts.skip_keys:
+            say("Keys: skipped (--skip-keys).")
+            _note_existing_keys(session)
+        else:
+            _ask_keys(session)
+        _ask_endpoints(session)
+        _ask_default_model(session)
+        ready = _ready_to_write(session)
+    except KeyboardInterrupt as stop:  # Ctrl-C (or SIGTERM/SIGHUP, whose exit codes are kept)
+        signum = getattr(stop, "signum", signal.SIGINT)
+        raise Interrupted("interrupted: nothing was written", signum=signum) from None
+    if not ready or not _write(session):
         return ExitCode.OK
     return _test(session, opts, io)
 
@@ -291,9 +297,8 @@ def _ask_default_model(session: _Session) -> None:
 # --- write and test --------------------------------------------------------------------------------------------
 
 
-def _write(session: _Session) -> bool:
-    """Write the plan after one last question; True when something was written."""
-    from exobridge.core import setup_flow
+def _ready_to_write(session: _Session) -> bool:
+    """Show the plan and ask once more; True when there is something to write and the answer is yes."""
     from exobridge.core.secrets import mask
 
     say, ask, plan = session.prompter.say, session.prompter, session.plan
@@ -315,7 +320,15 @@ def _write(session: _Session) -> bool:
     if not ask.confirm("Write these changes?", default=True):
         say("Nothing was written.")
         return False
-    written = setup_flow.write_plan(plan)
+    return True
+
+
+def _write(session: _Session) -> bool:
+    """Write the plan (all at once) and print each line written."""
+    from exobridge.core import setup_flow
+
+    say = session.prompter.say
+    written = setup_flow.write_plan(session.plan)
     if written.config_path is not None:
         say(f"Wrote {written.config_path}:")
         for line in written.config_lines:
