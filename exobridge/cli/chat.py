@@ -128,6 +128,10 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     if replaced:
         view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
     if opts.prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
+        if opts.prompt is None and io.is_stdout_tty and not opts.json:  # an interactive session
+            from exobridge.cli.chat_session import run_session
+
+            return run_session(opts, config, io)
         raise usage('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")')
     text = compose_prompt(opts.prompt, piped)
     if not text.strip():
