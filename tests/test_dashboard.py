@@ -278,18 +278,20 @@ def test_recent_requests_spend_budgets_and_savings_from_the_history(isolated, up
                 completion_tokens=50,
             )
         )
-        store.add(history.Entry("c2", "three", "", "failed", provider="backup", error="HTTP 500"))
+        store.add(history.Entry("c2", "three", "3", "complete", provider="backup"))  # cost unknown
+        store.add(history.Entry("c3", "four", "", "failed", provider="backup", error="HTTP 500"))
 
     recent = client.get("/v1/exobridge/history?limit=2").json()
     assert recent["available"] and [r["outcome"] for r in recent["requests"]] == ["failed", "complete"]
+    recent = client.get("/v1/exobridge/history?limit=3").json()
     assert "prompt" not in recent["requests"][0] and "reply" not in recent["requests"][0]  # the list is light
-    first = client.get(f"/v1/exobridge/history/{recent['requests'][1]['id'] - 1}").json()
+    first = client.get(f"/v1/exobridge/history/{recent['requests'][2]['id'] - 1}").json()
     assert first["prompt"] == "one" and first["attempts"] == chain
     assert client.get("/v1/exobridge/history/999").status_code == 404
 
     money = client.get("/v1/exobridge/spend?days=7").json()
     assert money["days"] == 7 and len(money["per_day"]) == 1
-    assert money["per_day"][0]["cost"] == pytest.approx(0.25) and money["per_day"][0]["requests"] == 3
+    assert money["per_day"][0]["cost"] == pytest.approx(0.25) and money["per_day"][0]["requests"] == 4
     by_provider = {p["provider"]: p for p in money["per_provider"]}
     assert by_provider["backup"]["cost"] == pytest.approx(0.25) and by_provider["backup"]["unknown"] == 1
     assert money["saved"]["usd"] == pytest.approx(100 * 0.001 + 50 * 0.002)

@@ -5,8 +5,9 @@ missing or their database cannot be read, the answer says why and the page says 
 
 - `recent(limit)`: the newest requests without their text (time, provider, served model, latency, tokens,
   cost, outcome, failover chain); `request(id)`: one request in full, prompt and reply included.
-- `spend(days, config)`: known cost per day and per provider over the last `days` days, what running locally
-  saved (free answers priced at the cloud equivalent's cached price, with that price list's date), and each
+- `spend(config, days)`: what `exobridge usage` shows (the same core/spend.summarize over the history's SQL
+  sums): known cost per day and per provider over the last `days` days (today included), what running
+  locally saved (priced at the cloud equivalent's cached price, with that price list's date), and each
   `[budget]` limit with what is left.
 
 Stored strings were redacted when they were recorded; they are still untrusted text for the page.
@@ -14,8 +15,6 @@ Stored strings were redacted when they were recorded; they are still untrusted t
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
 SUMMARY_FIELDS = (
@@ -78,78 +77,46 @@ def request(request_id: int) -> dict[str, Any] | None:
     return None if entry is None else entry.to_json()
 
 
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().date().isoformat()
-
-
-def spend(config: Any, days: int = 14, now: float | None = None) -> dict[str, Any]:
+def spend(config: Any, days: int = 14) -> dict[str, Any]:
+    """The `exobridge usage` figures (core/spend.summarize over the history's SQL sums) for the page."""
     history = _history()
-    now = time.time() if now is None else now
-    days = max(1, min(int(days), MAX_DAYS))
-    since = now - days * 86400
-    rows = _read(lambda store: store.rows_for_usage(history.Filters(since=since)))
-    per_day: dict[str, dict[str, Any]] = {}
-    per_provider: dict[str, dict[str, Any]] = {}
-    free: list[tuple[str | None, int | None, int | None]] = []
-    for ts, provider, requested, _served, prompt_tokens, completion_tokens, cost, cost_source, _outcome in rows:
-        day = per_day.setdefault(_day(ts), {"day": _day(ts), "cost": 0.0, "requests": 0, "unknown": 0})
-        who = per_provider.setdefault(
-            provider or "(none)", {"provider": provider or "(none)", "cost": 0.0, "requests": 0, "unknown": 0}
-        )
-        for bucket in (day, who):
-            bucket["requests"] += 1
-            if cost is None:
-                bucket["unknown"] += 1 if provider else 0
-            else:
-                bucket["cost"] += cost
-        if cost_source == "free":
-            free.append((requested, prompt_tokens, completion_tokens))
-    return {
-        "days": days,
-        "per_day": [per_day[key] for key in sorted(per_day)],
-        "per_provider": sorted(per_provider.values(), key=lambda b: (-b["cost"], b["provider"])),
-        "saved": _saved(config, free),
-        "budgets": _budgets(config, history, now),
-    }
-
-
-def _saved(config: Any, free: list[tuple[str | None, int | None, int | None]]) -> dict[str, Any] | None:
-    """What the free answers would have cost at the cloud equivalent's cached price (None: cannot say)."""
-    try:
-        from exobridge.core import spend as spend_mod
-    except ImportError:
-        return None
-    reference = spend_mod.reference_provider(config)
-    if reference is None:
-        return None
-    usd, priced, price_date = 0.0, 0, None
-    for requested, prompt_tokens, completion_tokens in free:
-        model = spend_mod.cloud_equivalent(config, requested)
-        price = spend_mod.cached_price(reference.name, model)
-        if price is None or prompt_tokens is None or completion_tokens is None:
-            continue
-        usd += price.cost(prompt_tokens, completion_tokens)
-        priced += 1
-        price_date = price.read_at if price_date is None else min(price_date, price.read_at or price_date)
-    return {
-        "usd": usd,
-        "priced_requests": priced,
-        "free_requests": len(free),
-        "reference": reference.name,
-        "price_date": _day(price_date) if price_date else None,
-    }
-
-
-def _budgets(config: Any, history: Any, now: float) -> list[dict[str, Any]]:
     try:
         from exobridge.core import budget
+        from exobridge.core import spend as spend_mod
     except ImportError:
-        return []
-    limits = budget.from_config(config)
-    if not limits.active:
-        return []
+        raise NotAvailable("spend not available in this version") from None
+    days = max(1, min(int(days), MAX_DAYS))
+    since = budget.period_start("daily") - (days - 1) * 86400  # today and the days before it, local time
 
-    def spent(since: float, provider: str | None) -> float:
-        return _read(lambda store: store.spent_since(since, provider))
+    def read(store: Any) -> tuple[list[Any], list[Any]]:
+        groups = store.usage_groups(history.Filters(since=since))
+        return groups, budget.standings(budget.from_config(config), store.spent_since)
 
-    return [standing.to_json() for standing in budget.standings(limits, spent, now)]
+    groups, standings = _read(read)
+    usage = spend_mod.summarize(groups, "provider", config)
+    saved = usage.saved.to_json()
+    return {
+        "days": days,
+        "per_day": [_bucket("day", group) for group in usage.days],
+        "per_provider": [_bucket("provider", group) for group in usage.groups],
+        "saved": {
+            "usd": saved["usd"],
+            "priced_requests": saved["priced_requests"],
+            "free_requests": saved["local_requests"],
+            "reference": saved["priced_at"],
+            "price_date": saved["price_date"],
+        }
+        if saved["priced_at"]
+        else None,
+        "budgets": [standing.to_json() for standing in standings],
+    }
+
+
+def _bucket(name: str, group: Any) -> dict[str, Any]:
+    data = group.to_json()
+    return {
+        name: data["key"],
+        "cost": data["cost"],
+        "requests": data["requests"],
+        "unknown": data["unknown_cost_requests"],
+    }
