@@ -335,12 +335,15 @@ def test_provider_filter_restricts_candidates(server, write_config, cli):
     assert exo.requests == []
 
 
-def test_no_prompt_on_a_terminal_is_a_usage_error(write_config):
+def test_no_prompt_on_a_terminal_is_a_usage_error_when_stdout_is_not_one(write_config):
+    """stdin a terminal, nothing piped, no prompt, stdout redirected: nothing to chat about (exit 2). With stdout
+    a terminal too, chat starts an interactive session instead (tests/test_chat_session.py)."""
     import pty
 
     write_config(local_config())
     pid, fd = pty.fork()
-    if pid == 0:  # child: stdin/stdout/stderr are the pseudo-terminal
+    if pid == 0:  # child: stdin/stderr are the pseudo-terminal, stdout goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         os.execv(exobridge_command()[0], [*exobridge_command(), "chat"])
     output = b""
     while True:
