@@ -228,3 +228,18 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_usage" in indexes
     conn.close()
+
+
+def test_no_usable_data_dir_costs_one_warning(server, write_config, cli, monkeypatch):
+    from exobridge.core import paths
+    from exobridge.core.errors import ConfigError
+
+    local(server, write_config)
+
+    def no_home():
+        raise ConfigError("environment", "HOME", "not set to an absolute path; set HOME")
+
+    monkeypatch.setattr(paths, "data_dir", no_home)
+    proc = cli("chat", "-m", "anything", "Hi")
+    assert proc.exit_code == 0 and proc.stdout == "Hello there\n"
+    assert proc.stderr.count("warning") == 1 and "history not recorded" in proc.stderr

@@ -163,9 +163,11 @@ def entry_for(
 
 def record(entry: history.Entry, redactor: Redactor | None, path: Path | None = None) -> list[str]:
     """Store `entry`; the warning lines to show (none when it was stored and nothing was odd)."""
+    from exobridge.core.errors import ExobridgeError
+
     warnings: list[str] = []
-    store = history.Store(path)
     try:
+        store = history.Store(path)
         with store:
             if store.moved_aside is not None:
                 warnings.append(
@@ -174,6 +176,8 @@ def record(entry: history.Entry, redactor: Redactor | None, path: Path | None = 
             store.add(entry, redactor)
     except history.HistoryUnavailable as exc:
         warnings.append(str(exc))
+    except (ExobridgeError, OSError, ImportError) as exc:  # no data dir (HOME unset), no sqlite3 module …
+        warnings.append(f"history not recorded: {exc}")
     return warnings
 
 
