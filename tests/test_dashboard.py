@@ -356,3 +356,15 @@ def test_a_load_that_cannot_start_is_one_error(isolated, upstream, exo_cluster) 
     for bad in ({"model": ""}, {"model": "m", "timeout": -1}, ["m"]):
         assert client.post("/v1/exobridge/exo/load", json=bad).status_code == 400, bad
     assert client.get("/v1/exobridge/exo/load").status_code == 405
+
+
+def test_an_open_dashboard_does_not_fill_the_log(isolated, upstream) -> None:
+    client, ctx = make_client(isolated, upstream, CLIENT_KEY)
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    for path in [*dashboard.FILES, "/v1/exobridge/status", "/v1/exobridge/history", "/v1/exobridge/spend"]:
+        assert client.get(path, headers=auth).status_code == 200, path
+    assert client.get("/v1/models", headers=auth).status_code == 200
+    assert client.get("/v1/exobridge/status").status_code == 401  # a failure is always logged
+    log = ctx.log.stream.getvalue()
+    assert "GET /v1/models 200" in log and "GET /v1/exobridge/status 401" in log
+    assert "GET / " not in log and "app.js" not in log and "status 200" not in log and "/spend" not in log

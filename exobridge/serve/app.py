@@ -511,7 +511,9 @@ class Edges:
         finally:
             self.ctx.open_requests -= 1
             # 499, as nginx logs it: the client closed the connection before an answer was sent.
-            self.ctx.log.request(scope, status[0] if status else 499, time.monotonic() - started)
+            code = status[0] if status else 499
+            if code >= 400 or not dashboard.is_quiet_read(scope):
+                self.ctx.log.request(scope, code, time.monotonic() - started)
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.expected is not None

@@ -29,6 +29,18 @@ FILES = {
 }
 PUBLIC_PATHS = frozenset(FILES)  # served without the client key (static, no data)
 
+# What an open dashboard tab reads again and again: not logged when it succeeds (a line every few seconds
+# from an idle tab would bury the chat requests in serve's log).
+QUIET_READS = frozenset(
+    {*FILES, "/v1/exobridge/status", "/v1/exobridge/dashboard", "/v1/exobridge/history", "/v1/exobridge/spend"}
+)
+
+
+def is_quiet_read(scope: MutableMapping[str, Any]) -> bool:
+    path = scope.get("path", "")
+    return scope.get("method") in ("GET", "HEAD") and (path in QUIET_READS or path.startswith("/v1/exobridge/history/"))
+
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
