@@ -293,6 +293,7 @@ def open_dashboard(driver: Any, url: str) -> None:
 
 
 def test_the_page_loads_without_console_errors_and_lists_the_providers(browser, serve, artifacts) -> None:
+    assert f"dashboard {serve.url}/" in serve.text()  # the start-up line says where the page is
     open_dashboard(browser, serve.url)
     wait_for(browser, lambda d: len(provider_rows(d)) == 4, "a row per configured provider")
     rows = provider_rows(browser)

@@ -45,10 +45,11 @@ class AccessLog:
     def startup(self, url: str, providers: list[str], key_required: bool) -> None:
         order = ", ".join(providers) or "none enabled"
         auth = "client key required" if key_required else "no client key (loopback only)"
+        dashboard = url.removesuffix("v1")  # the page is at `GET /`
         self._emit(
             "start",
-            f"listening on {url} · providers: {order} · {auth}",
-            {"url": url, "providers": providers, "key_required": key_required},
+            f"listening on {url} · providers: {order} · {auth} · dashboard {dashboard}",
+            {"url": url, "providers": providers, "key_required": key_required, "dashboard": dashboard},
         )
 
     def warn(self, message: str) -> None:
