@@ -247,12 +247,20 @@
     );
   }
 
+  let statusBusy = false; // one status request at a time, and one timer
+  let statusAgain = false;
+
   async function refreshStatus() {
     clearTimeout(statusTimer);
+    if (statusBusy) {
+      statusAgain = true; // asked again meanwhile (e.g. a reply ended): once more when this one is done
+      return;
+    }
     if (document.hidden) {
       statusTimer = setTimeout(refreshStatus, POLL_MS);
       return;
     }
+    statusBusy = true;
     try {
       const response = await api("/v1/exobridge/status");
       if (!response.ok) throw new Error(await errorText(response));
@@ -266,8 +274,16 @@
     } catch (error) {
       if (error instanceof AuthNeeded) return;
       $("providers-note").textContent = `status failed: ${error.message}`;
+    } finally {
+      statusBusy = false;
     }
-    statusTimer = setTimeout(refreshStatus, POLL_MS);
+    clearTimeout(statusTimer);
+    if (statusAgain) {
+      statusAgain = false;
+      refreshStatus();
+    } else {
+      statusTimer = setTimeout(refreshStatus, POLL_MS);
+    }
   }
 
   document.addEventListener("visibilitychange", () => {
