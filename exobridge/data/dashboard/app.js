@@ -98,7 +98,7 @@
       models.append(node.models_ready == null ? "—" : `${node.models_ready} ready`);
     }
     const key = el("td", "mono", keyText(node));
-    if (node.credits_remaining != null) key.append(el("div", "muted", `credits left: ${node.credits_remaining}`));
+    if (node.credits_remaining != null) key.append(el("div", "muted", `credits left: ${money(node.credits_remaining)}`));
     const budget = el("td", "budget");
     budget.dataset.provider = node.provider;
     const cooldown = el("td", "cooling");
@@ -490,6 +490,14 @@
     return row;
   }
 
+  function messagesText(messages) {
+    if (!Array.isArray(messages) || !messages.length) return "";
+    return messages
+      .map((m) => m || {})
+      .map((m) => `${m.role}: ${typeof m.content === "string" ? m.content : JSON.stringify(m.content)}`)
+      .join("\n\n");
+  }
+
   async function showRequest(id, row) {
     const box = $("request-detail");
     for (const other of document.querySelectorAll("#requests-body tr.selected")) other.classList.remove("selected");
@@ -501,6 +509,7 @@
       const parts = [el("h3", "", `Request ${entry.id} · ${entry.time} · ${entry.outcome}`)];
       for (const [label, value] of [
         ["System", entry.system],
+        ["Messages sent", messagesText(entry.messages)],
         ["Prompt", entry.prompt],
         ["Reply", entry.reply],
         ["Error", entry.error],
