@@ -357,6 +357,11 @@ def test_a_playground_message_streams_names_the_provider_and_the_failover(browse
         ("assistant", "Hello from backup"),
         ("user", "And again"),
     ]
+    if serve.has_history:  # serve records its requests: the playground's show up in Recent requests
+        wait_for(browser, lambda d: len(request_rows(d)) == 5, "the playground's two requests in the history")
+        assert "backup" in request_rows(browser)[0]
+        browser.execute_script("document.querySelectorAll('#requests-body tr')[0].click()")
+        wait_for(browser, lambda d: "user: And again" in text_of(d, "request-detail"), "the newest request")
     browser.execute_script("document.getElementById('playground').scrollIntoView()")
     browser.save_screenshot(str(artifacts / "playground.png"))
     assert console_errors(browser) == []
