@@ -621,3 +621,23 @@ def test_ctrl_c_while_chat_loads_stops_the_bars_and_says_exo_keeps_loading(not_p
     assert "stopped waiting; Exo keeps loading llama-3.2-3b" in result.stderr
     assert "\x1b[?25h" in result.stderr  # the bars stopped: the cursor is back
     assert not backup.requests and not any(p.startswith("DELETE") for p in sim.server.paths())
+
+
+def test_providers_status_details_show_a_load_in_progress(exo):
+    from types import SimpleNamespace
+
+    from exobridge.render.providers import details
+
+    exo.placed, exo.steps = True, ["downloading:0.4", "loading:7", "download_failed"]
+    texts = []
+    for _ in range(3):
+        loads = exo_loading.loads_in_progress(exo.snapshot())
+        result = SimpleNamespace(
+            kind="exo", api_line="v1", nodes=2, models_ready=1, models_ready_note=None, loading=loads
+        )
+        texts.append(details(result))
+    assert texts == [
+        f"v1 API · 2 nodes · 1 model ready · loading {V1_ID} (downloading 40% of 1.9 GB)",
+        f"v1 API · 2 nodes · 1 model ready · loading {V1_ID} (14/56 layers)",
+        f"v1 API · 2 nodes · 1 model ready · loading {V1_ID} failed: disk full on node-b",
+    ]

@@ -136,6 +136,7 @@ def details(result: Any) -> str:
                 parts.append(f"{result.models_ready} models listed (every card, not what is loaded)")
             else:
                 parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''} ready")
+        parts.extend(loading_text(load) for load in getattr(result, "loading", None) or [])
     elif strategy == "key_info":
         if result.key_valid:
             label = f" ({result.key_label})" if result.key_label else ""
@@ -154,6 +155,22 @@ def details(result: Any) -> str:
         if result.models_ready is not None:
             parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''}")
     return " · ".join(parts) or "-"
+
+
+def loading_text(load: dict[str, Any]) -> str:
+    """One load in progress (core.exo_loading.loads_in_progress): `loading llama… (downloading 40% of 1.9 GB)`."""
+    from exobridge.core.exo_loading import size_text
+
+    model = terminal_text(str(load.get("model") or "?"))
+    phase = str(load.get("phase") or "loading")
+    if phase == "failed":
+        return f"loading {model} failed: {terminal_text(str(load.get('error') or '?'))}"
+    total, done = load.get("total_bytes") or 0, load.get("downloaded_bytes") or 0
+    if phase == "downloading" and total:
+        return f"loading {model} (downloading {round(100 * done / total)}% of {size_text(total)})"
+    if phase == "loading" and load.get("layers_total"):
+        return f"loading {model} ({load.get('layers_loaded') or 0}/{load['layers_total']} layers)"
+    return f"loading {model} ({phase})"
 
 
 def reachable_text(result: Any) -> str:
