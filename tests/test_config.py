@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core import keys, model_map
+from exobridge.core import keys, model_targets, secrets
 
 PATH = Path("/tmp/x/config.toml")
 
@@ -118,24 +118,24 @@ def test_unknown_keys_are_kept_for_doctor_not_fatal():
 
 def test_model_table_and_user_override():
     cfg = build({"models": {"llama-3.2-3b": {"openrouter": "my/override"}, "mine": {"exo": "x"}}})
-    targets = {t.provider.name: t for t in model_map.targets("llama-3.2-3b", cfg)}
+    targets = {t.provider.name: t for t in model_targets.targets("llama-3.2-3b", cfg)}
     assert targets["openrouter"].model == "my/override"
     assert targets["huggingface"].model == "meta-llama/Llama-3.2-3B-Instruct"
     assert targets["exo"].model == "llama-3.2-3b"
     assert targets["exo"].alternates == ("mlx-community/Llama-3.2-3B-Instruct-4bit",)
-    mine = model_map.targets("mine", cfg)
+    mine = model_targets.targets("mine", cfg)
     assert (mine[0].provider.name, mine[0].model, mine[0].reason) == ("exo", "x", None)
     assert all(t.reason and "no id for mine" in t.reason for t in mine[1:])
 
 
 def test_pinned_provider_and_ids_with_colons():
     cfg = build(None)
-    assert model_map.split_pinned("openrouter:anthropic/claude-3.5-sonnet", cfg) == (
+    assert model_targets.split_pinned("openrouter:anthropic/claude-3.5-sonnet", cfg) == (
         "openrouter",
         "anthropic/claude-3.5-sonnet",
     )
-    assert model_map.split_pinned("minimax/minimax-m2:free", cfg) == (None, "minimax/minimax-m2:free")
-    pinned = model_map.targets("openrouter:llama-3.2-3b", cfg)
+    assert model_targets.split_pinned("minimax/minimax-m2:free", cfg) == (None, "minimax/minimax-m2:free")
+    pinned = model_targets.targets("openrouter:llama-3.2-3b", cfg)
     assert [(t.provider.name, t.model) for t in pinned] == [("openrouter", "meta-llama/llama-3.2-3b-instruct")]
 
 
@@ -170,7 +170,7 @@ def test_every_builtin_entry_is_complete_enough():
     ],
 )
 def test_mask_shows_prefix_and_tail_only(key, masked):
-    assert keys.mask(key) == masked
+    assert secrets.mask(key) == masked
 
 
 def test_key_precedence(tmp_path):

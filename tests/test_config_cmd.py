@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core import config_edit
+from exobridge.core import config_file as config_file_mod
+from exobridge.core import config_keys
 from exobridge.render.io import IOStreams
 from tests.conftest import local_config
 
@@ -96,7 +97,7 @@ def test_set_types_values(write_config, key: str, value: str, expected: object) 
     result = CliRunner().invoke(app, ["config", "set", key, value])
     assert result.exit_code == 0, result.output
     data = tomllib.loads(path.read_text())
-    parts = config_edit.split_key(key)
+    parts = config_keys.split_key(key)
     for part in parts:
         data = data[part]
     assert data == expected
@@ -190,7 +191,7 @@ def test_bad_existing_file_is_a_config_error(write_config, cli) -> None:
 
 WRITER = """
 import sys
-from exobridge.core.config_edit import edit_config
+from exobridge.core.config_file import edit_config
 worker = sys.argv[1]
 sys.stdout.write("ready\\n")
 sys.stdout.flush()
@@ -362,7 +363,7 @@ def test_edit_missing_file_starts_from_the_starter_and_is_0600(cli, editor) -> N
     path = config_file()
     result = cli("config", "edit", env={**editor, "EDIT_APPEND": '\n[models."x"]\nexo = "y"\n'})
     assert result.exit_code == 0, result.stderr
-    assert path.read_text() == config_edit.starter_text() + '\n[models."x"]\nexo = "y"\n'
+    assert path.read_text() == config_file_mod.starter_text() + '\n[models."x"]\nexo = "y"\n'
     assert mode(path) == 0o600
 
 
@@ -482,24 +483,24 @@ def test_show_warns_about_unknown_keys(write_config, cli) -> None:
 
 
 def test_starter_builds_to_the_defaults() -> None:
-    starter = config_edit.validate_text(config_edit.starter_text(), Path("x.toml"))
+    starter = config_file_mod.validate_text(config_file_mod.starter_text(), Path("x.toml"))
     defaults = config_mod.build(None, Path("x.toml"), env={})
     assert starter.providers == defaults.providers
     assert (starter.default_model, starter.models, starter.unknown_keys) == (defaults.default_model, {}, [])
     for needle in ("# urls = [", "key_env", "# [providers.ollama]", '# [models."llama-3.2-3b"]'):
-        assert needle in config_edit.starter_text()
+        assert needle in config_file_mod.starter_text()
 
 
 def test_init_writes_starter_0600_and_refuses_overwrite(cli) -> None:
     path = config_file()
     assert cli("config", "init").exit_code == 0
-    assert path.read_text() == config_edit.starter_text() and mode(path) == 0o600
+    assert path.read_text() == config_file_mod.starter_text() and mode(path) == 0o600
     path.write_text(USER_FILE)
     result = cli("config", "init")
     assert result.exit_code == 2 and "--force" in result.stderr
     assert path.read_text() == USER_FILE
     assert cli("config", "init", "--force").exit_code == 0
-    assert path.read_text() == config_edit.starter_text()
+    assert path.read_text() == config_file_mod.starter_text()
 
 
 # --- key paths (pure) -------------------------------------------------------------------------------------------
@@ -507,16 +508,16 @@ def test_init_writes_starter_0600_and_refuses_overwrite(cli) -> None:
 
 def test_split_and_resolve_keys() -> None:
     config = config_mod.build(None, Path("x.toml"), env={})
-    assert config_edit.split_key('models."llama-3.2-3b".openrouter') == ["models", "llama-3.2-3b", "openrouter"]
-    assert config_edit.resolve_key("models.llama-3.2-3b.openrouter", config).parts == (
+    assert config_keys.split_key('models."llama-3.2-3b".openrouter') == ["models", "llama-3.2-3b", "openrouter"]
+    assert config_keys.resolve_key("models.llama-3.2-3b.openrouter", config).parts == (
         "models",
         "llama-3.2-3b",
         "openrouter",
     )
-    assert config_edit.resolve_key("models.llama-3.2-3b", config).parts == ("models", "llama-3.2-3b")
-    assert config_edit.format_key(("models", "llama-3.2-3b", "exo")) == 'models."llama-3.2-3b".exo'
-    with pytest.raises(config_edit.EditError, match="unclosed quote"):
-        config_edit.split_key('models."x')
+    assert config_keys.resolve_key("models.llama-3.2-3b", config).parts == ("models", "llama-3.2-3b")
+    assert config_keys.format_key(("models", "llama-3.2-3b", "exo")) == 'models."llama-3.2-3b".exo'
+    with pytest.raises(config_keys.EditError, match="unclosed quote"):
+        config_keys.split_key('models."x')
 
 
 def test_layout_tomlkit_cannot_edit_safely_is_refused_not_corrupted(write_config, cli) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from exobridge.core import model_map
+from exobridge.core import model_targets
 from exobridge.core.cooldown import CooldownStore, FileRouteState
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.routing import ChatRequest, Router
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import closed_port, stream_words
@@ -46,7 +46,7 @@ def store(state_dir: Path, clock: Clock) -> CooldownStore:
 def run(cfg: Any, state_dir: Path, clock: Clock) -> Any:
     router = Router(cfg, state=FileRouteState(store(state_dir, clock)), sleep=lambda s: None)
     request = ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m")
-    return router.run(request, model_map.targets("m", cfg))
+    return router.run(request, model_targets.targets("m", cfg))
 
 
 def outcomes(result: Any) -> list[tuple[str, str]]:
@@ -193,7 +193,7 @@ def test_corrupt_state_file_is_ignored_with_one_warning(backup, state_dir, clock
     cfg = two_providers(f"http://127.0.0.1:{closed_port()}", backup.url)
     state = FileRouteState(store(state_dir, clock))
     result = Router(cfg, state=state).run(
-        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_map.targets("m", cfg)
+        ChatRequest(messages=[{"role": "user", "content": "Hi"}], model="m"), model_targets.targets("m", cfg)
     )
     assert result.exit_code == 0
     assert len(state.warnings) == 1 and "corrupt state file" in state.warnings[0]

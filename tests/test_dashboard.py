@@ -150,7 +150,7 @@ def test_the_dashboard_files_are_package_data() -> None:
 
 
 def test_a_cooldown_learned_after_the_probe_shows_at_once_without_probing_again(isolated, upstream) -> None:
-    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.core.errors import Failure, FailureKind
 
     client, ctx = make_client(isolated, upstream, None)
     first = client.get("/v1/exobridge/status")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from exobridge.core import config as config_mod
 from exobridge.core import model_lists
 from exobridge.core.cache import JsonCache
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.model_lists import ListStatus
 from tests.loopback import BlackHole, Exchange, LoopbackServer, closed_port, exo_models
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from exobridge.core import keys as keys_mod
-from exobridge.core import probes
+from exobridge.core import provider_status
 from exobridge.core.cooldown import CooldownStore
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import BlackHole, Exchange, closed_port, exo_models
 from tests.test_routing import make_config
@@ -55,10 +55,12 @@ def key(value: str | None, source: str) -> keys_mod.ResolvedKey:
     return keys_mod.ResolvedKey(value, source)
 
 
-def one(provider: dict[str, Any], key_value: keys_mod.ResolvedKey | None = None, **kw: Any) -> probes.ProbeResult:
+def one(
+    provider: dict[str, Any], key_value: keys_mod.ResolvedKey | None = None, **kw: Any
+) -> provider_status.ProbeResult:
     cfg = make_config({"p": provider})
     keys = {"p": key_value} if key_value else None
-    [result] = probes.probe_all(cfg, keys, **kw)
+    [result] = provider_status.probe_all(cfg, keys, **kw)
     return result
 
 
@@ -85,7 +87,7 @@ def test_exo_legacy_line_counts_cards_and_says_so(server):
     srv = exo_legacy(server)
     r = one({"kind": "exo", "url": srv.url})
     assert (r.api_line, r.nodes, r.models_ready, r.can_answer) == ("legacy", 2, 3, True)
-    assert r.models_ready_note == probes.LEGACY_MODELS_NOTE
+    assert r.models_ready_note == provider_status.LEGACY_MODELS_NOTE
     assert all(not p.startswith("POST") for p in srv.paths())
 
 
@@ -112,7 +114,7 @@ def test_openrouter_key_info_and_key_sent_only_there(server):
             "openrouter": {"enabled": True, "url": srv.url},
         }
     )
-    results = probes.probe_all(cfg, {"openrouter": key("sk-or-v1-secret9f2c", "env OPENROUTER_API_KEY")})
+    results = provider_status.probe_all(cfg, {"openrouter": key("sk-or-v1-secret9f2c", "env OPENROUTER_API_KEY")})
     r = next(x for x in results if x.provider == "openrouter")
     assert (r.key_valid, r.can_answer, r.credits_limit, r.credits_remaining, r.credits_usage) == (
         True,
@@ -186,7 +188,7 @@ def test_probes_run_concurrently(server):
         slow.append(srv)
     cfg = make_config({f"p{i}": {"kind": "openai", "url": s.url, "priority": i} for i, s in enumerate(slow)})
     started = time.monotonic()
-    results = probes.probe_all(cfg)
+    results = provider_status.probe_all(cfg)
     took = time.monotonic() - started
     assert [r.provider for r in results] == ["p0", "p1", "p2", "p3"]
     assert all(r.can_answer for r in results)
@@ -199,7 +201,7 @@ def test_cooldowns_are_annotated(server, tmp_path: Path):
     cfg = make_config({"p": {"kind": "openai", "url": srv.url}})
     store = CooldownStore(tmp_path / "state")
     store.record_failure(cfg.providers["p"], srv.url, Failure(FailureKind.SERVER, "HTTP 502: bad gateway", 502))
-    [r] = probes.probe_all(cfg, cooldowns=CooldownStore(tmp_path / "state"))
+    [r] = provider_status.probe_all(cfg, cooldowns=CooldownStore(tmp_path / "state"))
     assert r.cooldown is not None and r.cooldown.startswith("cooling down after HTTP 502, ")
     assert r.last_failure == "HTTP 502: bad gateway"
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from exobridge.core.errors import FailureKind
 from exobridge.core.failover import (
     ErrorBody,
-    FailureKind,
     classify_http,
     classify_inband,
     decide,

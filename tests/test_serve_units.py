@@ -215,7 +215,7 @@ def test_secrets_are_removed_whole_and_in_pieces(monkeypatch: pytest.MonkeyPatch
 def test_concurrent_requests_wait_for_the_one_trying_an_unproven_node(tmp_path: Path) -> None:
     from exobridge.core.config import ProviderConfig
     from exobridge.core.cooldown import CooldownStore
-    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.core.errors import Failure, FailureKind
     from exobridge.serve.shared import SharedRouteState
 
     state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))
@@ -273,7 +273,7 @@ def test_the_live_config_follows_the_file_and_keeps_the_last_good_one(write_conf
 def test_a_failure_after_the_client_left_puts_nobody_in_cooldown(tmp_path: Path) -> None:
     from exobridge.core.config import ProviderConfig
     from exobridge.core.cooldown import CooldownStore
-    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.core.errors import Failure, FailureKind
     from exobridge.serve.bridge import RouteRun, _RouteView
     from exobridge.serve.shared import SharedRouteState
 
@@ -320,7 +320,7 @@ def test_log_lines_show_escapes_escaped_and_json_lines_parse() -> None:
 def test_a_model_the_node_lacks_does_not_make_others_queue(tmp_path: Path) -> None:
     from exobridge.core.config import ProviderConfig
     from exobridge.core.cooldown import CooldownStore
-    from exobridge.core.failover import Failure, FailureKind
+    from exobridge.core.errors import Failure, FailureKind
     from exobridge.serve.shared import SharedRouteState
 
     state = SharedRouteState(store_factory=lambda: CooldownStore(tmp_path))

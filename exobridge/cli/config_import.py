@@ -60,7 +60,7 @@ class LegacyFileError(ConfigError):
 
 
 def import_run(opts: ImportOptions, io: IOStreams) -> int:
-    from exobridge.core import config_file, keys, keys_file, legacy_import, paths
+    from exobridge.core import config_file, keys_file, legacy_import, paths, secrets
     from exobridge.core.sanitize import terminal_text
 
     def _say(line: str = "") -> None:
@@ -92,7 +92,7 @@ def import_run(opts: ImportOptions, io: IOStreams) -> int:
     else:
         config_file.edit_config(mutate, config_path)
 
-    stored = keys.read_keys_file()
+    stored = keys_file.read_keys_file()
     new_keys: dict[str, str] = {}
     verb = "would import" if dry_run else "importing"
     _say(f"exobridge: {verb} {source} into {config_path}")
@@ -103,7 +103,7 @@ def import_run(opts: ImportOptions, io: IOStreams) -> int:
         if provider.key:
             if stored.get(provider.name) and stored[provider.name] != provider.key:
                 _say(
-                    f"    key: kept the key already stored ({keys.mask(stored[provider.name])}); "
+                    f"    key: kept the key already stored ({secrets.mask(stored[provider.name])}); "
                     f"the legacy {provider.key_origin} key {provider.masked_key} was not imported"
                 )
             elif stored.get(provider.name):

@@ -76,7 +76,7 @@ class KeysSetOptions:
 
 
 def keys_set_run(opts: KeysSetOptions, io: IOStreams) -> int:
-    from exobridge.core import keys, keys_file
+    from exobridge.core import keys, keys_file, secrets
 
     provider = _configured_provider(opts.provider)
     try:
@@ -84,7 +84,7 @@ def keys_set_run(opts: KeysSetOptions, io: IOStreams) -> int:
     except ValueError as exc:
         raise UsageError(f"{exc}; nothing stored (type it at the prompt or pipe it on stdin)") from None
     path = keys_file.set_key(opts.provider, key)
-    _say(io, f"stored {keys.mask(key)} for {opts.provider} in {path} (mode 0600)")
+    _say(io, f"stored {secrets.mask(key)} for {opts.provider} in {path} (mode 0600)")
     effective = keys.resolve(provider, stored={opts.provider: key})
     if effective.origin is keys.KeySource.ENV:
         _say(io, f"note: {effective.env_name} is set and takes precedence over the keys file ({effective.masked})")

@@ -25,7 +25,7 @@ from typing import Any
 
 from exobridge.core import paths
 from exobridge.core.config import ProviderConfig
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.files import locked, write_atomic
 from exobridge.core.routing import RouteState
 

@@ -2,7 +2,7 @@
 retry the same target, fail over to the next one, or stop.
 
 `decide` is the README's failover table as code; `classify_http` / `classify_inband` turn a provider's error
-reply into a `Failure` (defined in core/errors.py, re-exported here). `parse_retry_after` reads `Retry-After`
+reply into a `Failure` (defined in core/errors.py). `parse_retry_after` reads `Retry-After`
 (seconds or an HTTP date) and Hugging Face's `estimated_time` safely: never negative, never NaN, and at most
 `RETRY_AFTER_CAP` (1 hour), which also caps every cooldown (core/cooldown.py).
 """
@@ -20,8 +20,6 @@ __all__ = [
     "RETRY_AFTER_LIMIT",
     "ErrorBody",
     "FailoverDecision",
-    "Failure",
-    "FailureKind",
     "classify_http",
     "classify_inband",
     "decide",

@@ -5,8 +5,8 @@
     missing_key_reason(provider) -> "no API key (set OPENROUTER_API_KEY)"   the one wording, used by the
         router's skip reason, doctor and the CLI's hints
 
-Reading and writing the keys file is core/keys_file.py; masking and redaction are core/secrets.py (both
-re-exported here until the lead sweeps imports). A malformed keys file raises `errors.KeysFileError`.
+Reading and writing the keys file is core/keys_file.py (`read_keys_file` is offered here too, as the source of
+stored keys); masking and redaction are core/secrets.py. A malformed keys file raises `errors.KeysFileError`.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from exobridge.core.config import ProviderConfig
-from exobridge.core.keys_file import read_keys_file, secrets_in_keys_file
-from exobridge.core.secrets import mask, mask_header, redact
+from exobridge.core.keys_file import read_keys_file
+from exobridge.core.secrets import mask
 
 __all__ = [
     "NO_KEY",
     "KeySource",
     "ResolvedKey",
-    "mask",
-    "mask_header",
     "missing_key_reason",
     "read_keys_file",
-    "redact",
     "resolve",
-    "secrets_in_keys_file",
 ]
 
 NO_KEY = "no API key"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from exobridge.core import config as config_mod
-from exobridge.core.keys import mask
+from exobridge.core.secrets import mask
 
 if TYPE_CHECKING:
     import tomlkit
@@ -188,7 +188,7 @@ def _kind_of(entry: dict[str, Any], name: str, host: str) -> str:
 
 
 def _key_of(entry: dict[str, Any], key_file: Path, provider: ImportedProvider) -> None:
-    from exobridge.core.keystore import clean_key
+    from exobridge.core.keys_file import clean_key
 
     plain = entry.get("api_key")
     encrypted = entry.get("api_key_encrypted")

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 
 if TYPE_CHECKING:
     import httpx

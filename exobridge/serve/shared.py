@@ -21,7 +21,7 @@ from typing import Any
 
 from exobridge.core.config import Config, ProviderConfig
 from exobridge.core.cooldown import DEFAULT_COOLDOWNS, CooldownStore, FileRouteState
-from exobridge.core.failover import Failure, FailureKind
+from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.routing import RouteState
 
 STATE_REFRESH_SECONDS = 1.0  # how stale serve's view of the state file may get (CLI resets, other workers)
