@@ -208,10 +208,18 @@ def run_session(opts: Any, config: Config, io: IOStreams) -> int:
     """The read-route-print loop; returns 0 when the user ends it."""
     import signal
 
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import WordCompleter
-    from prompt_toolkit.history import FileHistory
-    from prompt_toolkit.key_binding import KeyBindings
+    try:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+    except ImportError:
+        from exobridge.core.errors import UsageError
+
+        raise UsageError(
+            'no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi"); the interactive session needs '
+            "prompt_toolkit (pip install prompt_toolkit)"
+        ) from None
 
     from exobridge.core import files, history, paths
 
