@@ -149,3 +149,24 @@ def test_a_session_streams_turns_remembers_them_and_survives_ctrl_c(server, writ
     ]
     assert len({r.conversation for r in rows}) == 1
     assert rows[1].parent == rows[0].id and rows[2].parent == rows[1].id
+
+
+def test_markdown_renders_the_finished_reply(server, write_config):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words(["# Title\n\n", "some **bold** text"], model="m"))
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
+    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "100", "LINES": "30"}
+    term = Terminal(env)
+    try:
+        term.expect(r"(?m)^>")
+        term.type("/markdown\r")
+        term.expect(r"markdown: on")
+        term.type("md\r")
+        term.expect(r"some \*\*bold\*\* text")  # streamed as it came
+        term.expect(r"some bold text")  # then rendered in its place
+        term.expect(r"(?m)^>")
+        term.type("/exit\r")
+        assert term.close() == 0
+    finally:
+        if term.code is None:
+            term.close(timeout=0)

@@ -40,6 +40,7 @@ class ChatOptions:
     continue_latest: bool = False  # -c: continue the latest conversation
     cid: str | None = None  # --cid: continue this conversation
     budget_override: bool = False  # send even when a budget says no (and say so)
+    markdown: bool = False  # interactive session: show each finished reply rendered as Markdown
 
 
 def decode_stdin(raw: bytes | None) -> tuple[str | None, bool]:
@@ -253,6 +254,9 @@ def chat(
     budget_override: Annotated[
         bool, typer.Option("--budget-override", help="Send even over a budget (said on stderr).")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Interactive session: render each finished reply as Markdown.")
+    ] = False,
 ) -> int:
     """Send PROMPT (and piped stdin) to Exo first, then the cloud by priority."""
     from exobridge.render import io as iostreams
@@ -275,6 +279,7 @@ def chat(
         continue_latest=continue_latest,
         cid=cid,
         budget_override=budget_override,
+        markdown=markdown,
     )
     return chat_run(opts, iostreams.current())
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "/retry": "/retry: send the last prompt again",
     "/clear": "/clear: forget the earlier turns (a new conversation)",
     "/save": "/save FILE: write this conversation as Markdown",
+    "/markdown": "/markdown on|off: show each finished reply rendered as Markdown",
     "/help": "/help: this list",
     "/exit": "/exit: end the session (or Ctrl-D)",
 }
@@ -57,6 +58,7 @@ class Session:
     conversation: str = ""
     parent: int | None = None
     last_provider: str | None = None
+    markdown: bool = False
 
     def say(self, line: str) -> None:
         from exobridge.core.sanitize import terminal_text
@@ -110,7 +112,10 @@ class Session:
         if check is not None:
             router.pre_send = check
         result = router.run(request, targets)
-        view.finish(result)
+        view.finish_output(result)
+        if self.markdown and result.exit_code == 0 and result.text:
+            self.render_markdown(result.text)
+        view.finish_notices(result)
         if check is not None:
             for line in check.notices:
                 self.say(f"exobridge: {line}")
@@ -138,6 +143,24 @@ class Session:
             self.say(f"exobridge: warning: {line}")
         if entry.id:
             self.parent = entry.id
+
+    def render_markdown(self, text: str) -> None:
+        """Replace the streamed reply with its Markdown rendering (below it when it no longer fits the screen).
+        Provider text is never read as Rich markup: Markdown() parses it as Markdown only."""
+        import os
+        import shutil
+
+        from rich.cells import cell_len
+        from rich.markdown import Markdown
+
+        width = max(self.io.width, 1)
+        rows = sum(max(1, -(-cell_len(line) // width)) for line in text.split("\n"))
+        height = shutil.get_terminal_size((width, 24)).lines
+        if rows < height and os.environ.get("TERM") != "dumb":
+            self.io.write_out(f"\x1b[{rows}F\x1b[J")
+        else:
+            self.io.write_out("\n")
+        self.io.rich_console().print(Markdown(text))
 
     # --- slash commands -------------------------------------------------------------------------------------
     def command(self, line: str) -> bool:
@@ -179,6 +202,9 @@ class Session:
             self.say("cleared: a new conversation starts")
         elif name == "/save":
             self.save(argument)
+        elif name == "/markdown":
+            self.markdown = argument != "off" if argument else not self.markdown
+            self.say(f"markdown: {'on' if self.markdown else 'off'}")
         else:
             self.say(f"unknown command {name} (/help lists them)")
         return True
@@ -231,6 +257,7 @@ def run_session(opts: Any, config: Config, io: IOStreams) -> int:
         providers=list(opts.providers),
         system=opts.system,
         conversation=history.new_conversation_id(),
+        markdown=bool(getattr(opts, "markdown", False)),
     )
     bindings = KeyBindings()
 
