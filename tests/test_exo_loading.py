@@ -641,3 +641,15 @@ def test_providers_status_details_show_a_load_in_progress(exo):
         f"v1 API · 2 nodes · 1 model ready · loading {V1_ID} (14/56 layers)",
         f"v1 API · 2 nodes · 1 model ready · loading {V1_ID} failed: disk full on node-b",
     ]
+
+
+def test_providers_status_and_models_show_a_load_in_progress_end_to_end(exo, cli):
+    exo.placed, exo.steps = True, ["downloading:0.4"]
+    status = cli("providers", "status", "--json")
+    [node] = [n for n in status.json()["nodes"] if n["provider"] == "exo"]
+    assert [(load["model"], load["phase"]) for load in node["loading"]] == [(V1_ID, "downloading")]
+    shown = cli("providers", "status")
+    assert f"loading {V1_ID} (downloading 40% of 1.9 GB)" in shown.stdout
+    listed = cli("models", "--provider", "exo", "--refresh", "--json")
+    entry = next(m for p in listed.json()["providers"] for m in p["models"] if m["id"] == V1_ID)
+    assert entry["placed"] is True and entry["placed_nodes"] == 2

@@ -113,9 +113,9 @@ def test_v1_exo_marks_placed_models_and_adds_placed_ones_it_does_not_list(server
     [result] = read(exo_config(srv.url), "exo", refresh=True)
     assert result.line == "v1"
     assert result.models == [
-        {"id": "a", "free": True, "placed": False},
-        {"id": "b", "free": True, "placed": True},
-        {"id": "c", "free": True, "placed": True},
+        {"id": "a", "free": True, "placed": False, "placed_nodes": 0},
+        {"id": "b", "free": True, "placed": True, "placed_nodes": 1},
+        {"id": "c", "free": True, "placed": True, "placed_nodes": 1},
     ]
 
 

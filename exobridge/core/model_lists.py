@@ -209,6 +209,8 @@ def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> N
     if not (isinstance(state, dict) and "instances" in state):
         result.line, result.note = "legacy", LEGACY_NOTE
         return
+    from exobridge.core.exo_loading import mark_cluster
+
     result.line = "v1"
     placed = set(placed_ids)
     seen: set[str] = set()
@@ -218,8 +220,9 @@ def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> N
         seen.update(n for n in names if n)
     for model in sorted(placed - seen):
         result.models.append({"id": model, "free": True, "placed": True})
+    mark_cluster(state, result.models)
     if not placed:
-        result.note = "no model is placed: start an instance in the Exo dashboard first"
+        result.note = "no model is placed: place one with exobridge models load MODEL"
 
 
 def read_provider(provider: ProviderConfig, key: str | None, *, http: httpx.Client | None = None) -> ProviderModels:

@@ -120,6 +120,7 @@ class ProbeResult:
     models_ready: int | None = None
     models_ready_note: str | None = None
     models: list[str] = field(default_factory=list)
+    loading: list[dict[str, Any]] = field(default_factory=list)  # loads in progress (exo_loading)
     # keys and credits
     key_source: str | None = None
     key_masked: str | None = None
@@ -292,8 +293,11 @@ def _probe_exo_cluster(result: ProbeResult, session: _Session, url: str) -> None
     result.reachable = True
     result.api_line, result.node_id = line.line, line.node_id
     if line.line == "v1":
+        from exobridge.core.exo_loading import loads_in_progress
+
         state = _exo_state(session, url)
         result.nodes = state_node_count(state)
+        result.loading = loads_in_progress(state)
         ready = ReadyModels(state_placed_models(state))
     else:
         try:
@@ -305,7 +309,7 @@ def _probe_exo_cluster(result: ProbeResult, session: _Session, url: str) -> None
     result.models_ready = len(ready.ids)
     result.models_ready_note = ready.note
     if line.line == "v1" and not ready.ids:
-        result.problem = "no model is placed (place one from the Exo dashboard)"
+        result.problem = "no model is placed (place one: exobridge models load MODEL)"
         result.failure_kind = FailureKind.MODEL_UNAVAILABLE
         return
     result.can_answer = True

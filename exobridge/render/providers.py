@@ -136,7 +136,7 @@ def details(result: Any) -> str:
                 parts.append(f"{result.models_ready} models listed (every card, not what is loaded)")
             else:
                 parts.append(f"{result.models_ready} model{'s' if result.models_ready != 1 else ''} ready")
-        parts.extend(loading_text(load) for load in getattr(result, "loading", None) or [])
+        parts.extend(loading_text(load) for load in result.loading)
     elif strategy == "key_info":
         if result.key_valid:
             label = f" ({result.key_label})" if result.key_label else ""
