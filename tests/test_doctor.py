@@ -548,3 +548,59 @@ def test_doctor_survives_chaos(seed: int, server, write_config, cli, isolated: P
     assert "✓" in shown  # the terminal rendering, not the piped one
     assert not set(shown) & {"\x1b", "\x9b", "\x07"}, shown
     assert not leaked(shown)
+
+
+# --- a doctor that reads cleanly: one line per fact, groups in order, the one next command -----------------------
+
+
+def test_a_fresh_machine_says_the_config_fact_once_groups_in_order_and_next_is_setup(isolated: Path, cli):
+    env = {"EXOBRIDGE_EXO_URL": f"http://127.0.0.1:{closed_port()}", **no_other_port()}
+    result = cli("doctor", env=env)
+    assert result.exit_code == 1
+    config_path = os.environ["EXOBRIDGE_CONFIG"]
+    assert result.stdout.count(config_path) == 1, result.stdout
+    assert result.stdout.count(os.environ["EXOBRIDGE_KEYS_FILE"]) == 1, result.stdout
+    assert "no file" not in result.stdout and "no config file" not in result.stdout
+    assert f"config {config_path} (not created yet: built-in defaults apply)" in result.stdout
+    headings = [line for line in result.stdout.splitlines() if line and not line.startswith(" ")]
+    sections = headings[: headings.index(next(h for h in headings if h.endswith("failures")))]
+    assert sections == [
+        "Environment",
+        "Config",
+        "Provider exo",
+        "Provider openrouter",
+        "Provider huggingface",
+        "Network",
+    ]
+    assert result.stdout.rstrip().splitlines()[-1] == "next: exobridge setup"
+    _, checks, data = doctor_json(cli, env=env)
+    assert data["summary"]["next_command"] == "exobridge setup"
+    assert "config.parse" not in checks and "env.config_mode" not in checks and "env.keys_mode" not in checks
+
+
+def test_next_command_is_the_key_when_a_missing_key_is_the_one_fix(write_config, cli):
+    write_config(local_config(openrouter="http://127.0.0.1:9"))
+    result, checks, data = doctor_json(cli)
+    assert result.exit_code == 1 and checks["config.parse"]["status"] == OK  # a config file: not a fresh machine
+    assert data["summary"]["next_command"] == "exobridge keys set openrouter"
+    plain = cli("doctor")
+    assert plain.stdout.rstrip().splitlines()[-1] == "next: exobridge keys set openrouter"
+
+
+def test_next_command_loads_the_default_model_when_exo_has_not_placed_it(server, write_config, cli):
+    exo = server()
+    exo_v1(exo, ["mlx-community/Qwen3-0.6B-4bit"])
+    write_config(local_config(exo=exo.url))
+    result, checks, data = doctor_json(cli, env=no_other_port())
+    assert result.exit_code == 1
+    assert checks["provider.exo.model"]["fix"].startswith("exobridge models load llama-3.2-3b")
+    assert data["summary"]["next_command"] == "exobridge models load llama-3.2-3b"
+
+
+def test_nothing_failed_means_no_next_command(server, write_config, cli):
+    exo = server()
+    exo_v1(exo, [V1_ID])
+    write_config(local_config(exo=exo.url))
+    result, _, data = doctor_json(cli, env=no_other_port())
+    assert result.exit_code == 0 and data["summary"]["next_command"] is None
+    assert "next:" not in cli("doctor", env=no_other_port()).stdout

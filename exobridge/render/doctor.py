@@ -51,6 +51,8 @@ class DoctorView:
             if check.fix and check.status != "ok":
                 lines.append(f"        fix: {terminal_text(check.fix)}")
         lines += ["", summary_text(report)]
+        if report.next_command:
+            lines.append(f"next: {report.next_command}")
         self.io.write_out("\n".join(lines) + "\n")
 
     def _rich(self, report: Any) -> None:
@@ -78,3 +80,5 @@ class DoctorView:
         console.print()
         style = "bold red" if report.failed else ("yellow" if report.count("warn") else "green")
         console.print(Text(summary_text(report), style=style))
+        if report.next_command:
+            console.print(Text(f"next: {report.next_command}", style="bold cyan"))

@@ -170,7 +170,15 @@ def diagnose(
         last = Check("config.default_model", config_section, lambda: check_default_model(loaded, facts))
         results += run_checks([last], parallel.Deadline(max(bound.remaining() or 0.0, LAST_STAGE_SECONDS)))
     ordered = sorted(enumerate(results), key=lambda item: (section_rank(item[1].section), item[0]))
-    return Report([r for _, r in ordered], strict=strict, config_error=config_error or keys_error or proxy_error)
+    fresh = (
+        config is not None
+        and not config.file_exists
+        and not stored
+        and not any(r.id == "config.default_model" and r.status == OK for r in results)
+    )
+    return Report(
+        [r for _, r in ordered], strict=strict, config_error=config_error or keys_error or proxy_error, fresh=fresh
+    )
 
 
 def _proxy_problem(env: Mapping[str, str]) -> ConfigError | None:

@@ -39,14 +39,17 @@ def check_parse(config: Config | None, error: ConfigError | None) -> list[CheckR
             )
         ]
     assert config is not None
-    what = f"{config.path} parses" if config.file_exists else "no config file: built-in defaults"
-    return [CheckResult("config.parse", CONFIG, OK, what)]
+    if not config.file_exists:  # the Environment line "config … (not created yet …)" says it, once
+        return []
+    return [CheckResult("config.parse", CONFIG, OK, f"{config.path} parses")]
 
 
 def check_keys_file(error: ConfigError | None, keys_path: Any) -> list[CheckResult]:
     """The keys file reads (a malformed one is never taken for "no key")."""
-    if error is None:
-        return [CheckResult("config.keys_file", CONFIG, OK, f"keys file {keys_path} reads")]
+    if error is None:  # no file: the Environment line "keys file … (none)" says it, once
+        return (
+            [CheckResult("config.keys_file", CONFIG, OK, f"keys file {keys_path} reads")] if keys_path.exists() else []
+        )
     return [
         CheckResult(
             "config.keys_file",

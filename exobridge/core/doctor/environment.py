@@ -36,7 +36,7 @@ def check_paths() -> list[CheckResult]:
             "env.config_path",
             ENV,
             OK,
-            f"config {config_path}" + ("" if config_path.exists() else " (not created yet: defaults apply)"),
+            f"config {config_path}" + ("" if config_path.exists() else " (not created yet: built-in defaults apply)"),
         ),
         CheckResult("env.keys_path", ENV, OK, f"keys file {keys_path}" + ("" if keys_path.exists() else " (none)")),
     ]
@@ -127,10 +127,16 @@ def file_mode_check(check_id: str, label: str, path: Path, holds_keys: bool) -> 
 
 
 def check_permissions(config_holds_keys: bool) -> list[CheckResult]:
-    """The keys file always holds keys; the config does when a provider has `headers` (e.g. Authorization)."""
+    """The keys file always holds keys; the config does when a provider has `headers` (e.g. Authorization).
+    A file that is not there has no mode: `check_paths` already said so, once."""
+    files = [
+        ("env.config_mode", "config", paths.config_path(), config_holds_keys),
+        ("env.keys_mode", "keys file", paths.keys_path(), True),
+    ]
     return [
-        file_mode_check("env.config_mode", "config", paths.config_path(), holds_keys=config_holds_keys),
-        file_mode_check("env.keys_mode", "keys file", paths.keys_path(), holds_keys=True),
+        file_mode_check(check_id, label, path, holds_keys=holds)
+        for check_id, label, path, holds in files
+        if os.path.lexists(path)
     ]
 
 

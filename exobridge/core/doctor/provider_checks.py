@@ -98,7 +98,9 @@ class ProviderChecks:
                 detail = (
                     f"nothing usable at {url} ({problem}), but {kind.label} {moved.api_line} answers at {moved.url}"
                 )
-                results.append(CheckResult(check_id, section, FAIL, detail, self.url_fix(provider, moved.url)))
+                fix = self.url_fix(provider, moved.url)
+                command = fix if fix.startswith("exobridge ") else None
+                results.append(CheckResult(check_id, section, FAIL, detail, fix, command=command))
                 continue
             if result is not None and result.reachable:
                 fix = (
@@ -158,12 +160,15 @@ class ProviderChecks:
         if node.api_line == "v1":
             placed = ", ".join(node.models[:3]) or "none"
             facts.why_not = f"{provider.name}: no instance of {wanted}"
-            place = f"place {ids[-1]} in the {kind.label} dashboard"
+            load = f"exobridge models load {wanted}" if kind.loads_models else None
+            place = load or f"place {ids[-1]} in the {kind.label} dashboard"
             if node.models:
                 fix = f"{place}, or exobridge config set default_model {node.models[0]}"
             else:
                 fix = f"{place} (no model is running)"
             detail = f"no placed instance of the default model {wanted} (placed: {placed}): chats go to the cloud"
+            result = CheckResult(check_id, section, WARN, detail, fix, command=load)
+            return result, facts
         else:
             facts.why_not = f"{provider.name}: {wanted} not in its list"
             fix = f"exobridge models --provider {provider.name}, then exobridge config set default_model <name>"
@@ -186,7 +191,16 @@ class ProviderChecks:
             facts.usable, facts.why_not = False, f"{provider.name}: no key"
             missing = missing_key_reason(provider)  # the one wording every command uses
             return ProviderVerdict(
-                [CheckResult(f"provider.{provider.name}.key", section, WARN, missing, key_fix)],
+                [
+                    CheckResult(
+                        f"provider.{provider.name}.key",
+                        section,
+                        WARN,
+                        missing,
+                        key_fix,
+                        command=f"exobridge keys set {provider.name}",
+                    )
+                ],
                 facts,
             )
         if key.origin is not KeySource.NOT_NEEDED:
@@ -202,6 +216,7 @@ class ProviderChecks:
                     FAIL,
                     f"the key from {source} ({key.masked}) was rejected: {node.problem}",
                     f"replace {where}: {key_fix}",
+                    command=f"exobridge keys set {provider.name}",
                 )
             ]
         elif not node.reachable:

@@ -44,6 +44,7 @@ class CheckResult:
     detail: str
     fix: str | None = None
     ms: int = 0
+    command: str | None = None  # the one exobridge command that fixes it, when there is one (not in --json)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,21 @@ class Report:
     checks: list[CheckResult]
     strict: bool = False
     config_error: Exception | None = None
+    fresh: bool = False  # no config file and no provider can serve the default model: `exobridge setup` helps
+
+    @property
+    def next_command(self) -> str | None:
+        """The single most useful command when something failed: `exobridge setup` on a fresh machine, else the
+        command of the first failure that has one, else of the first warning that has one."""
+        if not self.failed or self.config_error is not None:
+            return None
+        if self.fresh:
+            return "exobridge setup"
+        for status in (FAIL, WARN):
+            for check in self.checks:
+                if check.status == status and check.command:
+                    return check.command
+        return None
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.checks if c.status == status)
@@ -89,6 +105,7 @@ class Report:
                 "fail": self.count(FAIL),
                 "strict": self.strict,
                 "exit_code": self.exit_code,
+                "next_command": self.next_command,
             },
         }
         if self.config_error is not None:
