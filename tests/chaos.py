@@ -21,6 +21,29 @@ ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\x9b31m\x7f"
 MARKUP = "[/oops] [bold red]red[/bold red] [link=http://evil.example]click[/link]"
 
 
+# Short timeouts, so a stalled fault costs a fraction of a second.
+FAST = {"connect_timeout": 0.5, "first_token_timeout": 0.3, "idle_timeout": 0.3}
+
+
+def chaos_config_text(urls: list[str], first_kind: str = "openai", **extra: object) -> str:
+    """A config whose only providers are the chaos servers at `urls` (the first of kind `first_kind`), keyed by
+    CHAOS_KEY and sending the canary header; `extra` adds keys to every one of them (e.g. `cooldown=0`)."""
+    lines = ['default_model = "m"']
+    for name in ("exo", "openrouter", "huggingface"):
+        lines += [f"[providers.{name}]", "enabled = false"]
+    for index, url in enumerate(urls):
+        lines += [
+            f"[providers.chaos{index}]",
+            f'kind = "{first_kind if index == 0 else "openai"}"',
+            f'url = "{url}"',
+            f"priority = {index + 1}",
+            'key_env = "CHAOS_KEY"',
+            *(f"{k} = {v}" for k, v in {**FAST, **extra}.items()),
+            f'headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}',
+        ]
+    return "\n".join(lines) + "\n"
+
+
 @cache
 def gzip_bomb() -> bytes:
     """~64 KiB that unpacks to 64 MiB of JSON whitespace."""

@@ -16,29 +16,11 @@ from typing import Any
 import pytest
 
 from exobridge.core.routing import ChatRequest, Router
-from tests.chaos import CANARY_HEADER, CANARY_KEY, FAULTS, chaos_server, leaked
+from tests.chaos import CANARY_KEY, FAST, FAULTS, chaos_config_text, chaos_server, leaked
 from tests.test_routing import make_config
 
 RUNS = int(os.environ.get("EXOBRIDGE_CHAOS_RUNS", "10"))
 DOCUMENTED_EXITS = {0, 3, 5}
-FAST = {"connect_timeout": 0.5, "first_token_timeout": 0.3, "idle_timeout": 0.3}
-
-
-def chaos_config_text(urls: list[str], first_kind: str = "openai") -> str:
-    lines = ['default_model = "m"']
-    for name in ("exo", "openrouter", "huggingface"):
-        lines += [f"[providers.{name}]", "enabled = false"]
-    for index, url in enumerate(urls):
-        lines += [
-            f"[providers.chaos{index}]",
-            f'kind = "{first_kind if index == 0 else "openai"}"',
-            f'url = "{url}"',
-            f"priority = {index + 1}",
-            'key_env = "CHAOS_KEY"',
-            *(f"{k} = {v}" for k, v in FAST.items()),
-            f'headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}',
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def files_written(root: Path, *, text_state_only: bool = False) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chaos import CANARY_HEADER, CANARY_KEY, chaos_server, leaked
+from tests.chaos import CANARY_KEY, chaos_config_text, chaos_server, leaked
 from tests.loopback import LoopbackServer
 from tests.serve_support import ServeProcess, serve_env, sse_payloads
 
@@ -54,23 +54,8 @@ def test_serve_survives_chaos(tmp_path: Path) -> None:
         return made[-1]
 
     upstreams = [chaos_server(make, seed) for seed in (11, 12)]
-    lines = ['default_model = "m"']
-    for name in ("exo", "openrouter", "huggingface"):
-        lines += [f"[providers.{name}]", "enabled = false"]
-    for index, upstream in enumerate(upstreams):
-        lines += [
-            f"[providers.chaos{index}]",
-            f'kind = "{"exo" if index == 0 else "openai"}"',
-            f'url = "{upstream.url}"',
-            f"priority = {index + 1}",
-            'key_env = "CHAOS_KEY"',
-            "connect_timeout = 0.5",
-            "first_token_timeout = 0.3",
-            "idle_timeout = 0.3",
-            "cooldown = 0",
-            f'headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}',
-        ]
-    serve = ServeProcess(serve_env(tmp_path / "home", "\n".join(lines) + "\n", CHAOS_KEY=CANARY_KEY))
+    config = chaos_config_text([upstream.url for upstream in upstreams], first_kind="exo", cooldown=0)
+    serve = ServeProcess(serve_env(tmp_path / "home", config, CHAOS_KEY=CANARY_KEY))
     try:
 
         async def burst() -> list[tuple[httpx.Response, bool]]:
