@@ -141,6 +141,15 @@ class Phase:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
+    def count(self, status: int | None, latency: float = 0.0) -> None:
+        """One request in the measuring window: a latency when it answered 200, else an error (None: it broke)."""
+        if status is not None:
+            self.requests += 1
+        if status == 200:
+            self.latencies.append(latency)
+        else:
+            self.errors += 1
+
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
@@ -172,15 +181,9 @@ async def load(name: str, url: str, path: str, stream: bool, clients: int, secon
                     status, latency, _ = await conn.request(path, body)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     await conn.close()
-                    if measuring:
-                        phase.errors += 1
-                    continue
+                    status, latency = None, 0.0
                 if measuring:
-                    phase.requests += 1
-                    if status == 200:
-                        phase.latencies.append(latency)
-                    else:
-                        phase.errors += 1
+                    phase.count(status, latency)
         finally:
             await conn.close()
 
@@ -223,15 +226,9 @@ async def load_httpx(
                 try:
                     status, latency = await one()
                 except httpx.HTTPError:
-                    if measuring:
-                        phase.errors += 1
-                    continue
+                    status, latency = None, 0.0
                 if measuring:
-                    phase.requests += 1
-                    if status == 200:
-                        phase.latencies.append(latency)
-                    else:
-                        phase.errors += 1
+                    phase.count(status, latency)
 
         tasks = [asyncio.create_task(client()) for _ in range(clients)]
         await asyncio.sleep(warmup)
