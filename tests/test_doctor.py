@@ -604,3 +604,82 @@ def test_nothing_failed_means_no_next_command(server, write_config, cli):
     result, _, data = doctor_json(cli, env=no_other_port())
     assert result.exit_code == 0 and data["summary"]["next_command"] is None
     assert "next:" not in cli("doctor", env=no_other_port()).stdout
+
+
+# --- budgets: each limit with what is spent and left (a real history file) -----------------------------------
+
+
+def spend(amount: float, provider: str = "openrouter") -> None:
+    from exobridge.core import history
+
+    with history.Store() as store:
+        store.add(
+            history.Entry(
+                conversation="c",
+                prompt="p",
+                reply="r",
+                outcome="complete",
+                provider=provider,
+                cost=amount,
+                cost_source="reported",
+            )
+        )
+
+
+BUDGETS = "[budget]\ndaily_usd = 2.0\nmonthly_usd = 20.0\n[budget.openrouter]\ndaily_usd = 1.0\n"
+
+
+def test_doctor_shows_each_budget_with_what_is_spent_and_left(write_config, cli):
+    write_config(local_config() + BUDGETS)
+    spend(1.2)
+    spend(0.5, "huggingface")
+    _, checks, data = doctor_json(cli)
+    daily, monthly, mine = (
+        checks["budget.overall.daily"],
+        checks["budget.overall.monthly"],
+        checks["budget.openrouter.daily"],
+    )
+    assert daily["status"] == WARN and daily["section"] == "Budget"
+    assert daily["detail"] == "daily budget: $1.70 of $2.00 spent today (85%), $0.30 left"
+    assert "budget.daily_usd" in daily["fix"]
+    assert (
+        monthly["status"] == OK
+        and monthly["detail"] == "monthly budget: $1.70 of $20.00 spent this month (8%), $18.30 left"
+    )
+    assert (
+        mine["status"] == WARN
+        and mine["detail"] == "over daily budget for openrouter: $1.20 of $1.00 spent today, nothing left"
+    )
+    assert "openrouter is skipped until tomorrow" in mine["fix"] and "budget.openrouter.daily_usd" in mine["fix"]
+    assert list(dict.fromkeys(c["section"] for c in data["checks"]))[-1] == "Budget"
+    assert "budget.history" not in checks and "budget.free_only" not in checks
+    plain = cli("doctor").stdout
+    assert "\nBudget\n  warn  daily budget: $1.70 of $2.00 spent today (85%), $0.30 left\n" in plain
+    assert "  ok    monthly budget: $1.70 of $20.00 spent this month (8%), $18.30 left\n" in plain
+
+
+def test_doctor_budget_at_exactly_the_limit_is_over(write_config, cli):
+    write_config(local_config() + "[budget]\nmonthly_usd = 1.0\n")
+    spend(1.0)
+    _, checks, _ = doctor_json(cli)
+    assert checks["budget.overall.monthly"]["status"] == WARN
+    assert checks["budget.overall.monthly"]["detail"].startswith("over monthly budget: $1.00 of $1.00")
+    assert "every priced provider is skipped until next month" in checks["budget.overall.monthly"]["fix"]
+
+
+def test_doctor_budget_without_history_and_with_free_only(write_config, cli, isolated: Path):
+    write_config("log = false\n" + local_config() + BUDGETS.replace("[budget]\n", "[budget]\nfree_only = true\n"))
+    _, checks, _ = doctor_json(cli)
+    assert (
+        checks["budget.history"]["status"] == WARN and "nothing spent is counted" in checks["budget.history"]["detail"]
+    )
+    assert checks["budget.free_only"]["status"] == OK
+    assert checks["budget.overall.daily"]["detail"] == "daily budget: $0.00 of $2.00 spent today (0%), $2.00 left"
+    assert not (isolated / "data" / "history.db").exists()  # doctor never creates the database
+
+
+def test_doctor_has_no_budget_section_without_a_budget(write_config, cli):
+    write_config(local_config())
+    spend(5.0)
+    _, _, data = doctor_json(cli)
+    assert not [c for c in data["checks"] if c["section"] == "Budget"]

@@ -6,7 +6,8 @@ Modules, one job each:
 - `environment`: Python, version, paths, and whether the files and folders holding keys really are private;
 - `configuration`: the config and keys file load, unknown keys, enabled providers, priorities, default model;
 - `provider_checks`: each provider by its kind's `status_probe` strategy (reach, key, credits, model placed);
-- `network`: whether a local server would be reached through a proxy (httpx's own rule, core/proxies).
+- `network`: whether a local server would be reached through a proxy (httpx's own rule, core/proxies);
+- `budget`: each `[budget]` limit with what was spent and what is left today / this month (the history file).
 
 `diagnose()` runs in two stages whose inputs are explicit: first every independent check at once (the provider
 checks return `ProviderFacts`), then the default-model check, given those facts. Both stages share one
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from exobridge.core import parallel
-from exobridge.core.doctor import configuration, environment, network
+from exobridge.core.doctor import budget, configuration, environment, network
 from exobridge.core.doctor.configuration import ProviderFacts, check_default_model
 from exobridge.core.doctor.provider_checks import (
     EXO_PORTS,
@@ -115,7 +116,8 @@ def diagnose(
     read_timeout: float = PROBE_READ_TIMEOUT,
     deadline: float | None = None,
 ) -> Report:
-    """Every check, concurrently; the report in a fixed order (Environment, Config, each Provider, Network)."""
+    """Every check, concurrently; the report in a fixed order (Environment, Config, each Provider, Network,
+    Budget when one is set)."""
     from exobridge.core import keys, paths
 
     env = dict(os.environ) if env is None else dict(env)
@@ -157,6 +159,7 @@ def diagnose(
                 )
             )
         checks.append(Check("network.proxy", Section.NETWORK, lambda: network.check_proxy(loaded, env)))
+        checks.append(Check("budget", Section.BUDGET, lambda: budget.check_budgets(loaded, env)))
     checks += extra_checks or []
     results = run_checks(checks, bound)
     if config is not None:

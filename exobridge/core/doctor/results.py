@@ -23,6 +23,7 @@ class Section(StrEnum):
     CONFIG = "Config"
     PROVIDER = "Provider"
     NETWORK = "Network"
+    BUDGET = "Budget"  # only when a [budget] is set (core/doctor/budget.py)
 
 
 def provider_section(name: str) -> str:
