@@ -11,6 +11,7 @@ import select
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +26,8 @@ class Terminal:
     """`exobridge chat` on a pseudo-terminal of its own (pty.fork: it is the controlling terminal, so Ctrl-C
     typed on it sends SIGINT)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        command = [*exobridge_command(), "chat", "-m", "anything"]
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        command = [*exobridge_command(), "chat", "-m", "anything", *args]
         pid, master = pty.fork()
         if pid == 0:  # the child
             try:
@@ -165,6 +166,71 @@ def test_markdown_renders_the_finished_reply(server, write_config):
         term.expect(r"some \*\*bold\*\* text")  # streamed as it came
         term.expect(r"some bold text")  # then rendered in its place
         term.expect(r"(?m)^>")
+        term.type("/exit\r")
+        assert term.close() == 0
+    finally:
+        if term.code is None:
+            term.close(timeout=0)
+
+
+# --- markdown = true|false in the config; --markdown / --no-markdown override it either way ---------------------
+
+
+def test_config_set_markdown_is_checked_by_the_schema_and_read_back(cli, write_config):
+    from exobridge.core import config
+
+    write_config(local_config())
+    assert config.load().markdown is False
+    proc = cli("config", "set", "markdown", "true")
+    assert proc.exit_code == 0, proc.stderr
+    assert "markdown = true" in Path(os.environ["EXOBRIDGE_CONFIG"]).read_text()
+    assert config.load().markdown is True
+    assert cli("config", "get", "markdown", "--json").json() == {"key": "markdown", "value": True, "source": "file"}
+    bad = cli("config", "set", "markdown", "maybe")
+    assert bad.exit_code == 2 and "markdown: expected true or false" in bad.stderr
+    write_config('markdown = "yes"\n' + local_config())
+    broken = cli("config", "show")
+    assert broken.exit_code == 4 and "markdown" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "in_config", "wanted"),
+    [(None, False, False), (None, True, True), (True, False, True), (False, True, False)],
+)
+def test_the_flag_overrides_the_config_either_way(flag, in_config, wanted):
+    from exobridge.cli.chat import ChatOptions
+    from exobridge.cli.chat_session import markdown_wanted
+    from exobridge.core import config
+
+    loaded = config.build({"markdown": in_config}, Path("config.toml"))
+    assert markdown_wanted(ChatOptions(markdown=flag), loaded) is wanted
+
+
+def test_markdown_from_the_config_and_no_markdown_on_the_command_line(server, write_config):
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(stream_words(["# Title\n\n", "some **bold** text"], model="m"))
+    write_config(
+        "markdown = true\n"
+        + local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n')
+    )
+    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "100", "LINES": "30"}
+    term = Terminal(env)
+    try:
+        term.expect(r"(?m)^>")
+        term.type("md\r")
+        term.expect(r"some \*\*bold\*\* text")
+        term.expect(r"some bold text")  # rendered: the config asked for it
+        term.expect(r"(?m)^>")
+        term.type("/exit\r")
+        assert term.close() == 0
+    finally:
+        if term.code is None:
+            term.close(timeout=0)
+    term = Terminal(env, "--no-markdown")
+    try:
+        term.expect(r"(?m)^>")
+        term.type("/markdown\r")
+        term.expect(r"markdown: on")  # it was off: the flag won over the config
         term.type("/exit\r")
         assert term.close() == 0
     finally:

@@ -40,7 +40,7 @@ class ChatOptions:
     continue_latest: bool = False  # -c: continue the latest conversation
     cid: str | None = None  # --cid: continue this conversation
     budget_override: bool = False  # send even when a budget says no (and say so)
-    markdown: bool = False  # interactive session: show each finished reply rendered as Markdown
+    markdown: bool | None = None  # interactive session: render finished replies as Markdown (None: the config's)
 
 
 def decode_stdin(raw: bytes | None) -> tuple[str | None, bool]:
@@ -255,8 +255,12 @@ def chat(
         bool, typer.Option("--budget-override", help="Send even over a budget (said on stderr).")
     ] = False,
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="Interactive session: render each finished reply as Markdown.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--markdown/--no-markdown",
+            help="Interactive session: render each finished reply as Markdown (default: markdown in the config).",
+        ),
+    ] = None,
 ) -> int:
     """Send PROMPT (and piped stdin) to Exo first, then the cloud by priority."""
     from exobridge.render import io as iostreams

@@ -230,6 +230,12 @@ class Session:
         self.say(f"saved {len(self.turns)} turns to {path}")
 
 
+def markdown_wanted(opts: Any, config: Config) -> bool:
+    """`--markdown` / `--no-markdown` when given, else `markdown = true|false` in the config."""
+    flag = getattr(opts, "markdown", None)
+    return bool(config.markdown) if flag is None else bool(flag)
+
+
 def run_session(opts: Any, config: Config, io: IOStreams) -> int:
     """The read-route-print loop; returns 0 when the user ends it."""
     import signal
@@ -257,7 +263,7 @@ def run_session(opts: Any, config: Config, io: IOStreams) -> int:
         providers=list(opts.providers),
         system=opts.system,
         conversation=history.new_conversation_id(),
-        markdown=bool(getattr(opts, "markdown", False)),
+        markdown=markdown_wanted(opts, config),
     )
     bindings = KeyBindings()
 

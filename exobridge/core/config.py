@@ -22,6 +22,7 @@ from exobridge.core import paths
 from exobridge.core.config_schema import (
     PROVIDER_FIELDS,
     PROVIDER_KEYS,
+    TOP_LEVEL_FIELDS,
     TOP_LEVEL_KEYS,
     FieldProblem,
     check,
@@ -109,6 +110,7 @@ class Config:
     unknown_keys: list[str] = field(default_factory=list)
     log: bool = True  # false: chat and serve keep no history (docs/history.md)
     budget: Any = None  # core.budget.Budget from `[budget]` (None: no limits)
+    markdown: bool = False  # the interactive session renders finished replies as Markdown (chat --no-markdown)
 
     def unknown_provider(self, name: str) -> str:
         """`unknown provider 'opnrouter' (did you mean openrouter? configured: exo, openrouter, …)`."""
@@ -357,6 +359,11 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
     log = merged.get("log", True)
     if not isinstance(log, bool):
         raise ConfigError(source, "log", f"expected true or false, got {log!r}")
+    markdown = merged.get("markdown", False)
+    try:
+        markdown = check(TOP_LEVEL_FIELDS["markdown"], markdown)
+    except FieldProblem as problem:
+        raise ConfigError(source, "markdown", str(problem)) from None
     from exobridge.core import budget as budget_mod
 
     try:
@@ -375,6 +382,7 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
         unknown_keys=unknown,
         log=log,
         budget=budget,
+        markdown=markdown,
     )
 
 

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from exobridge.core.config import Config
-from exobridge.core.config_schema import PROVIDER_FIELDS, PROVIDER_KEYS, Field, FieldProblem, FieldType, parse_text
+from exobridge.core.config_schema import (
+    PROVIDER_FIELDS,
+    PROVIDER_KEYS,
+    TOP_LEVEL_FIELDS,
+    Field,
+    FieldProblem,
+    FieldType,
+    parse_text,
+)
 from exobridge.core.errors import UsageError
 
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -82,7 +90,7 @@ def split_key(dotted: str) -> list[str]:
 
 def known_keys(config: Config) -> list[str]:
     """Every dotted key that names something in the effective config (for suggestions)."""
-    names = ["default_model", "providers", "models"]
+    names = ["default_model", "providers", "models", *TOP_LEVEL_FIELDS]
     for name in config.providers:
         names.append(f"providers.{name}")
         names.extend(f"providers.{name}.{key}" for key in sorted(PROVIDER_KEYS))
@@ -112,6 +120,8 @@ def resolve_key(dotted: str, config: Config, force: bool = False) -> KeyPath:
     key: KeyPath | None = None
     if parts == ["default_model"]:
         key = KeyPath(("default_model",), FieldType.STR)
+    elif len(parts) == 1 and head in TOP_LEVEL_FIELDS:
+        key = KeyPath((head,), TOP_LEVEL_FIELDS[head].type)
     elif head in ("providers", "models") and len(parts) == 1:
         key = KeyPath((head,), FieldType.TABLE)
     elif head == "providers":
@@ -142,6 +152,8 @@ def coerce(key: KeyPath, raw: str) -> Any:
     field = Field(key.type, "")
     if len(key.parts) == 3 and key.parts[0] == "providers" and key.parts[2] in PROVIDER_FIELDS:
         field = PROVIDER_FIELDS[key.parts[2]]
+    elif len(key.parts) == 1 and key.parts[0] in TOP_LEVEL_FIELDS:
+        field = TOP_LEVEL_FIELDS[key.parts[0]]
     if key.type is FieldType.TABLE:
         raise EditError(f"{key.dotted} is a table: set one of its keys, e.g. {key.dotted}.<key>")
     try:

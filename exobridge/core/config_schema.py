@@ -17,6 +17,7 @@ Ranges (documented in docs/config.md):
     load                   ask | auto | never (Exo: what chat does with a model that is not loaded)
     load_never             a list of model names (Exo, load = ask: never offer to load these)
     model                  a non-empty model id: sent when the requested logical name has no id for this provider
+    markdown (top level)   true | false: the interactive session renders finished replies as Markdown
 Numbers are finite: NaN and infinities are refused everywhere.
 """
 
@@ -95,7 +96,12 @@ PROVIDER_FIELDS: dict[str, Field] = {
     ),
 }
 PROVIDER_KEYS = frozenset(PROVIDER_FIELDS)
-TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models", "log", "budget"})  # log, budget: docs/history.md
+# Top-level settings that are one value each, checked here like provider fields (`config set markdown true`).
+TOP_LEVEL_FIELDS: dict[str, Field] = {
+    "markdown": Field(FieldType.BOOL, "the interactive chat session shows each finished reply rendered as Markdown"),
+}
+TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models", "log", "budget", *TOP_LEVEL_FIELDS})
+# log, budget, markdown: docs/history.md and docs/config.md
 
 
 def kind_names() -> tuple[str, ...]:

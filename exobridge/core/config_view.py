@@ -66,6 +66,8 @@ def effective_value(key: KeyPath, config: Config) -> tuple[Any, str]:
     parts = key.parts
     if parts == ("default_model",):
         return config.default_model, config.sources.get("default_model", "default")
+    if parts == ("markdown",):
+        return config.markdown, config.sources.get("markdown", "default")
     if parts[0] == "providers":
         if len(parts) == 1:
             return {name: _provider_dict(p) for name, p in config.providers.items()}, "effective"
