@@ -17,7 +17,7 @@ import pytest
 
 from exobridge.core import history
 from tests.conftest import exobridge_command, local_config
-from tests.loopback import Exchange, chunk, stream_words
+from tests.loopback import Exchange, chunk, exo_models, stream_words
 
 pytest.importorskip("prompt_toolkit")
 
@@ -236,3 +236,50 @@ def test_markdown_from_the_config_and_no_markdown_on_the_command_line(server, wr
     finally:
         if term.code is None:
             term.close(timeout=0)
+
+
+def test_a_turn_answered_by_the_fallback_says_so_and_why(server, write_config):
+    exo, backup = server(), server()
+    exo.route("GET", "/v1/models")(exo_models("llama-3.2-3b"))
+    answered: list[int] = []
+
+    @exo.route("POST", "/v1/chat/completions")
+    def exo_answers_once(ex: Exchange) -> None:
+        if answered:
+            ex.reply(503, {"error": {"message": "node overloaded"}})
+            return
+        answered.append(1)
+        stream_words(["from ", "exo"], model="llama-3.2-3b")(ex)
+
+    backup.route("POST", "/chat/completions")(stream_words(["from ", "backup"]))
+    write_config(
+        local_config(
+            exo=exo.url,
+            extra=f'[providers.backup]\nkind = "openai"\nurl = "{backup.url}"\nmodel = "m"\npriority = 50\n',
+        )
+    )
+    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "200", "LINES": "30"}
+    term = Terminal(env, "-m", "llama-3.2-3b")
+    try:
+        term.expect(r"(?m)^>")
+        term.type("first\r")
+        term.expect(r"from exo")
+        before = term.expect(r"(?m)^>")
+        assert "answered by" not in before
+        term.type("second\r")
+        term.expect(r"from backup")
+        shown = term.expect(r"(?m)^>")
+        assert re.search(r"answered by backup this turn \(exo failed: [^)]*node overloaded", shown), shown
+        term.type("third\r")  # exo still refuses: backup again, nothing more to say
+        term.expect(r"from backup")
+        shown = term.expect(r"(?m)^>")
+        assert "answered by" not in shown
+        term.type("\x04")
+        assert term.close() == 0
+    finally:
+        if term.code is None:
+            term.close(timeout=0)
+    assert len(exo.requests) >= 3 and len(backup.requests) == 2
+    with history.Store(create=False) as store:
+        rows = list(store.iter_all())
+    assert [(r.prompt, r.provider) for r in rows] == [("first", "exo"), ("second", "backup"), ("third", "backup")]

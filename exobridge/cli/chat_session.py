@@ -119,8 +119,9 @@ class Session:
         if check is not None:
             for line in check.notices:
                 self.say(f"exobridge: {line}")
-        if result.provider and self.last_provider and result.provider != self.last_provider and result.text:
-            self.say(f"exobridge: answered by {result.provider} this turn (the last one: {self.last_provider})")
+        change = provider_change(result, self.last_provider)
+        if change:
+            self.say(f"exobridge: {change}")
         if result.provider and result.text:
             self.last_provider = result.provider
         outcome = history_record.outcome_of(result)
@@ -228,6 +229,22 @@ class Session:
             self.say(f"exobridge: cannot save to {path}: {exc.strerror or exc}")
             return
         self.say(f"saved {len(self.turns)} turns to {path}")
+
+
+def provider_change(result: ChatResult, last_provider: str | None) -> str | None:
+    """When another provider than the last turn's answered: "answered by openrouter this turn (exo failed:
+    HTTP 503 …)", naming what happened to the last turn's provider this turn (or that it was not asked)."""
+    from exobridge.core.routing import Outcome
+
+    if not result.provider or not result.text or not last_provider or result.provider == last_provider:
+        return None
+    tried = [a for a in result.attempts if a.provider == last_provider and a.outcome != Outcome.OK]
+    if tried:
+        last = tried[-1]
+        why = f"{last_provider} {last.outcome}: {last.reason}" if last.reason else f"{last_provider} {last.outcome}"
+    else:
+        why = f"the last turn: {last_provider}"
+    return f"answered by {result.provider} this turn ({why})"
 
 
 def markdown_wanted(opts: Any, config: Config) -> bool:
