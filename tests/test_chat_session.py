@@ -83,6 +83,7 @@ class Terminal:
         return self.code
 
 
+@pytest.mark.process  # a pseudo-terminal: Ctrl-C, the line editor
 def test_a_session_streams_turns_remembers_them_and_survives_ctrl_c(server, write_config, tmp_path):
     release = threading.Event()
     srv = server()
@@ -152,27 +153,6 @@ def test_a_session_streams_turns_remembers_them_and_survives_ctrl_c(server, writ
     assert rows[1].parent == rows[0].id and rows[2].parent == rows[1].id
 
 
-def test_markdown_renders_the_finished_reply(server, write_config):
-    srv = server()
-    srv.route("POST", "/v1/chat/completions")(stream_words(["# Title\n\n", "some **bold** text"], model="m"))
-    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
-    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "100", "LINES": "30"}
-    term = Terminal(env)
-    try:
-        term.expect(r"(?m)^>")
-        term.type("/markdown\r")
-        term.expect(r"markdown: on")
-        term.type("md\r")
-        term.expect(r"some \*\*bold\*\* text")  # streamed as it came
-        term.expect(r"some bold text")  # then rendered in its place
-        term.expect(r"(?m)^>")
-        term.type("/exit\r")
-        assert term.close() == 0
-    finally:
-        if term.code is None:
-            term.close(timeout=0)
-
-
 # --- markdown = true|false in the config; --markdown / --no-markdown override it either way ---------------------
 
 
@@ -206,7 +186,8 @@ def test_the_flag_overrides_the_config_either_way(flag, in_config, wanted):
     assert markdown_wanted(ChatOptions(markdown=flag), loaded) is wanted
 
 
-def test_markdown_from_the_config_and_no_markdown_on_the_command_line(server, write_config):
+@pytest.mark.process  # a pseudo-terminal
+def test_markdown_from_the_config_or_the_toggle_and_no_markdown_on_the_command_line(server, write_config):
     srv = server()
     srv.route("POST", "/v1/chat/completions")(stream_words(["# Title\n\n", "some **bold** text"], model="m"))
     write_config(
@@ -219,8 +200,12 @@ def test_markdown_from_the_config_and_no_markdown_on_the_command_line(server, wr
         term.expect(r"(?m)^>")
         term.type("md\r")
         term.expect(r"some \*\*bold\*\* text")
-        term.expect(r"some bold text")  # rendered: the config asked for it
+        term.expect(r"some bold text")  # rendered in its place: the config asked for it
         term.expect(r"(?m)^>")
+        term.type("/markdown\r")
+        term.expect(r"markdown: off")  # the toggle
+        term.type("/markdown\r")
+        term.expect(r"markdown: on")
         term.type("/exit\r")
         assert term.close() == 0
     finally:
@@ -238,6 +223,7 @@ def test_markdown_from_the_config_and_no_markdown_on_the_command_line(server, wr
             term.close(timeout=0)
 
 
+@pytest.mark.process  # a pseudo-terminal
 def test_a_turn_answered_by_the_fallback_says_so_and_why(server, write_config):
     exo, backup = server(), server()
     exo.route("GET", "/v1/models")(exo_models("llama-3.2-3b"))

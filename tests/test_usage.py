@@ -190,3 +190,105 @@ def test_usage_with_no_history(cli):
     proc = cli("usage", "--json")
     assert proc.exit_code == 0 and proc.json()["total"]["requests"] == 0
     assert "nothing yet" in cli("usage").stdout
+
+
+# --- price lists cached from reads exobridge makes anyway, and read by usage itself when it needs them --------
+
+LLAMA_OR = "meta-llama/llama-3.2-3b-instruct"
+OR_LIST = {"data": [{"id": LLAMA_OR, "pricing": {"prompt": "0.00001", "completion": "0.00002"}}]}
+
+
+def list_server(server, body: dict | None, path: str = "/models"):
+    srv = server()
+    srv.route("GET", path)(lambda ex: ex.reply(200, body) if body is not None else ex.reply(500, {"error": "down"}))
+    return srv
+
+
+def model_list_gets(srv, path: str = "/models") -> int:
+    return sum(1 for r in srv.requests if r.method == "GET" and r.path.split("?")[0] == path)
+
+
+def test_models_refresh_caches_the_prices_of_the_same_read(server, write_config, cli):
+    srv = list_server(server, OR_LIST)
+    write_config(local_config(openrouter=srv.url))
+    assert spend.cached_price("openrouter", LLAMA_OR) is None
+    proc = cli("models", "--refresh", "-p", "openrouter", "--json", env={"OPENROUTER_API_KEY": KEY})
+    assert proc.exit_code == 0, proc.stderr
+    assert model_list_gets(srv) == 1  # one request: the list and its prices
+    price = spend.cached_price("openrouter", LLAMA_OR)
+    assert price is not None and price.completion == pytest.approx(0.00002)
+
+
+def test_providers_status_caches_the_prices_of_a_model_list_it_reads(server, write_config, cli):
+    hf_list = {"data": [{"id": "org/m", "providers": [{"pricing": {"input": 1, "output": 3}}]}]}
+    srv = list_server(server, hf_list, "/v1/models")
+    write_config(local_config(huggingface=f"{srv.url}/v1"))
+    proc = cli("providers", "status", "--json", env={"HF_TOKEN": "hf_" + "x" * 30})
+    assert proc.exit_code == 0, proc.stderr
+    assert model_list_gets(srv, "/v1/models") == 1
+    price = spend.cached_price("huggingface", "org/m")
+    assert price is not None and price.prompt == pytest.approx(1e-6) and price.completion == pytest.approx(3e-6)
+
+
+def local_requests() -> None:
+    add(
+        provider="exo",
+        requested_model="llama-3.2-3b",
+        prompt_tokens=100,
+        completion_tokens=50,
+        cost=0.0,
+        cost_source="free",
+    )
+
+
+def test_usage_reads_a_missing_price_list_itself_once(server, write_config, cli):
+    srv = list_server(server, OR_LIST)
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter=srv.url))
+    local_requests()
+    proc = cli("usage", "--json")
+    assert proc.exit_code == 0 and proc.stderr == ""
+    saved = proc.json()["saved_by_running_locally"]
+    assert saved["usd"] == pytest.approx(100 * 0.00001 + 50 * 0.00002) and saved["priced_requests"] == 1
+    assert model_list_gets(srv) == 1
+    assert cli("usage", "--json").json()["saved_by_running_locally"]["priced_requests"] == 1
+    assert model_list_gets(srv) == 1  # the cached list is fresh: not read again
+    JsonCache("prices").put("openrouter", {})  # a fresh list without the model: still not read again
+    assert cli("usage", "--json").json()["saved_by_running_locally"]["priced_requests"] == 0
+    assert model_list_gets(srv) == 1
+
+
+def test_usage_reads_a_price_list_older_than_a_day_again(server, write_config, cli, monkeypatch):
+    srv = list_server(server, OR_LIST)
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter=srv.url))
+    local_requests()
+    JsonCache("prices").put("openrouter", {})
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + spend.PRICE_MAX_AGE + 60)
+    assert cli("usage", "--json").json()["saved_by_running_locally"]["priced_requests"] == 1
+    assert model_list_gets(srv) == 1
+
+
+def test_a_price_list_usage_cannot_read_is_one_notice_once_a_day(server, write_config, cli):
+    srv = list_server(server, None)
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter=srv.url))
+    local_requests()
+    proc = cli("usage")
+    assert proc.exit_code == 0
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("exobridge: could not read openrouter's price list (") and "500" in line
+    assert "saved by running locally: unknown" in proc.stdout
+    again = cli("usage")
+    assert again.exit_code == 0 and again.stderr == "" and model_list_gets(srv) == 1
+
+
+def test_usage_reads_no_price_list_when_nothing_needs_one(server, write_config, cli):
+    srv = list_server(server, OR_LIST)
+    write_config(local_config(exo="http://127.0.0.1:9", openrouter=srv.url))
+    add(provider="openrouter", requested_model="llama-3.2-3b", cost=0.1, cost_source="reported")
+    assert cli("usage", "--json").exit_code == 0  # no local request to price
+    write_config(local_config(exo="http://127.0.0.1:9"))  # openrouter disabled
+    local_requests()
+    proc = cli("usage", "--json")
+    assert proc.exit_code == 0 and proc.stderr == ""
+    assert proc.json()["saved_by_running_locally"]["priced_requests"] == 0
+    assert model_list_gets(srv) == 0

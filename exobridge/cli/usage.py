@@ -1,7 +1,9 @@
 """`exobridge usage [--since 7d|2026-11-01] [--by provider|model|day] [--json] [--refresh-prices]`.
 
 Requests, tokens and cost per group from the history database, a bar per day on a terminal, what running
-locally saved (docs/history.md), and each budget with what is left today and this month.
+locally saved (docs/history.md), and each budget with what is left today and this month. When what running
+locally saved needs a price list that is missing or older than a day, it is read first (at most once a day,
+within a few seconds; a failure is one notice, never an error).
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
     else:
         standings = budget.standings(budget.from_config(config), lambda since, provider: 0.0)
     summary = spend.summarize(rows, opts.by, config)
+    stale = [] if opts.refresh_prices else spend.stale_price_lists(config, summary)
+    if stale:  # saved by running locally needs a price list that is missing or a day old: one bounded read
+        for name, outcome in spend.refresh_stale_prices(stale).items():
+            if not outcome.endswith(" prices"):
+                io.notice(
+                    f"exobridge: could not read {name}'s price list ({outcome}); what running locally saved stays "
+                    "unknown (tried again tomorrow, or now with exobridge usage --refresh-prices)"
+                )
+        summary = spend.summarize(rows, opts.by, config)
     if opts.json:
         data = summary.to_json()
         data["since"] = history._iso(since)

@@ -86,6 +86,7 @@ class ProviderModels:
     line: str | None = None  # Exo only: "v1" or "legacy"
     note: str | None = None
     failure_kind: FailureKind | None = None
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # a priced list's prices (core/spend)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -160,14 +161,16 @@ class _Reader:
     def read_node(self, node: str, deadline: float) -> ProviderModels:
         """The list of one node by `deadline` (monotonic seconds); for an Exo cluster also which models are
         placed (from `/state`, skipped when no time is left)."""
-        from exobridge.core import provider_status
+        from exobridge.core import provider_status, spend
         from exobridge.core.providers import StatusProbe
 
         left = deadline - time.monotonic()
-        listed = self.kind.parse_models(self.get_json(self.kind.models_url(node), min(self.list_seconds(), left)))
+        data = self.get_json(self.kind.models_url(node), min(self.list_seconds(), left))
+        listed = self.kind.parse_models(data)
         if listed is None:
             raise Failure(FailureKind.BAD_RESPONSE, "the model list has an unknown shape")
         result = ProviderModels(self.provider.name, self.provider.kind, node, ListStatus.OK, listed)
+        result.prices = spend.prices_in_list(self.provider, data)  # the same read: no second request for prices
         if self.kind.status_probe == StatusProbe.EXO_CLUSTER:
             state = None
             left = deadline - time.monotonic()
@@ -225,16 +228,22 @@ def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> N
         result.note = "no model is placed: place one with exobridge models load MODEL"
 
 
-def read_provider(provider: ProviderConfig, key: str | None, *, http: httpx.Client | None = None) -> ProviderModels:
-    """Read one provider's list from the network: each node in turn until one answers, all within
-    `PROVIDER_SECONDS`. Never raises for network trouble (it is the `unreachable` result); a broken proxy
+def read_provider(
+    provider: ProviderConfig,
+    key: str | None,
+    *,
+    http: httpx.Client | None = None,
+    seconds: float = PROVIDER_SECONDS,
+) -> ProviderModels:
+    """Read one provider's list from the network: each node in turn until one answers, all within `seconds`
+    (`PROVIDER_SECONDS`). Never raises for network trouble (it is the `unreachable` result); a broken proxy
     setting raises `errors.ProxyError`."""
     from exobridge.core import http as http_mod
     from exobridge.core.secrets import Redactor
 
     own = http is None
     client = http_mod.client() if http is None else http
-    deadline = time.monotonic() + PROVIDER_SECONDS
+    deadline = time.monotonic() + seconds
     last = Failure(FailureKind.CONNECT, "no url to ask")
     try:
         reader = _Reader(provider, key, client)
@@ -287,14 +296,25 @@ def _cached(provider: ProviderConfig, ttl: float) -> ProviderModels | None:
 
 
 def _store(results: list[ProviderModels]) -> None:
-    """Cache lists that were read (one write per cache file)."""
+    """Cache lists that were read (one write per cache file), and the prices priced lists carry."""
     read = [r for r in results if r.status is ListStatus.OK and not r.cached]
     if not read:
         return
+    from exobridge.core import spend
+
+    spend.store_many_prices({r.name: r.prices for r in read if r.prices})
     JsonCache(CACHE_NAME).put_many({r.name: r.models for r in read})
     JsonCache(META_CACHE_NAME).put_many(  # no per-node memory: a refreshed list makes the router read again
         {r.name: {"url": r.url, "read_at": r.read_at, "line": r.line, "note": r.note} for r in read}
     )
+
+
+def read_and_store(provider: ProviderConfig, key: str | None, *, seconds: float) -> ProviderModels:
+    """One provider's list read now (within `seconds`, wall clock) and cached with its prices, as
+    `exobridge models --refresh` would (`usage` reads price lists this way)."""
+    result = read_provider(provider, key, seconds=seconds)
+    _store([result])
+    return result
 
 
 def cached_lists(config: Config, ttl: float = CACHE_TTL) -> dict[str, ProviderModels]:

@@ -326,6 +326,9 @@ def _list_ids(session: _Session, url: str) -> list[str]:
     models = session.kind.parse_models(data)
     if models is None:
         raise ProbeError("GET /models: not a model list")
+    from exobridge.core import spend
+
+    spend.remember_prices(session.provider, data)  # a priced list's prices, from this same read (usage, budgets)
     return [m["id"] for m in models]
 
 

@@ -8,9 +8,12 @@ Cost of one request, in this order:
 4. otherwise None: "unknown". A price is never guessed.
 
 Price lists are cached in `<cache dir>/prices.json` ({provider: {model id: {"prompt", "completion"}}}), with
-the date they were read; `refresh_prices` reads them from each priced provider's model list (OpenRouter's
-`/models` `pricing`, the Hugging Face router's per-provider `pricing`: only a price every listed provider
-agrees on is kept as fact; the highest is kept as `worst` for budget checks).
+the date they were read. They come from each priced provider's model list (OpenRouter's `/models` `pricing`,
+the Hugging Face router's per-provider `pricing`: only a price every listed provider agrees on is kept as
+fact; the highest is kept as `worst` for budget checks), captured whenever exobridge reads such a list anyway
+(`remember_prices`: `exobridge models`, `providers status`), read on purpose by `refresh_prices`
+(`usage --refresh-prices`), and by `refresh_stale_prices` when `usage` needs a list that is missing or older
+than a day (at most one try a day per provider, within `USAGE_PRICE_SECONDS`).
 
 "Saved by running locally": for every request a free provider answered, what the model table's OpenRouter id
 would have cost at the cached OpenRouter price, with that price list's date.
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
     from exobridge.core.config import Config, ProviderConfig
 
 PRICES_CACHE = "prices"
+PRICES_TRIED_CACHE = "prices-tried"  # {provider: outcome} of usage's own reads: when it last tried
+PRICE_MAX_AGE = 86400.0  # usage reads a price list again when the cached one is older than a day
+USAGE_PRICE_SECONDS = 5.0  # usage's own read of a price list, wall clock, all of a provider's nodes
 REFERENCE_KIND = "openrouter"  # the cloud equivalent "saved by running locally" is priced at
 
 
@@ -117,33 +123,94 @@ def store_prices(provider: str, prices: dict[str, dict[str, float]]) -> None:
     _cache().put(provider, prices)
 
 
+def store_many_prices(prices: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Several providers' price lists in one write of the cache file."""
+    if prices:
+        _cache().put_many(prices)
+
+
+def prices_in_list(provider: ProviderConfig, data: Any) -> dict[str, dict[str, float]]:
+    """The prices a priced provider's model list (as read, JSON) carries; {} for a free kind or none."""
+    if is_local(provider):
+        return {}
+    return prices_from_list(data)
+
+
+def remember_prices(provider: ProviderConfig, data: Any) -> None:
+    """Cache the prices in a model list exobridge read anyway (a status probe): no second request."""
+    prices = prices_in_list(provider, data)
+    if prices:
+        store_prices(provider.name, prices)
+
+
+def prices_age(provider: str, now: float | None = None) -> float | None:
+    """Seconds since `provider`'s price list was cached; None when there is none."""
+    import time
+
+    found = _cache().entry(provider)
+    if found is None or not isinstance(found[1], dict):
+        return None
+    return (time.time() if now is None else now) - found[0]
+
+
+def _read_prices(provider: ProviderConfig, key: str | None, seconds: float) -> str:
+    """One read of `provider`'s model list (core/model_lists: the list and its prices are both cached);
+    "N prices", or why there are none."""
+    from exobridge.core import model_lists
+
+    listed = model_lists.read_and_store(provider, key, seconds=seconds)
+    if listed.status is not model_lists.ListStatus.OK:
+        return listed.reason or "the model list could not be read"
+    return f"{len(listed.prices)} prices" if listed.prices else "no prices in its model list"
+
+
 def refresh_prices(config: Config) -> dict[str, str]:
-    """Read every enabled priced provider's model list and cache its prices; {provider: "N prices" | error}."""
-    from exobridge.core import http, keys, providers
-    from exobridge.core.errors import Failure
+    """Read every enabled priced provider's model list and cache its prices; {provider: "N prices" | why not}."""
+    from exobridge.core import keys, model_lists
 
     outcome: dict[str, str] = {}
     stored = keys.read_keys_file()
-    with http.client() as client:
-        for provider in config.ordered():
-            kind = providers.kind_class(provider.kind)
-            if kind.free:
-                continue
-            key = keys.resolve(provider, stored=stored)
-            headers = {"Authorization": f"Bearer {key.value}"} if key.value else None
-            try:
-                status, data, _ = http.get_json(
-                    client, kind.models_url(provider.url), provider=provider, headers=headers
-                )
-            except Failure as failure:
-                outcome[provider.name] = failure.reason
-                continue
-            prices = prices_from_list(data) if status == 200 else {}
-            if prices:
-                store_prices(provider.name, prices)
-                outcome[provider.name] = f"{len(prices)} prices"
-            else:
-                outcome[provider.name] = f"no prices (HTTP {status})"
+    for provider in config.ordered():
+        if is_local(provider):
+            continue
+        key = keys.resolve(provider, stored=stored).value
+        outcome[provider.name] = _read_prices(provider, key, model_lists.PROVIDER_SECONDS)
+    return outcome
+
+
+def stale_price_lists(config: Config, usage: Usage, now: float | None = None) -> list[ProviderConfig]:
+    """The providers whose price list `usage` would use but is missing or older than a day: the reference
+    provider, when it is enabled, priced, and some requests answered locally are not priced yet; never one
+    `usage` already tried within the day."""
+    reference = reference_provider(config)
+    if reference is None or not reference.enabled or is_local(reference):
+        return []
+    if usage.saved.requests <= usage.saved.priced:
+        return []
+    age = prices_age(reference.name, now)
+    if age is not None and -60 <= age <= PRICE_MAX_AGE:
+        return []
+    from exobridge.core.cache import JsonCache
+
+    tried = JsonCache(PRICES_TRIED_CACHE).get(reference.name, PRICE_MAX_AGE)
+    return [] if tried is not None else [reference]
+
+
+def refresh_stale_prices(providers: list[ProviderConfig], seconds: float = USAGE_PRICE_SECONDS) -> dict[str, str]:
+    """Read the price lists of `providers` (each within `seconds`), remembering the try for a day;
+    {provider: "N prices" | why not}. Never raises for network trouble."""
+    from exobridge.core import keys
+    from exobridge.core.cache import JsonCache
+    from exobridge.core.errors import ExobridgeError
+
+    outcome: dict[str, str] = {}
+    for provider in providers:
+        try:
+            key = keys.resolve(provider, stored=keys.read_keys_file()).value
+            outcome[provider.name] = _read_prices(provider, key, seconds)
+        except ExobridgeError as exc:  # a keys file or proxy setting that cannot be used: the command says so
+            outcome[provider.name] = str(exc)
+        JsonCache(PRICES_TRIED_CACHE).put(provider.name, outcome[provider.name])
     return outcome
 
 
