@@ -1,11 +1,20 @@
 """Shared fixtures. Every test runs with a private config, keys file and cache, no real keys in the
 environment, no proxies, and a guard that refuses any connection outside 127.0.0.1.
+
+A test that starts a real `exobridge` process (the installed command, `python -m exobridge`, the CLI's
+`main` in a fresh interpreter, or a shell that runs `exobridge`) must be marked `@pytest.mark.process`:
+only for what only a process shows (exit codes end to end, a TTY, pipes, signals, start-up, separate
+processes at once). Anything else runs in-process through the `cli` fixture. The process guard below fails
+an unmarked test that starts one, and tests/test_project.py caps how many marked tests there are. A shared
+process started once by a module- or session-scoped fixture (tests/test_serve.py's stack) is not a test's.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -108,8 +117,96 @@ def write_config(isolated: Path) -> Callable[[str], Path]:
     return write
 
 
+# --- the process guard -------------------------------------------------------------------------------------
+
+PROCESS_MARK = "process"
+SHELLS = ("bash", "sh", "dash", "zsh", "fish")
+_EXOBRIDGE_WORD = re.compile(r"(?<![\w/.-])exobridge(?![\w.-])")  # the command, not a path or a module
+_process_allowed: bool | None = None  # None: not inside a test (bench, helpers); else the test's marker
+_shared_fixture_setup = 0  # > 0 while a module- or session-scoped fixture is being set up
+_real_popen_init = subprocess.Popen.__init__
+_pytest_pid = os.getpid()
+
+
+def starts_exobridge(argv: object) -> bool:
+    """Whether a process started with `argv` runs the exobridge CLI (directly, via Python, or in a shell)."""
+    single = isinstance(argv, str | bytes | os.PathLike)
+    words = [os.fsdecode(argv)] if single else [os.fsdecode(word) for word in argv]  # type: ignore[union-attr]
+    if not words:
+        return False
+    head = os.path.basename(words[0].split()[0]) if words[0].split() else ""
+    if head == "exobridge" or (len(words) == 1 and _EXOBRIDGE_WORD.search(words[0])):
+        return True
+    if head.startswith("python"):
+        module = any(a == "-m" and b.split(".")[0] == "exobridge" for a, b in itertools.pairwise(words))
+        return module or any("exobridge.cli" in word for word in words[1:])
+    if head in SHELLS:
+        return any(_EXOBRIDGE_WORD.search(word) for word in words[1:])
+    return False
+
+
+def _check_process_allowed(what: str) -> None:
+    if _process_allowed is False and not _shared_fixture_setup:
+        if os.getpid() != _pytest_pid:  # a forked child (pty.fork): raising here would run pytest on in it
+            os.write(2, f"not marked @pytest.mark.{PROCESS_MARK}: {what}\n".encode())
+            os._exit(70)
+        pytest.fail(
+            f"this test starts a real exobridge process ({what}) but is not marked @pytest.mark.{PROCESS_MARK}: "
+            "run it in-process with the `cli` fixture unless only a process shows what it tests",
+            pytrace=False,
+        )
+
+
+def _guarded_popen_init(self: subprocess.Popen, args: object, *rest: object, **kwargs: object) -> None:
+    if _process_allowed is False and starts_exobridge(args):
+        _check_process_allowed(" ".join(map(str, args)) if isinstance(args, list | tuple) else str(args))
+    _real_popen_init(self, args, *rest, **kwargs)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{PROCESS_MARK}: starts a real exobridge process; only for what only a process shows "
+        "(exit codes end to end, TTY, pipes, signals, start-up, separate processes at once)",
+    )
+    global _pytest_pid
+    _pytest_pid = os.getpid()
+    subprocess.Popen.__init__ = _guarded_popen_init  # type: ignore[method-assign]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    subprocess.Popen.__init__ = _real_popen_init  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _process_allowed
+    _process_allowed = item.get_closest_marker(PROCESS_MARK) is not None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[None]:
+    global _shared_fixture_setup
+    shared = fixturedef.scope != "function"
+    _shared_fixture_setup += shared
+    try:
+        yield
+    finally:
+        _shared_fixture_setup -= shared
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish() -> None:
+    global _process_allowed
+    _process_allowed = None
+
+
 def exobridge_command() -> list[str]:
-    """The installed console script (next to this interpreter), as a user runs it."""
+    """The installed console script (next to this interpreter), as a user runs it.
+
+    Inside a test, only one marked `@pytest.mark.process` may ask for it (see the module docstring).
+    """
+    _check_process_allowed("exobridge_command()")
     script = Path(sys.executable).parent / "exobridge"
     if script.exists():
         return [str(script)]

@@ -1,13 +1,17 @@
-"""`exobridge chat` against loopback servers: in-process with a test IO, and as a process for what only a
-process shows (signals, pipes, closed streams, a terminal)."""
+"""`exobridge chat` against loopback servers: in-process with a test IO (closed and full streams included), and
+as a process (`@pytest.mark.process`) only for what only a process shows: signals, pipes, a real terminal."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
 import subprocess
 import threading
+
+import pytest
 
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import Exchange, chunk, closed_port, exo_models, stream_words
@@ -208,6 +212,7 @@ def test_partial_output_then_break_exits_5_and_keeps_text(server, write_config, 
     assert "broke after partial output" in proc.stderr
 
 
+@pytest.mark.process  # a real pipe closed by `head -1`: SIGPIPE/EPIPE and the exit code end to end
 def test_broken_pipe_exits_quietly(server, write_config):
     srv = server()
     srv.route("POST", "/v1/chat/completions")(stream_words([f"line {i}\n" for i in range(20000)]))
@@ -244,6 +249,7 @@ def stalled_after_one_token(server, write_config, *flags: str) -> tuple[subproce
     return proc, first_token_sent
 
 
+@pytest.mark.process  # a real SIGINT and the process's exit code
 def test_ctrl_c_keeps_partial_text_and_exits_130(server, write_config):
     proc, _ = stalled_after_one_token(server, write_config)
     assert proc.stdout is not None
@@ -335,28 +341,15 @@ def test_provider_filter_restricts_candidates(server, write_config, cli):
     assert exo.requests == []
 
 
-def test_no_prompt_on_a_terminal_is_a_usage_error_when_stdout_is_not_one(write_config):
+def test_no_prompt_on_a_terminal_is_a_usage_error_when_stdout_is_not_one(write_config, cli):
     """stdin a terminal, nothing piped, no prompt, stdout redirected: nothing to chat about (exit 2). With stdout
     a terminal too, chat starts an interactive session instead (tests/test_chat_session.py)."""
-    import pty
+    from exobridge.render.io import IOStreams
 
     write_config(local_config())
-    pid, fd = pty.fork()
-    if pid == 0:  # child: stdin/stderr are the pseudo-terminal, stdout goes nowhere
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        os.execv(exobridge_command()[0], [*exobridge_command(), "chat"])
-    output = b""
-    while True:
-        try:
-            data = os.read(fd, 1024)
-        except OSError:
-            break
-        if not data:
-            break
-        output += data
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 2
-    assert b"no prompt" in output
+    result = cli("chat", io=IOStreams.test(stdin_tty=True, stderr_tty=True))  # stdin/stderr a terminal
+    assert result.exit_code == 2
+    assert "no prompt" in result.stderr
 
 
 def test_bad_option_is_one_line_exit_2(cli):
@@ -377,17 +370,32 @@ def test_json_keeps_the_partial_text_when_the_stream_breaks(server, write_config
     assert data["error"].startswith("local: connection broke mid-stream")
 
 
-def test_ctrl_c_with_json_prints_one_object_with_the_partial_text(server, write_config):
-    proc, first_token_sent = stalled_after_one_token(server, write_config, "--json")
-    assert first_token_sent.wait(20)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130
-    data = json.loads(out)
+def test_ctrl_c_with_json_prints_one_object_with_the_partial_text(server, write_config, cli):
+    """In-process: a real SIGINT reaches the main thread while chat waits on the stalled stream (the exit code
+    of a process on Ctrl-C is test_ctrl_c_keeps_partial_text_and_exits_130's)."""
+    srv = server()
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+
+    @srv.route("POST", "/v1/chat/completions")
+    def slow(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("Partial"))
+        signal.pthread_kill(main_thread, signal.SIGINT)  # Ctrl-C, with the command blocked on the stream
+        ex.stall()
+
+    only_local(write_config, srv.url)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = cli("chat", "--json", "-m", "x", "Hi")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 130
+    data = json.loads(result.stdout)
     assert data["error"] == "interrupted"
     assert data["text"] in ("", "Partial")  # whether the token was read before the signal is up to the OS
     assert data["attempts"][-1]["provider"] == "local" and data["attempts"][-1]["reason"] == "interrupted"
-    assert b"Traceback" not in err
+    assert "Traceback" not in result.stderr
 
 
 def test_ctrl_c_while_the_commands_load_exits_130_without_a_traceback(monkeypatch, capsys):
@@ -492,6 +500,7 @@ def exo_dead_then_local(server, write_config):
     return srv
 
 
+@pytest.mark.process  # a real terminal: TTY detection and colour end to end
 def test_terminal_gets_the_notice_and_one_dim_summary(server, write_config):
     srv = exo_dead_then_local(server, write_config)
     code, shown = run_on_terminal("chat", "-m", "plain-name", "Hi")
@@ -629,6 +638,7 @@ def test_no_rate_is_claimed_for_a_reply_that_came_in_one_go():
 # --- what only a process shows: signals and closed, full or abandoned streams (issue 9: 12, 14) ------------
 
 
+@pytest.mark.process  # SIGTERM is handled only in the process's main()
 def test_sigterm_keeps_partial_text_with_a_newline_and_exits_143(server, write_config):
     proc, _ = stalled_after_one_token(server, write_config)
     assert proc.stdout is not None
@@ -641,6 +651,7 @@ def test_sigterm_keeps_partial_text_with_a_newline_and_exits_143(server, write_c
     assert b"Traceback" not in err
 
 
+@pytest.mark.process  # SIGHUP is handled only in the process's main()
 def test_sighup_with_json_prints_the_one_object_and_exits_129(server, write_config):
     proc, first_token_sent = stalled_after_one_token(server, write_config, "--json")
     assert first_token_sent.wait(20)
@@ -653,35 +664,44 @@ def test_sighup_with_json_prints_the_one_object_and_exits_129(server, write_conf
     assert b"Traceback" not in err
 
 
-def run_shell(command: str) -> subprocess.CompletedProcess[str]:
-    """`exobridge ARGS` inside a bash command line (for redirections Python cannot set up as simply)."""
-    return subprocess.run(
-        ["bash", "-c", command.replace("exobridge", " ".join(exobridge_command()), 1)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
+class FullText(io.StringIO):
+    """stdout on a full device (`> /dev/full`): writes are buffered, flushing them fails with ENOSPC."""
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def streams(stdout: object = "buffer", stderr: object = "buffer"):
+    """A test IO whose stdout or stderr is closed (None, as Python gives `>&-` / `2>&-`) or a given stream."""
+    from exobridge.render.io import IOStreams
+
+    test = IOStreams.test()
+    return IOStreams(
+        stdin=test.stdin,
+        stdout=test.out if stdout == "buffer" else stdout,  # type: ignore[arg-type]
+        stderr=test.err if stderr == "buffer" else stderr,  # type: ignore[arg-type]
+        env=os.environ,
     )
 
 
-def test_closed_stdout_is_one_line_and_exit_1(server, write_config):
+def test_closed_stdout_is_one_line_and_exit_1(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_shell("exobridge chat -m x hi >&-")
-    assert proc.returncode == 1
+    proc = cli("chat", "-m", "x", "hi", io=streams(stdout=None))
+    assert proc.exit_code == 1
     assert proc.stderr == "exobridge: error: cannot write to stdout: it is closed (nothing would see the answer)\n"
     assert srv.requests == []
 
 
-def test_full_stdout_is_one_line_and_exit_1(server, write_config):
+def test_full_stdout_is_one_line_and_exit_1(server, write_config, cli):
     srv = echo_server(server)
     only_local(write_config, srv.url)
-    proc = run_shell("exobridge chat -m x hi > /dev/full")
-    assert proc.returncode == 1
+    proc = cli("chat", "-m", "x", "hi", io=streams(stdout=FullText()))
+    assert proc.exit_code == 1
     assert proc.stderr == "exobridge: error: cannot write to stdout: No space left on device\n"
 
 
-def test_closed_stderr_still_delivers_the_answer(server, write_config):
+def test_closed_stderr_still_delivers_the_answer(server, write_config, cli):
     srv = echo_server(server)
     write_config(
         local_config(
@@ -689,8 +709,8 @@ def test_closed_stderr_still_delivers_the_answer(server, write_config):
             extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 5\n',
         )
     )
-    proc = run_shell("exobridge chat -v -m plain hi 2>&-")
-    assert (proc.returncode, proc.stdout) == (0, "Hello there\n")
+    proc = cli("chat", "-v", "-m", "plain", "hi", io=streams(stderr=None))
+    assert (proc.exit_code, proc.stdout) == (0, "Hello there\n")
 
 
 def run_into_a_gone_reader(*args: str) -> int:
@@ -706,6 +726,7 @@ def run_into_a_gone_reader(*args: str) -> int:
     return proc.returncode
 
 
+@pytest.mark.process  # a pipe nobody reads: the exit code end to end
 def test_a_gone_reader_keeps_the_real_exit_code(server, write_config):
     write_config(local_config(exo=f"http://127.0.0.1:{closed_port()}"))
     assert run_into_a_gone_reader("chat", "-m", "x", "hi") == 3

@@ -234,20 +234,31 @@ def test_concurrent_writers_lose_nothing(write_config) -> None:
 
 
 def test_concurrent_cli_sets_lose_nothing(write_config) -> None:
-    """Real processes: three `config set` runs at once each keep their change."""
+    """Three `config set` runs at once (threads released together, each its own IO) each keep their change.
+
+    The lock is an flock on its own open file, so threads take turns as processes do (separate processes:
+    test_concurrent_writers_lose_nothing above).
+    """
+    import threading
+
+    from exobridge.cli.config import SetOptions, set_run
+    from exobridge.render.io import IOStreams
+
     path = write_config(USER_FILE)
-    env = dict(os.environ)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "exobridge", "config", "set", f"providers.exo.{key}", value],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        for key, value in (("priority", "4"), ("idle_timeout", "9"), ("first_token_timeout", "8"))
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
+    changes = (("priority", "4"), ("idle_timeout", "9"), ("first_token_timeout", "8"))
+    start = threading.Barrier(len(changes))
+    codes: list[int] = []
+
+    def run(key: str, value: str) -> None:
+        start.wait(timeout=30)
+        codes.append(set_run(SetOptions(f"providers.exo.{key}", value), IOStreams.test()))
+
+    threads = [threading.Thread(target=run, args=change) for change in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert codes == [0, 0, 0]
     exo = tomllib.loads(path.read_text())["providers"]["exo"]
     assert (exo["priority"], exo["idle_timeout"], exo["first_token_timeout"]) == (4, 9, 8)
 

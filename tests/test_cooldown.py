@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from exobridge.core import model_targets
 from exobridge.core.cooldown import CooldownStore, FileRouteState
 from exobridge.core.errors import Failure, FailureKind
 from exobridge.core.routing import ChatRequest, Router
-from tests.conftest import exobridge_command, local_config
+from tests.conftest import local_config
 from tests.loopback import closed_port, stream_words
 from tests.test_routing import make_config, two_providers
 
@@ -224,26 +222,40 @@ def test_cli_unreadable_state_file_warns_once_and_chat_still_answers(backup, wri
 
 
 def test_cli_concurrent_runs_keep_every_entry(backup, write_config, isolated):
+    """Four `chat` runs at once (threads released together, each with its own IO) each record their dead node.
+
+    The state file's lock is an flock on its own open file, so threads take turns as processes do.
+    """
+    import threading
+
+    from exobridge.cli.chat import ChatOptions, chat_run
+    from exobridge.render.io import IOStreams, use
+
     names = [f"dead{i}" for i in range(4)]
     extra = "".join(
         f'[providers.{n}]\nkind = "openai"\nurl = "http://127.0.0.1:{closed_port()}"\npriority = 5\n\n' for n in names
     )
     extra += f'[providers.good]\nkind = "openai"\nurl = "{backup.url}"\npriority = 9\n'
     write_config(local_config(extra=extra))
-    procs = [
-        subprocess.Popen(
-            [*exobridge_command(), "chat", "-m", "m", "-p", name, "-p", "good", "Hi"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(os.environ),
-        )
-        for name in names
-    ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert out == b"from backup\n"
+    start = threading.Barrier(len(names))
+    runs: list[tuple[int, str, str]] = []
+
+    def run(name: str) -> None:
+        io = IOStreams.test()
+        start.wait(timeout=30)
+        with use(io):
+            code = chat_run(ChatOptions(prompt="Hi", model="m", providers=[name, "good"]), io)
+        runs.append((code, io.stdout_text(), io.stderr_text()))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(runs) == len(names)
+    for code, out, err in runs:
+        assert code == 0, err
+        assert out == "from backup\n"
     data = json.loads((isolated / "cache" / "state.json").read_text(encoding="utf-8"))
     assert sorted(entry["provider"] for entry in data["nodes"].values()) == names
     assert not list((isolated / "cache").glob("*.tmp"))

@@ -458,6 +458,7 @@ def test_a_dripping_provider_fails_at_the_deadline(server, write_config):
     assert report.exit_code == 1
 
 
+@pytest.mark.process  # only a process shows that exit does not join the stuck threads
 @pytest.mark.timeout(30)
 def test_doctor_exits_although_a_provider_drips_forever(server, write_config, run_cli):
     """Only a process shows it: after "did not finish", nothing joins the stuck threads at exit."""

@@ -45,6 +45,7 @@ def test_set_replaces_one_key_keeps_the_others_and_forces_0600(cli):
     assert keys_file().stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.process  # separate processes writing the keys file at once, keys through real pipes
 def test_concurrent_sets_from_separate_processes_all_land(write_config):
     """Real processes: concurrent writers of the keys file, each key piped into its own `keys set`."""
     names = [f"p{i}" for i in range(6)]
@@ -285,9 +286,10 @@ def _on_a_terminal(args: list[str], typed: bytes) -> tuple[int, bytes]:
     """Run exobridge on a real pseudo-terminal, type `typed` once the prompt shows, return (exit code, screen)."""
     import pty
 
+    command = [*exobridge_command(), *args]
     pid, fd = pty.fork()
     if pid == 0:  # child: stdin/stdout/stderr and /dev/tty are the pseudo-terminal
-        os.execv(exobridge_command()[0], [*exobridge_command(), *args])
+        os.execv(command[0], command)
     screen = b""
     sent = False
     while True:
@@ -305,6 +307,7 @@ def _on_a_terminal(args: list[str], typed: bytes) -> tuple[int, bytes]:
     return os.waitstatus_to_exitcode(status), screen
 
 
+@pytest.mark.process  # a real terminal: only one shows the typed key is not echoed
 def test_set_on_a_terminal_reads_a_hidden_prompt(write_config):
     code, screen = _on_a_terminal(["keys", "set", "openrouter"], CANARY.encode() + b"\r")
     assert code == 0, screen

@@ -80,6 +80,7 @@ def modules_loaded_by(*argv: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
+@pytest.mark.process  # start-up: what a fresh interpreter imports
 @pytest.mark.parametrize("argv", [("--help",), ("--version",), ("chat", "--help")])
 def test_help_and_version_do_not_pay_for_heavy_imports(argv):
     loaded = modules_loaded_by(*argv)
@@ -87,11 +88,11 @@ def test_help_and_version_do_not_pay_for_heavy_imports(argv):
     assert not heavy, f"exobridge {' '.join(argv)} imported {sorted(heavy)}"
 
 
-def test_version_matches_the_package():
+def test_version_matches_the_package(cli):
     from exobridge import __version__
 
-    proc = subprocess.run([sys.executable, "-m", "exobridge", "--version"], capture_output=True, text=True, timeout=30)
-    assert proc.stdout == f"exobridge {__version__}\n"
+    result = cli("--version")
+    assert (result.exit_code, result.stdout) == (0, f"exobridge {__version__}\n")
 
 
 def test_every_command_group_is_listed_and_reachable(cli):

@@ -202,6 +202,7 @@ def test_json_lines_escape_what_a_terminal_would_act_on_and_keep_the_data():
     assert "é" in line and json.loads(line) == data
 
 
+@pytest.mark.process  # /dev/full end to end: Typer's own output, flushed at the process's exit
 def test_help_into_a_full_stdout_is_one_line_not_an_internal_error():
     import subprocess
 
