@@ -177,6 +177,7 @@ def test_a_cooldown_learned_after_the_probe_shows_at_once_without_probing_again(
 # --- nothing of it outside serve ------------------------------------------------------------------------------------
 
 
+@pytest.mark.process  # start-up: what a fresh interpreter imports
 @pytest.mark.parametrize("argv", [("--help",), ("chat", "--help")])
 def test_help_does_not_load_the_dashboard_or_serve(argv) -> None:
     loaded = modules_loaded_by(*argv)

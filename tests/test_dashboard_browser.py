@@ -396,6 +396,7 @@ def test_html_in_a_model_id_or_an_error_body_is_shown_not_run(browser, serve, ar
     browser.save_screenshot(str(artifacts / "injection.png"))
 
 
+@pytest.mark.process  # a second serve process, with a key
 def test_with_a_client_key_the_page_asks_for_it_and_works_after(browser, upstreams, tmp_path_factory, artifacts):
     backup, evil, _ = upstreams
     home = tmp_path_factory.mktemp("dashboard-key") / "home"

@@ -195,6 +195,7 @@ def test_full_disk_costs_one_warning(server, write_config, cli, monkeypatch):
     assert proc.stderr.count("warning") == 1 and "disk is full" in proc.stderr
 
 
+@pytest.mark.process  # separate processes writing the history at once
 def test_twenty_parallel_chat_processes_leave_twenty_rows(server, write_config):
     local(server, write_config)
     procs = [

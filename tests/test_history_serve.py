@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from exobridge.core import history
 from tests.loopback import LoopbackServer, stream_words
@@ -11,6 +12,7 @@ from tests.serve_support import ServeProcess, serve_env
 KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
 
 
+@pytest.mark.process  # a real serve process
 def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
     upstream = LoopbackServer()
     upstream.route("POST", "/v1/chat/completions")(stream_words(["Bon", "jour"], model="up-model"))

@@ -45,6 +45,7 @@ def check_reply(response: httpx.Response, stream: bool) -> None:
         assert all(e["object"] == "chat.completion.chunk" for e in events[:-1])
 
 
+@pytest.mark.process  # a real serve process under chaos
 @pytest.mark.timeout(90)
 def test_serve_survives_chaos(tmp_path: Path) -> None:
     made: list[LoopbackServer] = []

@@ -50,6 +50,7 @@ def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
     backup.close()
 
 
+@pytest.mark.process  # the serve process's exit code end to end
 def test_a_non_loopback_bind_without_a_client_key_is_refused(run_cli) -> None:
     refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
     assert refused.returncode == 2
@@ -58,6 +59,7 @@ def test_a_non_loopback_bind_without_a_client_key_is_refused(run_cli) -> None:
     assert unset.returncode == 2 and "EXB_TEST_UNSET_VARIABLE" in unset.stderr
 
 
+@pytest.mark.process  # a real serve process under load
 def test_100_parallel_requests_with_exo_refusing_connections_try_it_once(tmp_path: Path, upstreams) -> None:
     from tests.loopback import closed_port
 
@@ -80,6 +82,7 @@ def test_100_parallel_requests_with_exo_refusing_connections_try_it_once(tmp_pat
     assert sum(a.startswith("exo=skipped:cooldown") for a in attempts) == 99
 
 
+@pytest.mark.process  # a real serve process under load
 def test_100_parallel_requests_try_a_failing_exo_once(tmp_path: Path, upstreams, run_cli) -> None:
     exo, backup = upstreams
     exo.route("POST", "/v1/chat/completions")(
@@ -110,6 +113,7 @@ def test_100_parallel_requests_try_a_failing_exo_once(tmp_path: Path, upstreams,
     assert exo_row["cooldowns"] and "HTTP 503" in exo_row["cooldowns"][0]["reason"]
 
 
+@pytest.mark.process  # a long-running serve process
 def test_a_config_change_takes_effect_without_a_restart(tmp_path: Path, upstreams) -> None:
     exo, backup = upstreams
     second = LoopbackServer()
@@ -139,6 +143,7 @@ def test_a_config_change_takes_effect_without_a_restart(tmp_path: Path, upstream
         second.close()
 
 
+@pytest.mark.process  # SIGTERM
 def test_sigterm_lets_an_open_stream_finish_then_exits_0(tmp_path: Path, upstreams) -> None:
     exo, backup = upstreams
     release = threading.Event()
@@ -179,12 +184,14 @@ def test_sigterm_lets_an_open_stream_finish_then_exits_0(tmp_path: Path, upstrea
     assert request["status"] == 200 and request["provider"] == "exo" and request["path"] == "/v1/chat/completions"
 
 
+@pytest.mark.process  # SIGHUP
 def test_sighup_stops_gracefully_like_sigterm(tmp_path: Path, upstreams) -> None:
     serve = ServeProcess(serve_env(tmp_path / "home", two_provider_config(*upstreams)))
     assert serve.stop(signal.SIGHUP) == 0
     assert "SIGHUP: not accepting new requests" in serve.text() and serve.lines[-2].endswith("stopped")
 
 
+@pytest.mark.process  # worker processes
 def test_workers_serve_and_stop_cleanly(tmp_path: Path, upstreams) -> None:
     exo, backup = upstreams
     config = two_provider_config(exo, backup).replace("[providers.exo]", "[providers.exo]\nenabled = false")
@@ -196,6 +203,7 @@ def test_workers_serve_and_stop_cleanly(tmp_path: Path, upstreams) -> None:
     assert "Traceback" not in serve.text()
 
 
+@pytest.mark.process  # start-up: what a fresh interpreter imports
 @pytest.mark.parametrize("argv", [("--help",), ("chat", "--help"), ("serve", "--help")])
 def test_only_serve_itself_loads_the_server(argv: tuple[str, ...]) -> None:
     import sys
@@ -209,6 +217,7 @@ def test_only_serve_itself_loads_the_server(argv: tuple[str, ...]) -> None:
     assert not loaded & {"uvicorn", "starlette", "h11", "anyio"}, f"exobridge {' '.join(argv)} loaded the server"
 
 
+@pytest.mark.process  # the installed command's help
 def test_serve_help_lists_its_options() -> None:
     proc = subprocess.run([*exobridge_command(), "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
