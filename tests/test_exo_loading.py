@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 
@@ -271,7 +270,7 @@ def test_exos_error_envelopes_are_read():
     assert exo_loading.error_message(None, b"<html>oops</html>") == "<html>oops</html>"
 
 
-# --- processes: a terminal, Ctrl-C ------------------------------------------------------------------------
+# --- a terminal (in-process), Ctrl-C (a process) -----------------------------------------------------------
 
 
 def _terminal_env() -> dict[str, str]:
@@ -280,48 +279,18 @@ def _terminal_env() -> dict[str, str]:
     return env
 
 
-def _read_until(fd: int, wanted: bytes, seen: bytes = b"") -> bytes:
-    """Read the pty until `wanted` shows up (or it closes); synchronises on output, never on time."""
-    while wanted not in seen:
-        ready, _, _ = select.select([fd], [], [], 30)
-        if not ready:
-            break
-        try:
-            piece = os.read(fd, 65536)
-        except OSError:
-            break
-        if not piece:
-            break
-        seen += piece
-    return seen
-
-
-def test_a_terminal_shows_a_progress_bar_per_node_then_the_ready_line(exo, isolated):
-    import pty
-
-    main, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [*exobridge_command(), "models", "load", "llama-3.2-3b"],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env=_terminal_env(),
-        close_fds=True,
-    )
-    os.close(secondary)
-    try:
-        output = _read_until(main, b"\x00")  # everything, until the process closes the terminal
-    finally:
-        code = proc.wait(timeout=30)
-        os.close(main)
-    text = output.decode("utf-8", errors="replace")
-    assert code == 0, text
+def test_a_terminal_shows_a_progress_bar_per_node_then_the_ready_line(exo, isolated, cli):
+    io = IOStreams.test(tty=True, env=_terminal_env(), width=100)  # stdin, stdout and stderr a terminal
+    result = cli("models", "load", "llama-3.2-3b", io=io)
+    text = result.stdout + result.stderr
+    assert result.exit_code == 0, text
     assert "node-a" in text and "node-b" in text
     assert "━" in text  # Rich's bar
     assert "52 MB/s" in text and "ETA 9s" in text  # Exo's own speed and ETA
     assert "ready on 2 nodes: llama-3.2-3b (pipeline, 2 shards)" in text
 
 
+@pytest.mark.process  # a real SIGINT and the process's exit code
 @pytest.mark.parametrize("cancel", [False, True], ids=["keeps-loading", "cancel"])
 def test_ctrl_c_stops_waiting_and_says_exo_keeps_loading_unless_cancel(server, write_config, isolated, cancel):
     sim = CurrentExo(server(), steps=["downloading:0.1"])
@@ -434,6 +403,7 @@ def test_ask_on_a_terminal_loads_on_yes(not_placed, backup, cli, answer):
     assert result.exit_code == 0, result.stderr
     assert QUESTION in result.stderr
     assert "Hello from Exo" in result.stdout and sim.place_bodies and not backup.requests
+    assert "ready on 2 nodes: llama-3.2-3b" in result.stderr
 
 
 def test_ask_on_a_terminal_uses_the_next_provider_this_time_on_o(not_placed, backup, cli):
@@ -455,31 +425,6 @@ def test_ask_on_a_terminal_remembers_never_in_the_config(not_placed, backup, cli
     assert config.load().providers["exo"].load_never == ("llama-3.2-3b",)
     again = cli("chat", "Hi", env=ENV, io=IOStreams.test(stdin="", tty=True))
     assert "Load it now" not in again.stderr and "from backup" in again.stdout and not sim.place_bodies
-
-
-def test_ask_on_a_real_pseudo_terminal_loads_after_yes(not_placed, backup):
-    import pty
-
-    sim = not_placed("ask")
-    main, secondary = pty.openpty()
-    env = {**_terminal_env(), **ENV}
-    proc = subprocess.Popen(
-        [*exobridge_command(), "chat", "Hi"], stdin=secondary, stdout=secondary, stderr=secondary, env=env
-    )
-    os.close(secondary)
-    try:
-        seen = _read_until(main, b"never ask for this model [n]? ")
-        assert b"llama-3.2-3b is not loaded on your Exo cluster (1.9 GB, fits on 2 nodes)" in seen
-        os.write(main, b"y\n")
-        seen = _read_until(main, b"Hello from Exo", seen)
-        seen = _read_until(main, b"\x00", seen)  # the rest, until the process closes the terminal
-    finally:
-        code = proc.wait(timeout=30)
-        os.close(main)
-    text = seen.decode("utf-8", errors="replace")
-    assert code == 0, text
-    assert "Hello from Exo" in text and "ready on 2 nodes: llama-3.2-3b" in text
-    assert sim.place_bodies and not backup.requests
 
 
 # --- 3. seeing it: what `exobridge models` can show per Exo provider --------------------------------------

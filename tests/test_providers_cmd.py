@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from exobridge.core import keys as keys_mod
 from exobridge.core import provider_status
 from exobridge.core.cooldown import CooldownStore
@@ -275,30 +277,35 @@ def test_list_shows_key_sources_masked_never_raw(write_config, cli, isolated):
     assert "sk-or-…9f2c (env OPENROUTER_API_KEY)" in plain.stdout
 
 
-def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated):
+def test_watch_refreshes_until_ctrl_c_and_exits_0(server, write_config, isolated, cli):
+    """In-process: a real SIGINT reaches the main thread during the fourth probe, after three frames (a process
+    on Ctrl-C: test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs)."""
     exo = exo_legacy(server)
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+    probes = 0
+
+    @exo.route("GET", "/healthcheck")
+    def healthy(ex: Exchange) -> None:
+        nonlocal probes
+        probes += 1
+        if probes == 4:  # three frames shown: it refreshed
+            signal.pthread_kill(main_thread, signal.SIGINT)
+        ex.reply(200, {"status": "ok"})
+
     write_config(local_config(exo=exo.url))
     (isolated / "cache").mkdir()
     (isolated / "cache" / "state.json").write_text("{corrupt", encoding="utf-8")
-    proc = subprocess.Popen(
-        [*exobridge_command(), "providers", "status", "--watch", "0.5"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    assert proc.stdout is not None
-    frames = 0
-    for line in proc.stdout:
-        frames += line.startswith(b"NAME")
-        if frames == 3:  # more frames: it refreshed
-            break
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0
-    assert b"Traceback" not in err
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = cli("providers", "status", "--watch", "0.5")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert sum(line.startswith("NAME") for line in result.stdout.splitlines()) >= 3
+    assert result.exit_code == 0
+    assert "Traceback" not in result.stderr
     # A warning is said once, not on every refresh (on a terminal it would break the redraw in place).
-    assert err.count(b"corrupt state file") == 1
+    assert result.stderr.count("corrupt state file") == 1
     assert all(not p.startswith("POST") for p in exo.paths())
 
 
@@ -337,6 +344,7 @@ def test_list_never_touches_the_network(server, write_config, cli):
     assert srv.requests == []
 
 
+@pytest.mark.process  # a real SIGINT while a probe thread hangs: the process exits without joining it
 def test_watch_stops_at_once_on_ctrl_c_even_while_a_probe_hangs(server, write_config):
     srv = server()
     asked = threading.Event()
@@ -390,6 +398,7 @@ def test_status_shows_provider_markup_and_escapes_as_text_and_survives_the_state
     assert listed.exit_code == 0 and "\x1b[2J" not in listed.stdout
 
 
+@pytest.mark.process  # SIGTERM is handled only in the process's main()
 def test_sigterm_during_watch_is_not_a_quiet_ctrl_c(server, write_config):
     exo = exo_legacy(server)
     write_config(local_config(exo=exo.url))

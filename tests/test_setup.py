@@ -1,7 +1,8 @@
 """`exobridge setup`: the interactive first-run guide (issue 13, part 2).
 
-The guide needs a terminal, so its runs are real processes on a pseudo-terminal (python's `pty`), answering
-each prompt as it appears; every server is a loopback one. What needs no terminal runs in-process.
+Most runs are in-process with a test IO that says it is a terminal. Two are real processes on a
+pseudo-terminal (python's `pty`), answering each prompt as it appears: the whole guide with keys typed
+while echo is off, and a real Ctrl-C. Every server is a loopback one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import select
 import signal
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import exobridge_command, local_config
 from tests.loopback import Exchange, LoopbackServer, closed_port, exo_models, stream_words
@@ -116,6 +119,7 @@ def config_file() -> Path:
 # --- on a terminal ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.process  # the whole guide on a real terminal: keys typed with echo off
 def test_every_prompt_a_wrong_key_exo_on_the_old_port_then_a_working_test(write_config, server) -> None:
     """Exo answers only on the second usual port (the old one); a wrong key is refused and never stored;
     an HF token and a llama.cpp endpoint are added; the default model is picked; the test request answers."""
@@ -178,20 +182,7 @@ def test_every_prompt_a_wrong_key_exo_on_the_old_port_then_a_working_test(write_
     assert all(GOOD_OR_KEY not in str(r.headers) for r in hf.requests + exo.requests + llama_cpp.requests)
 
 
-def test_nothing_found_nothing_written(write_config) -> None:
-    dead = f"http://127.0.0.1:{closed_port()}"
-    text = local_config(exo=dead)
-    path = write_config(text)
-    term = Terminal("setup", "--skip-keys", env={"EXOBRIDGE_SETUP_EXO_PORTS": f"{closed_port()},{closed_port()}"})
-    shown = term.answer("Exo URL (Enter to skip): ", "")
-    assert "No Exo API answered" in shown and f"{dead}: connection refused" in shown
-    term.answer("Add an OpenAI-compatible endpoint", "")
-    shown = term.expect("Nothing to change: your setup stays as it is.")
-    assert "No provider can serve a model right now, so default_model stays llama-3.2-3b" in shown
-    assert term.wait() == 0
-    assert path.read_text() == text and not keys_file().exists()
-
-
+@pytest.mark.process  # a real Ctrl-C typed on a terminal: SIGINT from the line discipline
 def test_ctrl_c_half_way_writes_nothing(write_config, server) -> None:
     exo = exo_legacy(server())
     openrouter = key_checker(server(), "/key", GOOD_OR_KEY, {"data": {"label": "laptop"}})
@@ -210,6 +201,25 @@ def test_ctrl_c_half_way_writes_nothing(write_config, server) -> None:
 
 
 # --- without a terminal (in-process) ---------------------------------------------------------------------------
+
+
+def test_nothing_found_nothing_written(write_config, cli) -> None:
+    from exobridge.render.io import IOStreams
+
+    dead = f"http://127.0.0.1:{closed_port()}"
+    text = local_config(exo=dead)
+    path = write_config(text)
+    io = IOStreams.test(stdin="\n\n", tty=True, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"})
+    env = {"EXOBRIDGE_SETUP_EXO_PORTS": f"{closed_port()},{closed_port()}"}
+    result = cli("setup", "--skip-keys", io=io, env=env)
+    shown = result.stderr
+    asked_url = shown.index("Exo URL (Enter to skip): ")  # answered Enter
+    assert "No Exo API answered" in shown[:asked_url] and f"{dead}: connection refused" in shown[:asked_url]
+    asked_endpoint = shown.index("Add an OpenAI-compatible endpoint", asked_url)  # answered Enter
+    done = shown.index("Nothing to change: your setup stays as it is.", asked_endpoint)
+    assert "No provider can serve a model right now, so default_model stays llama-3.2-3b" in shown[asked_endpoint:done]
+    assert result.exit_code == 0
+    assert path.read_text() == text and not keys_file().exists()
 
 
 def test_not_on_a_terminal_refuses_with_the_commands_to_use(write_config, cli) -> None:
