@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -128,20 +128,37 @@ _real_popen_init = subprocess.Popen.__init__
 _pytest_pid = os.getpid()
 
 
-def starts_exobridge(argv: object) -> bool:
-    """Whether a process started with `argv` runs the exobridge CLI (directly, via Python, or in a shell)."""
+def installed_command() -> list[str]:
+    """The installed console script (next to this interpreter), else `python -m exobridge`. Unguarded."""
+    script = Path(sys.executable).parent / "exobridge"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("exobridge")
+    return [found] if found else [sys.executable, "-m", "exobridge"]
+
+
+def starts_exobridge(argv: object, env: Mapping[str, str] | None = None) -> bool:
+    """Whether a process started with `argv` (and `env`) runs the exobridge CLI: directly, through Python, or
+    from a shell whose `exobridge` is the installed one (a stand-in first on its PATH is not)."""
     single = isinstance(argv, str | bytes | os.PathLike)
     words = [os.fsdecode(argv)] if single else [os.fsdecode(word) for word in argv]  # type: ignore[union-attr]
-    if not words:
+    if not words or not words[0].split():
         return False
-    head = os.path.basename(words[0].split()[0]) if words[0].split() else ""
-    if head == "exobridge" or (len(words) == 1 and _EXOBRIDGE_WORD.search(words[0])):
+    head = os.path.basename(words[0].split()[0])
+    if head == "exobridge":
         return True
     if head.startswith("python"):
         module = any(a == "-m" and b.split(".")[0] == "exobridge" for a, b in itertools.pairwise(words))
         return module or any("exobridge.cli" in word for word in words[1:])
-    if head in SHELLS:
-        return any(_EXOBRIDGE_WORD.search(word) for word in words[1:])
+    if head in SHELLS or single:
+        script = " ".join(words if single else words[1:])
+        installed = installed_command()
+        if " ".join(installed) in script:
+            return True
+        if not _EXOBRIDGE_WORD.search(script):
+            return False
+        found = shutil.which("exobridge", path=(env if env is not None else os.environ).get("PATH"))
+        return found is not None and os.path.realpath(found) == os.path.realpath(installed[0])
     return False
 
 
@@ -158,7 +175,7 @@ def _check_process_allowed(what: str) -> None:
 
 
 def _guarded_popen_init(self: subprocess.Popen, args: object, *rest: object, **kwargs: object) -> None:
-    if _process_allowed is False and starts_exobridge(args):
+    if _process_allowed is False and starts_exobridge(args, kwargs.get("env")):  # type: ignore[arg-type]
         _check_process_allowed(" ".join(map(str, args)) if isinstance(args, list | tuple) else str(args))
     _real_popen_init(self, args, *rest, **kwargs)  # type: ignore[arg-type]
 
@@ -207,11 +224,7 @@ def exobridge_command() -> list[str]:
     Inside a test, only one marked `@pytest.mark.process` may ask for it (see the module docstring).
     """
     _check_process_allowed("exobridge_command()")
-    script = Path(sys.executable).parent / "exobridge"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("exobridge")
-    return [found] if found else [sys.executable, "-m", "exobridge"]
+    return installed_command()
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ each shell does; they skip when a shell is not installed (CI installs all three 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -345,6 +345,105 @@ def shell_env() -> dict[str, str]:
     return env
 
 
+STAND_IN_SCRIPT = r"""#!/bin/sh
+# `exobridge` for the shell tests: hands its arguments and completion request to the test process, which
+# answers in-process (tests/test_completions.py, StandIn); prints that answer and exits with its code.
+printf '%s\0' "${_EXOBRIDGE_COMPLETE-}" "${_TYPER_COMPLETE_ARGS-}" "${_EXOBRIDGE_COMPLETE_WORD+set}" \
+    "${_EXOBRIDGE_COMPLETE_WORD-}" "$@" > "$EXB_STAND_IN/request"
+{ read -r code; cat; } < "$EXB_STAND_IN/reply"
+cat "$EXB_STAND_IN/stderr" >&2
+exit "$code"
+"""
+
+
+class StandIn:
+    """An `exobridge` first on the shells' PATH that forwards each call to this process over two FIFOs.
+
+    The shells run for real (their scripts, word breaks, redirections); the answer is the one the installed
+    command gives, computed here the way `exobridge.cli.app.main` does: a completion request through
+    `completions.respond`, anything else through the runner. One real `python -m exobridge` TAB is
+    test_completion_imports_no_network_rich_or_pydantic_code's.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import threading
+
+        self.dir = directory
+        (directory / "bin").mkdir(parents=True)
+        stub = directory / "bin" / "exobridge"
+        stub.write_text(STAND_IN_SCRIPT, encoding="utf-8")
+        stub.chmod(0o755)
+        for fifo in ("request", "reply"):
+            os.mkfifo(directory / fifo)
+        self.calls: list[list[str]] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        env = shell_env()
+        env["PATH"] = f"{self.dir / 'bin'}{os.pathsep}{env['PATH']}"
+        env["EXB_STAND_IN"] = str(self.dir)
+        return env
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                with open(self.dir / "request", "rb") as request:
+                    data = request.read()
+                if self._closing:
+                    return
+                fields = [os.fsdecode(field) for field in data.split(b"\0")[:-1]]
+                code, out, err = self._answer(fields[0], fields[1], fields[3] if fields[2] else None, fields[4:])
+                (self.dir / "stderr").write_text(err, encoding="utf-8")
+                with open(self.dir / "reply", "w", encoding="utf-8") as reply:
+                    reply.write(f"{code}\n{out}")
+            except OSError:  # the shell went away mid-call
+                return
+
+    def _answer(self, request: str, line: str, word: str | None, args: list[str]) -> tuple[int, str, str]:
+        import io
+        import traceback
+
+        from exobridge.cli.app import build_app
+        from exobridge.cli.runner import invoke
+
+        self.calls.append(args)
+        try:
+            if request:
+                names = {completions.COMPLETE_VAR: request, completions.LINE_VAR: line}
+                names[f"{completions.COMPLETE_VAR}_WORD"] = word  # type: ignore[assignment]
+                saved = {name: os.environ.get(name) for name in names}
+                out = io.StringIO()
+                try:
+                    for name, value in names.items():
+                        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+                    with contextlib.redirect_stdout(out):
+                        assert completions.respond(build_app) is True
+                finally:
+                    for name, value in saved.items():
+                        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+                return 0, out.getvalue(), ""
+            result = invoke(args)
+            return result.exit_code, result.stdout, result.stderr
+        except BaseException:
+            return 1, "", traceback.format_exc()
+
+    def close(self) -> None:
+        """Stop the forwarding thread (a writer that opens and closes the request FIFO wakes it)."""
+        self._closing = True
+        with contextlib.suppress(OSError):  # ENXIO: the thread is not waiting for a request
+            os.close(os.open(self.dir / "request", os.O_WRONLY | os.O_NONBLOCK))
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path):
+    made = StandIn(tmp_path / "stand-in")
+    yield made
+    made.close()
+
+
 def test_broken_config_answers_nothing_and_prints_nothing(
     write_config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -361,6 +460,7 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> tuple[set[str], st
     return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}, proc.stdout
 
 
+@pytest.mark.process  # start-up: one real TAB, `python -m exobridge`, and what a fresh interpreter imports
 def test_completion_imports_no_network_rich_or_pydantic_code(configured: Path) -> None:
     """Beyond what `import typer` itself costs (older Typers import Rich eagerly), a TAB imports none of them."""
     env = dict(shell_env(), _EXOBRIDGE_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="exobridge chat -m openrouter:")
@@ -381,12 +481,10 @@ def need(shell: str) -> str:
     return found
 
 
-def run_shell(argv: list[str], script: str, cwd: Path) -> str:
-    start = time.monotonic()
-    proc = subprocess.run([*argv, script], env=shell_env(), capture_output=True, text=True, timeout=10, cwd=cwd)
+def run_shell(argv: list[str], script: str, cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run([*argv, script], env=env, capture_output=True, text=True, timeout=10, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    assert time.monotonic() - start < 5
     return proc.stdout
 
 
@@ -405,7 +503,7 @@ def bash_words(line: str) -> list[str]:
 READLINE_BREAKS = " \t\n\"'@><=;|&(:"  # bash's default COMP_WORDBREAKS
 
 
-def bash_complete(line: str, cwd: Path) -> list[str]:
+def bash_complete(line: str, cwd: Path, env: dict[str, str]) -> list[str]:
     """The words bash would put on the line: each COMPREPLY entry replaces what readline takes as the word,
     the text after the last word-break character (not COMP_WORDS' last word, which may be `:` or `=`)."""
     bash = need("bash")
@@ -421,15 +519,15 @@ def bash_complete(line: str, cwd: Path) -> list[str]:
             'printf "%s\\n" "${COMPREPLY[@]}"',
         ]
     )
-    out = run_shell([bash, "--norc", "--noprofile", "-c"], script, cwd)
+    out = run_shell([bash, "--norc", "--noprofile", "-c"], script, cwd, env)
     head = line[: max(line.rfind(char) for char in READLINE_BREAKS) + 1]
     return [(head + reply).split()[-1] for reply in out.splitlines() if reply]
 
 
-def fish_complete(line: str, cwd: Path) -> list[str]:
+def fish_complete(line: str, cwd: Path, env: dict[str, str]) -> list[str]:
     fish = need("fish")
     script = f"source {sh_quote(str(SCRIPTS / 'exobridge.fish'))}; complete -C {sh_quote(line)}"
-    out = run_shell([fish, "--no-config", "-c"], script, cwd)
+    out = run_shell([fish, "--no-config", "-c"], script, cwd, env)
     return [entry.split("\t")[0] for entry in out.splitlines() if entry]
 
 
@@ -445,13 +543,13 @@ _exobridge_completion
 """
 
 
-def zsh_complete(line: str, cwd: Path) -> list[str]:
+def zsh_complete(line: str, cwd: Path, env: dict[str, str]) -> list[str]:
     """Drive `_exobridge_completion` with zsh's `words`/`CURRENT`; capture what it hands compadd/_describe."""
     zsh = need("zsh")
     words = line.split() + ([""] if line[-1].isspace() else [])
     script = ZSH_HARNESS % (sh_quote(str(SCRIPTS / "_exobridge")), " ".join(sh_quote(w) for w in words))
     result = []
-    for entry in run_shell([zsh, "-f", "-c"], script, cwd).splitlines():
+    for entry in run_shell([zsh, "-f", "-c"], script, cwd, env).splitlines():
         if entry.startswith("described:"):  # `value:help`, colons in the value escaped as `\:`
             entry = re.split(r"(?<!\\):", entry.removeprefix("described:"), maxsplit=1)[0].replace("\\:", ":")
         if entry:
@@ -463,16 +561,17 @@ COMPLETERS = {"bash": bash_complete, "zsh": zsh_complete, "fish": fish_complete}
 
 
 @pytest.fixture(params=["bash", "zsh", "fish"])
-def complete(request, configured: Path, tmp_path: Path):
+def complete(request, configured: Path, tmp_path: Path, stand_in: StandIn):
     completer = COMPLETERS[request.param]
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     (workdir / "a-file.txt").write_text("x", encoding="utf-8")  # file fallback would show it
-    return lambda line: completer(line, workdir)
+    return lambda line: completer(line, workdir, stand_in.env())
 
 
-# Each line is one TAB in a real shell (a process each): the answers themselves are tested in-process above;
-# these hold what only the shells show: word breaks at `:` and `=`, zsh's descriptions, the option kept in front.
+# Each line is one TAB in a real shell (a shell process each, its `exobridge` the stand-in): the answers
+# themselves are tested in-process above; these hold what only the shells show: word breaks at `:` and `=`,
+# zsh's descriptions, the option kept in front.
 SHELL_LINES = [
     ("exobridge ch", ["chat"]),
     ("exobridge chat --mo", ["--model"]),
@@ -492,11 +591,16 @@ def test_shell_completes_what_the_answer_offers(complete, write_config) -> None:
     assert complete("exobridge chat --") != []  # options come from the command tree, not the config
 
 
-def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path) -> None:
-    (tmp_path / "old-config.json").write_text("{}", encoding="utf-8")
-    assert fish_complete("exobridge config import-legacy old-", tmp_path) == ["old-config.json"]
-    assert fish_complete("exobridge config import-legacy --key-file=old-", tmp_path) == ["--key-file=old-config.json"]
-    assert zsh_complete("exobridge config import-legacy --key-file ", tmp_path) == ["<files>"]
+def test_shell_completes_files_for_path_arguments(configured: Path, tmp_path: Path, stand_in: StandIn) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    (workdir / "old-config.json").write_text("{}", encoding="utf-8")
+    env = stand_in.env()
+    assert fish_complete("exobridge config import-legacy old-", workdir, env) == ["old-config.json"]
+    assert fish_complete("exobridge config import-legacy --key-file=old-", workdir, env) == [
+        "--key-file=old-config.json"
+    ]
+    assert zsh_complete("exobridge config import-legacy --key-file ", workdir, env) == ["<files>"]
 
 
 def test_completion_never_touches_the_network(
@@ -527,17 +631,18 @@ def test_completion_never_touches_the_network(
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Path) -> None:
+def test_documented_install_line_works_in_a_fresh_home(shell: str, tmp_path: Path, stand_in: StandIn) -> None:
     """The one-line install of docs/completions.md, run by that shell in an empty HOME, writes the script."""
     binary = need(shell)
     docs = (ROOT / "docs" / "completions.md").read_text(encoding="utf-8")
     line = re.search(rf"^\| {shell} +\| `(.+)` \|$", docs, re.MULTILINE)
     assert line, f"no install line for {shell} in docs/completions.md"
     command = line.group(1)
-    env = {k: v for k, v in shell_env().items() if not k.startswith("XDG_")}
+    env = {k: v for k, v in stand_in.env().items() if not k.startswith("XDG_")}
     env["HOME"] = str(tmp_path)
     proc = subprocess.run([binary, "-c", command], env=env, capture_output=True, text=True, timeout=10, cwd=tmp_path)
     assert (proc.returncode, proc.stderr) == (0, "")
+    assert stand_in.calls == [["completions", shell]]  # the line ran `exobridge completions SHELL`
     target = Path(command.rpartition("> ")[2].replace("~", str(tmp_path), 1))
     assert target.read_text(encoding="utf-8") == (SCRIPTS / completions.SCRIPT_FILES[shell]).read_text(encoding="utf-8")
 

@@ -88,10 +88,14 @@ def test_help_and_version_do_not_pay_for_heavy_imports(argv):
     assert not heavy, f"exobridge {' '.join(argv)} imported {sorted(heavy)}"
 
 
-def test_version_matches_the_package(cli):
+def test_version_matches_the_package(cli, monkeypatch, capsys):
     from exobridge import __version__
+    from exobridge.cli import main
 
-    result = cli("--version")
+    monkeypatch.setattr(sys, "argv", ["exobridge", "--version"])
+    main()  # the console script answers --version itself, before Typer loads
+    assert capsys.readouterr().out == f"exobridge {__version__}\n"
+    result = cli("--version")  # and so does the app's --version option
     assert (result.exit_code, result.stdout) == (0, f"exobridge {__version__}\n")
 
 
