@@ -99,6 +99,40 @@ def test_version_matches_the_package(cli, monkeypatch, capsys):
     assert (result.exit_code, result.stdout) == (0, f"exobridge {__version__}\n")
 
 
+# Tests that start a real exobridge process (`@pytest.mark.process`, enforced by tests/conftest.py's guard):
+# only for what only a process shows. Today 39: 23 for commands (signals, pipes, /dev/full, a terminal, start-up
+# imports, separate processes at once; the interactive session's pty runs among them) and 16 for serve and its
+# dashboard. Lower this when one goes; raising it needs something only a process shows (issue 8).
+PROCESS_TESTS_CEILING = 39
+
+
+def marked_process_tests(request: pytest.FixtureRequest) -> list[str]:
+    """Node ids of every test marked `process`: from this session when it collected the whole suite
+    unfiltered (every xdist worker collects it all), else from a collection of its own."""
+    config = request.config
+    items = request.session.items
+    collected = {Path(str(item.path)).name for item in items}
+    whole = {path.name for path in (ROOT / "tests").glob("test_*.py")} <= collected
+    if whole and not config.getoption("keyword") and not config.getoption("markexpr"):
+        return [item.nodeid for item in items if item.get_closest_marker("process")]
+    options = ["--collect-only", "-q", "-m", "process", "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts="]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, "tests"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_few_tests_start_a_real_process(request):
+    found = marked_process_tests(request)
+    assert found, "no test is marked process: the count is not being read"
+    assert len(found) <= PROCESS_TESTS_CEILING, "\n".join(found)
+
+
 def test_every_command_group_is_listed_and_reachable(cli):
     top = cli("--help")
     groups = ("chat", "providers", "models", "config", "keys", "doctor", "completions")
