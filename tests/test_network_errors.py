@@ -198,7 +198,7 @@ def test_a_server_that_drips_ends_every_command_at_its_deadline(cli, write_confi
         local_config(
             huggingface=srv.url,
             extra="",
-        ).replace(f'url = "{srv.url}"', f'url = "{srv.url}"\nfirst_token_timeout = 0.5\nconnect_timeout = 0.5')
+        ).replace(f'url = "{srv.url}"', f'url = "{srv.url}"\nfirst_token_timeout = 0.3\nconnect_timeout = 0.2')
     )
     monkeypatch.setenv("EXOBRIDGE_DOCTOR_DEADLINE", "2")
     for name, args in commands(srv.url).items():

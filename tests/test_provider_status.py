@@ -66,7 +66,8 @@ def test_a_dripping_exo_ends_at_the_probe_deadline(server, path):
     srv = server()
     v1_exo(srv)
     srv.route("GET", path)(dripping)
-    result = only(make_config({"exo": {"enabled": True, "url": srv.url}}), read_timeout=0.5)
+    config = make_config({"exo": {"enabled": True, "url": srv.url, "connect_timeout": 0.2}})
+    result = only(config, read_timeout=0.5)  # the wall-clock deadline: connect_timeout + read_timeout
     assert not result.can_answer
     assert result.problem == "no reply within 0.5 s"
 

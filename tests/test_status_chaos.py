@@ -31,8 +31,8 @@ def chaos_config(server, write_config, seed: int) -> None:
         default_model = "m"
         [providers.exo]
         url = "{urls[0]}"
-        connect_timeout = 0.5
-        first_token_timeout = 1
+        connect_timeout = 0.3
+        first_token_timeout = 0.5
         [providers.openrouter]
         enabled = false
         [providers.huggingface]
@@ -41,8 +41,8 @@ def chaos_config(server, write_config, seed: int) -> None:
         kind = "openai"
         url = "{urls[1]}"
         key_env = "CHAOS_KEY"
-        connect_timeout = 0.5
-        first_token_timeout = 1
+        connect_timeout = 0.3
+        first_token_timeout = 0.5
         headers = {{ "X-Api-Key" = "{CANARY_HEADER}" }}
         """
     )
