@@ -6,6 +6,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -225,10 +226,88 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
     with history.Store(path) as store:
         assert [e.prompt for e in store.list()] == ["kept"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 3
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_usage" in indexes
+    # v3: the rollup starts with what the file already held
+    assert conn.execute("SELECT slot, provider, outcome, requests FROM usage_rollup").fetchall() == [
+        (0, "", "complete", 1)
+    ]
     conn.close()
+
+
+def direct_usage(store: history.Store, since: float | None, until: float | None) -> list[tuple]:
+    """What usage_groups must equal: every request in the window added up one by one."""
+    found: dict[tuple, list] = {}
+    for e in store.iter_all(history.Filters(since=since, until=until)):
+        day = time.strftime("%Y-%m-%d", time.localtime(e.ts))
+        key = (day, e.provider, e.requested_model, e.served_model, e.cost_source, e.outcome)
+        sums = found.setdefault(key, [0, 0, 0, 0.0, 0, 0])
+        with_tokens = e.prompt_tokens is not None or e.completion_tokens is not None
+        for i, value in enumerate(
+            (1, e.prompt_tokens or 0, e.completion_tokens or 0, e.cost or 0.0, e.cost is None, with_tokens)
+        ):
+            sums[i] += value
+    return [key + tuple(sums) for key, sums in found.items()]
+
+
+def rounded(rows: list[tuple]) -> list[tuple]:
+    return sorted((tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows), key=repr)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kathmandu", "America/St_Johns"])
+def test_the_usage_rollup_adds_up_exactly_what_the_requests_hold(tmp_path, monkeypatch, zone):
+    import random
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    rng = random.Random(11)
+    start = 1_764_000_000.0  # 2025-11-24
+    path = tmp_path / "history.db"
+    with history.Store(path) as store:
+        for i in range(600):
+            store.add(
+                history.Entry(
+                    conversation="c",
+                    prompt=f"p{i}",
+                    reply="r",
+                    outcome=rng.choice(history.OUTCOMES),
+                    provider=rng.choice(["exo", "openrouter", None]),
+                    requested_model=rng.choice(["a", "b", None]),
+                    served_model=rng.choice(["a", None]),
+                    prompt_tokens=rng.choice([None, rng.randrange(100)]),
+                    completion_tokens=rng.choice([None, rng.randrange(100)]),
+                    cost=rng.choice([None, 0.0, rng.random() / 100]),
+                    cost_source=rng.choice([None, "free", "reported"]),
+                    ts=start + rng.uniform(0, 3 * 86400),
+                )
+            )
+        for ident in rng.sample(range(1, 601), 150):  # removed requests leave the rollup too
+            store.delete(str(ident))
+        store._run("UPDATE requests SET cost = 0.5, provider = 'moved' WHERE id % 7 = 0")
+        windows = [
+            (None, None),
+            (start + 1234.5, None),
+            (start + 900 * 10, start + 900 * 20),  # on slot edges
+            (start + 100.25, start + 86400 + 777.75),
+            (start + 1000, start + 1500),  # inside one slot
+            (start + 5 * 86400, None),  # nothing
+        ]
+        for since, until in windows:
+            fast = store.usage_groups(history.Filters(since=since, until=until))
+            assert rounded(fast) == rounded(direct_usage(store, since, until)), (since, until)
+        for since in (start, start + 4321.0, start + 86400 * 2 + 899.999):
+            for provider in (None, "exo", "moved"):
+                expected = sum(
+                    e.cost
+                    for e in store.iter_all(history.Filters(since=since, provider=provider))
+                    if e.cost is not None
+                )
+                assert store.spent_since(since, provider) == pytest.approx(expected, abs=1e-9)
+        store.clear()
+        assert store._run("SELECT count(*) FROM usage_rollup").fetchone()[0] == 0
+    monkeypatch.delenv("TZ")
+    time.tzset()
 
 
 def test_no_usable_data_dir_costs_one_warning(server, write_config, cli, monkeypatch):

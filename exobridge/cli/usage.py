@@ -30,7 +30,6 @@ class UsageOptions:
 
 
 def usage_run(opts: UsageOptions, io: IOStreams) -> int:
-    from exobridge.cli.history import HistoryError
     from exobridge.core import budget, history, spend
     from exobridge.core import config as config_mod
 
@@ -53,6 +52,8 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
                 rows = store.usage_groups(history.Filters(since=since))
                 standings = budget.standings(budget.from_config(config), store.spent_since)
         except history.HistoryUnavailable as exc:
+            from exobridge.cli.history import HistoryError
+
             raise HistoryError(str(exc).replace("history unavailable: ", "")) from None
     else:
         standings = budget.standings(budget.from_config(config), lambda since, provider: 0.0)

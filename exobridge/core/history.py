@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import secrets as random_tokens
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 FILE_NAME = "history.db"
 NO_LOG_ENV = "EXOBRIDGE_NO_LOG"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 OUTCOMES = ("complete", "partial", "interrupted", "failed")
 
@@ -110,8 +110,62 @@ CREATE INDEX IF NOT EXISTS requests_usage ON requests(
 );
 """
 
+# v3: `usage_rollup`, what `usage`, budgets and the dashboard add up, kept per 15-minute slot by triggers, so
+# adding up a month reads a few thousand rows, not every request. A slot is `CAST(ts / 900 AS INTEGER)`: every
+# time zone's offset (and DST change) is a multiple of 15 minutes, so a slot falls in one local day. The key
+# columns hold '' for NULL (a primary key of plain columns); readers turn it back into NULL.
+ROLLUP_SLOT_S = 900
+_ROLLUP_KEY = "slot, provider, requested_model, served_model, cost_source, outcome"
+_ROLLUP_ADD = """
+INSERT INTO usage_rollup VALUES (
+    CAST({row}.ts / 900 AS INTEGER), IFNULL({row}.provider, ''), IFNULL({row}.requested_model, ''),
+    IFNULL({row}.served_model, ''), IFNULL({row}.cost_source, ''), {row}.outcome,
+    {sign}, {sign} * IFNULL({row}.prompt_tokens, 0), {sign} * IFNULL({row}.completion_tokens, 0),
+    {sign} * IFNULL({row}.cost, 0), {sign} * ({row}.cost IS NULL),
+    {sign} * ({row}.prompt_tokens IS NOT NULL OR {row}.completion_tokens IS NOT NULL)
+) ON CONFLICT ({key}) DO UPDATE SET
+    requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost,
+    unknown_cost = unknown_cost + excluded.unknown_cost, with_tokens = with_tokens + excluded.with_tokens;
+"""
+_V3 = f"""
+CREATE TABLE IF NOT EXISTS usage_rollup (
+    slot INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    requested_model TEXT NOT NULL,
+    served_model TEXT NOT NULL,
+    cost_source TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    unknown_cost INTEGER NOT NULL,
+    with_tokens INTEGER NOT NULL,
+    PRIMARY KEY ({_ROLLUP_KEY})
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS requests_usage_ai AFTER INSERT ON requests BEGIN
+{_ROLLUP_ADD.format(row="new", sign=1, key=_ROLLUP_KEY).strip()}
+END;
+CREATE TRIGGER IF NOT EXISTS requests_usage_ad AFTER DELETE ON requests BEGIN
+{_ROLLUP_ADD.format(row="old", sign=-1, key=_ROLLUP_KEY).strip()}
+DELETE FROM usage_rollup WHERE requests <= 0 AND slot = CAST(old.ts / 900 AS INTEGER);
+END;
+CREATE TRIGGER IF NOT EXISTS requests_usage_au AFTER UPDATE ON requests BEGIN
+{_ROLLUP_ADD.format(row="old", sign=-1, key=_ROLLUP_KEY).strip()}
+{_ROLLUP_ADD.format(row="new", sign=1, key=_ROLLUP_KEY).strip()}
+DELETE FROM usage_rollup WHERE requests <= 0 AND slot = CAST(old.ts / 900 AS INTEGER);
+END;
+INSERT INTO usage_rollup
+    SELECT CAST(ts / 900 AS INTEGER), IFNULL(provider, ''), IFNULL(requested_model, ''), IFNULL(served_model, ''),
+        IFNULL(cost_source, ''), outcome, count(*), SUM(IFNULL(prompt_tokens, 0)), SUM(IFNULL(completion_tokens, 0)),
+        SUM(IFNULL(cost, 0)), SUM(cost IS NULL), SUM(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL)
+    FROM requests WHERE true GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT ({_ROLLUP_KEY}) DO NOTHING;
+"""
+
 # MIGRATIONS[n] takes a database at version n to n + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 def _statements(script: str) -> list[str]:
@@ -146,7 +200,7 @@ def logging_disabled(config_log: bool = True, no_log_flag: bool = False, env: Ma
 
 
 def new_conversation_id() -> str:
-    return random_tokens.token_hex(6)
+    return os.urandom(6).hex()  # what secrets.token_hex(6) does, without importing secrets (hashlib, hmac)
 
 
 @dataclass
@@ -457,7 +511,7 @@ class Store:
         query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         sql = (
             "SELECT r.* FROM requests_fts f JOIN requests r ON r.id = f.rowid "
-            "WHERE requests_fts MATCH ? ORDER BY r.id DESC"
+            "WHERE requests_fts MATCH ? ORDER BY f.rowid DESC"  # FTS5 walks its rowids backwards: LIMIT stops early
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -476,25 +530,69 @@ class Store:
     def usage_groups(self, filters: Filters | None = None) -> list[tuple[Any, ...]]:
         """Requests added up in SQL by (local day, provider, requested model, served model, cost source,
         outcome): (day, provider, requested, served, cost_source, outcome, requests, prompt_tokens,
-        completion_tokens, cost, unknown_cost, with_tokens). Fast over 100 000 rows (`usage`)."""
-        where, params = (filters or Filters()).where()
+        completion_tokens, cost, unknown_cost, with_tokens). For a time window, whole 15-minute slots come from
+        `usage_rollup` and only the requests outside them from `requests`: a month of 100 000 requests reads a
+        few thousand rows (`usage`, the dashboard)."""
+        filters = filters or Filters()
+        window = _rollup_window(filters)
+        if window is None:  # filters the rollup does not keep (provider, model, outcome, conversation)
+            where, params = filters.where()
+            parts = [f"{_USAGE_OF_REQUESTS}{where}"]
+        else:
+            first, last, edges, params = window
+            parts = [
+                _USAGE_OF_ROLLUP + " WHERE slot >= ?" + (" AND slot < ?" if last is not None else ""),
+                f"{_USAGE_OF_REQUESTS} WHERE {edges}",
+            ]
+            params = [first, *([last] if last is not None else []), *params]
         sql = (
-            "SELECT date(ts, 'unixepoch', 'localtime') AS day, provider, requested_model, served_model, "
-            "cost_source, outcome, count(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-            "COALESCE(SUM(cost), 0), SUM(cost IS NULL), "
-            "SUM(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL) "
-            f"FROM requests{where} GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1"
+            "SELECT day, provider, requested, served, source, outcome, SUM(n), SUM(pt), SUM(ct), SUM(cost), "
+            f"SUM(unknown), SUM(tokens) FROM ({' UNION ALL '.join(parts)}) GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1"
         )
         return [tuple(r) for r in self._run(sql, params).fetchall()]
 
     def spent_since(self, since: float, provider: str | None = None) -> float:
-        """USD of known cost since `since` (unix time), overall or for one provider."""
-        sql = "SELECT COALESCE(SUM(cost), 0) FROM requests WHERE ts >= ? AND cost IS NOT NULL"
-        params: list[Any] = [since]
-        if provider is not None:
-            sql += " AND provider = ?"
-            params.append(provider)
-        return float(self._run(sql, params).fetchone()[0])
+        """USD of known cost since `since` (unix time), overall or for one provider (whole 15-minute slots
+        from `usage_rollup`, the requests before the first whole slot from `requests`)."""
+        first = math.ceil(since / ROLLUP_SLOT_S)
+        mine = " AND provider = ?" if provider is not None else ""
+        sql = (
+            f"SELECT COALESCE(SUM(cost), 0) FROM (SELECT cost FROM usage_rollup WHERE slot >= ?{mine} "
+            f"UNION ALL SELECT cost FROM requests WHERE ts >= ? AND ts < ? AND cost IS NOT NULL{mine})"
+        )
+        who = [provider] if provider is not None else []
+        return float(self._run(sql, [first, *who, since, first * ROLLUP_SLOT_S, *who]).fetchone()[0])
+
+
+# One request, or one rollup row, as the same columns: what `usage_groups` adds up.
+_USAGE_OF_REQUESTS = (
+    "SELECT date(ts, 'unixepoch', 'localtime') AS day, provider, requested_model AS requested, "
+    "served_model AS served, cost_source AS source, outcome, 1 AS n, IFNULL(prompt_tokens, 0) AS pt, "
+    "IFNULL(completion_tokens, 0) AS ct, IFNULL(cost, 0) AS cost, cost IS NULL AS unknown, "
+    "(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL) AS tokens FROM requests"
+)
+_USAGE_OF_ROLLUP = (
+    f"SELECT date(slot * {ROLLUP_SLOT_S}, 'unixepoch', 'localtime') AS day, NULLIF(provider, '') AS provider, "
+    "NULLIF(requested_model, '') AS requested, NULLIF(served_model, '') AS served, "
+    "NULLIF(cost_source, '') AS source, outcome, requests AS n, prompt_tokens AS pt, completion_tokens AS ct, "
+    "cost, unknown_cost AS unknown, with_tokens AS tokens FROM usage_rollup"
+)
+
+
+def _rollup_window(filters: Filters) -> tuple[int, int | None, str, list[Any]] | None:
+    """For a time window alone: (first whole slot, the slot it ends before or None, the condition that picks
+    the requests outside whole slots, its parameters); None when other filters apply."""
+    if filters.provider or filters.model or filters.outcome or filters.conversation:
+        return None
+    since = filters.since if filters.since is not None else 0.0
+    first = math.ceil(since / ROLLUP_SLOT_S)
+    if filters.until is None:
+        return first, None, "ts >= ? AND ts < ?", [since, first * ROLLUP_SLOT_S]
+    last = max(math.floor(filters.until / ROLLUP_SLOT_S), first)
+    edges = "(ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?)"
+    if last == first:  # no whole slot inside: every request of the window from `requests`
+        return first, last, "ts >= ? AND ts < ?", [since, filters.until]
+    return first, last, edges, [since, first * ROLLUP_SLOT_S, last * ROLLUP_SLOT_S, filters.until]
 
 
 def prior_messages(turns: list[Entry]) -> list[dict[str, str]]:
