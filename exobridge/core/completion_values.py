@@ -167,7 +167,7 @@ def model_names(incomplete: str = "", config: Config | None = None, cache_file: 
 def config_keys(incomplete: str = "", config: Config | None = None) -> list[Candidate]:
     """Dotted config keys starting with `incomplete`, for `config get|set|unset`.
 
-    `default_model`, `providers.<name>.<setting>` for every configured provider and every setting a provider
+    `default_model`, `markdown`, `providers.<name>.<setting>` for every configured provider and every setting a provider
     table accepts, and keys the file already sets below `providers.` (e.g. `providers.exo.headers.X`).
     `models.*` keys are left out: their names often need TOML quoting (`models."qwen-2.5-7b".exo`), which
     does not survive a shell word. Local files only; any error gives `[]`.
@@ -177,8 +177,10 @@ def config_keys(incomplete: str = "", config: Config | None = None) -> list[Cand
         if config is None:
             return []
         from exobridge.core.config import PROVIDER_KEYS
+        from exobridge.core.config_schema import TOP_LEVEL_FIELDS
 
         keys: dict[str, str] = {"default_model": "model used when -m is not given"}
+        keys.update({name: field.doc for name, field in TOP_LEVEL_FIELDS.items()})  # markdown
         for provider in config.ordered(include_disabled=True):
             for setting in sorted(PROVIDER_KEYS):
                 keys.setdefault(f"providers.{provider.name}.{setting}", "")
