@@ -2,11 +2,12 @@
 environment, no proxies, and a guard that refuses any connection outside 127.0.0.1.
 
 A test that starts a real `exobridge` process (the installed command, `python -m exobridge`, the CLI's
-`main` in a fresh interpreter, or a shell that runs `exobridge`) must be marked `@pytest.mark.process`:
-only for what only a process shows (exit codes end to end, a TTY, pipes, signals, start-up, separate
-processes at once). Anything else runs in-process through the `cli` fixture. The process guard below fails
-an unmarked test that starts one, and tests/test_project.py caps how many marked tests there are. A shared
-process started once by a module- or session-scoped fixture (tests/test_serve.py's stack) is not a test's.
+`main` in a fresh interpreter, or a shell whose `exobridge` is the installed one) must be marked
+`@pytest.mark.process`, and exists only for what only a process shows (exit codes end to end, a TTY,
+pipes, signals, start-up, separate processes at once). Anything else runs in-process through the `cli`
+fixture. The process guard below fails an unmarked test that starts one, and tests/test_project.py caps how
+many marked tests there are. A shared process started once by a module- or session-scoped fixture
+(tests/test_serve.py's stack) is not a test's.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def starts_exobridge(argv: object, env: Mapping[str, str] | None = None) -> bool
 
 def _check_process_allowed(what: str) -> None:
     if _process_allowed is False and not _shared_fixture_setup:
-        if os.getpid() != _pytest_pid:  # a forked child (pty.fork): raising here would run pytest on in it
+        if os.getpid() != _pytest_pid:  # a forked child (pty.fork): raising would go on running pytest in it
             os.write(2, f"not marked @pytest.mark.{PROCESS_MARK}: {what}\n".encode())
             os._exit(70)
         pytest.fail(
