@@ -166,6 +166,10 @@ def test_config_set_markdown_is_checked_by_the_schema_and_read_back(cli, write_c
     assert "markdown = true" in Path(os.environ["EXOBRIDGE_CONFIG"]).read_text()
     assert config.load().markdown is True
     assert cli("config", "get", "markdown", "--json").json() == {"key": "markdown", "value": True, "source": "file"}
+    assert cli("config", "show", "--json").json()["values"]["markdown"] == {"value": True, "source": "file"}
+    from exobridge.core.completion_values import config_keys
+
+    assert [c.value for c in config_keys("mark")] == ["markdown"]
     bad = cli("config", "set", "markdown", "maybe")
     assert bad.exit_code == 2 and "markdown: expected true or false" in bad.stderr
     write_config('markdown = "yes"\n' + local_config())

@@ -26,6 +26,7 @@ def settings(config: Config) -> list[Setting]:
         return "default"
 
     rows = [Setting("default_model", config.default_model, source("default_model"))]
+    rows.append(Setting("markdown", config.markdown, source("markdown")))
     for p in config.ordered(include_disabled=True):
         base = f"providers.{p.name}"
         rows.append(Setting(f"{base}.kind", p.kind, source(f"{base}.kind")))
