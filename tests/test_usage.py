@@ -286,6 +286,9 @@ def test_usage_reads_no_price_list_when_nothing_needs_one(server, write_config, 
     write_config(local_config(exo="http://127.0.0.1:9", openrouter=srv.url))
     add(provider="openrouter", requested_model="llama-3.2-3b", cost=0.1, cost_source="reported")
     assert cli("usage", "--json").exit_code == 0  # no local request to price
+    add(provider="exo", requested_model="no-cloud-twin", prompt_tokens=1, completion_tokens=1, cost_source="free")
+    assert cli("usage", "--json").exit_code == 0  # a local request with no cloud equivalent: no price could help
+    assert model_list_gets(srv) == 0
     write_config(local_config(exo="http://127.0.0.1:9"))  # openrouter disabled
     local_requests()
     proc = cli("usage", "--json")

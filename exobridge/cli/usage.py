@@ -32,6 +32,7 @@ class UsageOptions:
 def usage_run(opts: UsageOptions, io: IOStreams) -> int:
     from exobridge.core import budget, history, spend
     from exobridge.core import config as config_mod
+    from exobridge.core.sanitize import terminal_text
 
     if opts.by not in BY:
         raise UsageError(f"--by: one of {', '.join(BY)}")
@@ -42,7 +43,7 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
     config = config_mod.load()
     if opts.refresh_prices:
         for name, outcome in spend.refresh_prices(config).items():
-            io.notice(f"exobridge: prices: {name}: {outcome}")
+            io.notice(terminal_text(f"exobridge: prices: {name}: {outcome}"))
     rows: list[tuple] = []
     standings: list[budget.Standing] = []
     store = history.Store(create=False)
@@ -63,8 +64,10 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
         for name, outcome in spend.refresh_stale_prices(stale).items():
             if not outcome.endswith(" prices"):
                 io.notice(
-                    f"exobridge: could not read {name}'s price list ({outcome}); what running locally saved stays "
-                    "unknown (tried again tomorrow, or now with exobridge usage --refresh-prices)"
+                    terminal_text(
+                        f"exobridge: could not read {name}'s price list ({outcome}); what running locally saved "
+                        "stays unknown (tried again tomorrow, or now with exobridge usage --refresh-prices)"
+                    )
                 )
         summary = spend.summarize(rows, opts.by, config)
     if opts.json:

@@ -180,12 +180,12 @@ def refresh_prices(config: Config) -> dict[str, str]:
 
 def stale_price_lists(config: Config, usage: Usage, now: float | None = None) -> list[ProviderConfig]:
     """The providers whose price list `usage` would use but is missing or older than a day: the reference
-    provider, when it is enabled, priced, and some requests answered locally are not priced yet; never one
-    `usage` already tried within the day."""
+    provider, when it is enabled, priced, and requests answered locally have a cloud equivalent with no
+    cached price; never one `usage` already tried within the day."""
     reference = reference_provider(config)
     if reference is None or not reference.enabled or is_local(reference):
         return []
-    if usage.saved.requests <= usage.saved.priced:
+    if not usage.saved.unpriced:  # nothing a price list could price (no local request, or no cloud equivalent)
         return []
     age = prices_age(reference.name, now)
     if age is not None and -60 <= age <= PRICE_MAX_AGE:
@@ -317,6 +317,7 @@ class Savings:
     priced: int = 0  # of those, how many had a cloud price
     price_date: float | None = None  # the oldest price list used
     reference: str | None = None  # the provider priced against
+    unpriced: int = 0  # local requests with a cloud equivalent but no cached price for it (not in JSON)
 
     def to_json(self) -> dict[str, Any]:
         from datetime import datetime
@@ -375,10 +376,12 @@ def summarize(groups: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
         local = cost_source == "free" or (provider is not None and local_cache[provider])
         if answered and local:
             saved.requests += requests
-            price = None
+            price, model = None, None
             if reference is not None:
                 model = cloud_equivalent(config, requested) or cloud_equivalent(config, served)
                 price = cached_price(reference.name, model)
+            if price is None and model is not None:
+                saved.unpriced += requests
             if price is not None and with_tokens:
                 saved.priced += with_tokens
                 saved.usd += price.cost(p_tokens, c_tokens)
