@@ -122,6 +122,7 @@ def write_config(isolated: Path) -> Callable[[str], Path]:
 
 PROCESS_MARK = "process"
 SHELLS = ("bash", "sh", "dash", "zsh", "fish")
+STAND_IN_MARK = "exobridge-test-stand-in"  # in a stand-in `exobridge` script (tests/test_completions.py)
 _EXOBRIDGE_WORD = re.compile(r"(?<![\w/.-])exobridge(?![\w.-])")  # the command, not a path or a module
 _process_allowed: bool | None = None  # None: not inside a test (bench, helpers); else the test's marker
 _shared_fixture_setup = 0  # > 0 while a module- or session-scoped fixture is being set up
@@ -140,7 +141,7 @@ def installed_command() -> list[str]:
 
 def starts_exobridge(argv: object, env: Mapping[str, str] | None = None) -> bool:
     """Whether a process started with `argv` (and `env`) runs the exobridge CLI: directly, through Python, or
-    from a shell whose `exobridge` is the installed one (a stand-in first on its PATH is not)."""
+    from a shell whose `exobridge` is a real one (a stand-in carrying STAND_IN_MARK first on its PATH is not)."""
     single = isinstance(argv, str | bytes | os.PathLike)
     words = [os.fsdecode(argv)] if single else [os.fsdecode(word) for word in argv]  # type: ignore[union-attr]
     if not words or not words[0].split():
@@ -159,7 +160,13 @@ def starts_exobridge(argv: object, env: Mapping[str, str] | None = None) -> bool
         if not _EXOBRIDGE_WORD.search(script):
             return False
         found = shutil.which("exobridge", path=(env if env is not None else os.environ).get("PATH"))
-        return found is not None and os.path.realpath(found) == os.path.realpath(installed[0])
+        if found is None:
+            return False
+        try:
+            with open(found, "rb") as script_file:
+                return STAND_IN_MARK.encode() not in script_file.read(512)
+        except OSError:
+            return True
     return False
 
 

@@ -24,6 +24,7 @@ from exobridge.cli import completions
 from exobridge.core import completion_values as values
 from exobridge.core.cache import JsonCache
 from exobridge.core.config import load
+from tests.conftest import STAND_IN_MARK
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "completions"
@@ -346,6 +347,7 @@ def shell_env() -> dict[str, str]:
 
 
 STAND_IN_SCRIPT = r"""#!/bin/sh
+# exobridge-test-stand-in (tests/conftest.py STAND_IN_MARK: the process guard does not count this one)
 # `exobridge` for the shell tests: hands its arguments and completion request to the test process, which
 # answers in-process (tests/test_completions.py, StandIn); prints that answer and exits with its code.
 printf '%s\0' "${_EXOBRIDGE_COMPLETE-}" "${_TYPER_COMPLETE_ARGS-}" "${_EXOBRIDGE_COMPLETE_WORD+set}" \
@@ -371,6 +373,7 @@ class StandIn:
         self.dir = directory
         (directory / "bin").mkdir(parents=True)
         stub = directory / "bin" / "exobridge"
+        assert STAND_IN_MARK in STAND_IN_SCRIPT
         stub.write_text(STAND_IN_SCRIPT, encoding="utf-8")
         stub.chmod(0o755)
         for fifo in ("request", "reply"):
