@@ -80,12 +80,19 @@ def modules_loaded_by(*argv: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
+SERVER_LIBRARIES = ("uvicorn", "starlette", "h11", "anyio")
+
+
 @pytest.mark.process  # start-up: what a fresh interpreter imports
 @pytest.mark.parametrize("argv", [("--help",), ("--version",), ("chat", "--help")])
 def test_help_and_version_do_not_pay_for_heavy_imports(argv):
+    """One fresh interpreter per command line holds every start-up promise about it: no HTTP, Rich, TOML or
+    SQLite, and neither `exobridge serve`'s modules (its dashboard included) nor the ASGI server."""
     loaded = modules_loaded_by(*argv)
     heavy = {m for m in loaded if m.split(".")[0] in ("httpx", "httpcore", "rich", "tomlkit", "sqlite3", "httpx_sse")}
     assert not heavy, f"exobridge {' '.join(argv)} imported {sorted(heavy)}"
+    server = {m for m in loaded if m.startswith("exobridge.serve") or m.split(".")[0] in SERVER_LIBRARIES}
+    assert not server, f"exobridge {' '.join(argv)} loaded the server: {sorted(server)}"
 
 
 def test_version_matches_the_package(cli, monkeypatch, capsys):
