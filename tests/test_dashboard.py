@@ -21,7 +21,6 @@ import pytest
 
 from exobridge.serve import dashboard
 from tests.loopback import LoopbackServer
-from tests.test_project import modules_loaded_by
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_KEY = "exb-dashboard-unit-key-0123456789"
@@ -177,11 +176,8 @@ def test_a_cooldown_learned_after_the_probe_shows_at_once_without_probing_again(
 # --- nothing of it outside serve ------------------------------------------------------------------------------------
 
 
-@pytest.mark.process  # start-up: what a fresh interpreter imports
-@pytest.mark.parametrize("argv", [("--help",), ("chat", "--help")])
-def test_help_does_not_load_the_dashboard_or_serve(argv) -> None:
-    loaded = modules_loaded_by(*argv)
-    assert not {m for m in loaded if m.startswith("exobridge.serve")}, sorted(loaded)
+# `--help` and `chat --help` load nothing of exobridge.serve (the dashboard included): one fresh interpreter per
+# command line holds it, with the other start-up promises, in tests/test_project.py.
 
 
 def test_only_serve_imports_the_dashboard() -> None:

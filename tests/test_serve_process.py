@@ -203,8 +203,8 @@ def test_workers_serve_and_stop_cleanly(tmp_path: Path, upstreams) -> None:
     assert "Traceback" not in serve.text()
 
 
-@pytest.mark.process  # start-up: what a fresh interpreter imports
-@pytest.mark.parametrize("argv", [("--help",), ("chat", "--help"), ("serve", "--help")])
+@pytest.mark.process  # start-up: what a fresh interpreter imports (--help, chat --help: tests/test_project.py)
+@pytest.mark.parametrize("argv", [("serve", "--help")])
 def test_only_serve_itself_loads_the_server(argv: tuple[str, ...]) -> None:
     import sys
 
