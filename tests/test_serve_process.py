@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import exobridge_command
 from tests.loopback import Exchange, LoopbackServer, stream_words
 from tests.serve_support import ServeProcess, check_stream, serve_env, stream_text
 
@@ -217,9 +216,8 @@ def test_only_serve_itself_loads_the_server(argv: tuple[str, ...]) -> None:
     assert not loaded & {"uvicorn", "starlette", "h11", "anyio"}, f"exobridge {' '.join(argv)} loaded the server"
 
 
-@pytest.mark.process  # the installed command's help
-def test_serve_help_lists_its_options() -> None:
-    proc = subprocess.run([*exobridge_command(), "serve", "--help"], capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0
+def test_serve_help_lists_its_options(cli) -> None:
+    result = cli("serve", "--help")  # in-process: what the installed command's start-up loads is the test above's
+    assert result.exit_code == 0
     for option in ("--host", "--port", "--api-key-env", "--workers", "--json-logs", "--grace"):
-        assert option in proc.stdout
+        assert option in result.stdout
