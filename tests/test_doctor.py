@@ -684,3 +684,25 @@ def test_doctor_has_no_budget_section_without_a_budget(write_config, cli):
     spend(5.0)
     _, _, data = doctor_json(cli)
     assert not [c for c in data["checks"] if c["section"] == "Budget"]
+
+
+def test_doctor_budget_with_a_history_it_cannot_read_never_says_nothing_was_spent(write_config, cli, isolated: Path):
+    import sqlite3
+
+    write_config(local_config() + "[budget]\ndaily_usd = 2.0\n")
+    spend(1.0)
+    path = isolated / "data" / "history.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")  # from a newer exobridge: not touched
+    _, checks, _ = doctor_json(cli)
+    assert "budget.overall.daily" not in checks
+    spent = checks["budget.spent"]
+    assert spent["status"] == WARN and spent["detail"].startswith("spending unknown: ") and "newer" in spent["detail"]
+    path.unlink()
+    for side in ("-wal", "-shm"):
+        Path(f"{path}{side}").unlink(missing_ok=True)
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)  # damaged: moved aside, as every command does
+    _, checks, _ = doctor_json(cli)
+    assert checks["budget.spent"]["status"] == WARN
+    assert "history.db.corrupt-" in checks["budget.spent"]["detail"]
+    assert checks["budget.overall.daily"]["detail"].startswith("daily budget: $0.00 of $2.00")
