@@ -169,16 +169,88 @@ def record(entry: history.Entry, redactor: Redactor | None, path: Path | None = 
     try:
         store = history.Store(path)
         with store:
-            if store.moved_aside is not None:
-                warnings.append(
-                    f"history database was corrupt: moved aside to {store.moved_aside}; a new one was started"
-                )
+            _note_moved_aside(store, warnings)
             store.add(entry, redactor)
     except history.HistoryUnavailable as exc:
         warnings.append(str(exc))
     except (ExobridgeError, OSError, ImportError) as exc:  # no data dir (HOME unset), no sqlite3 module …
         warnings.append(f"history not recorded: {exc}")
     return warnings
+
+
+def _note_moved_aside(store: history.Store, warnings: list[str]) -> None:
+    if store.moved_aside is not None:
+        warnings.append(f"history database was corrupt: moved aside to {store.moved_aside}; a new one was started")
+        store.moved_aside = None
+
+
+class LongLivedStore:
+    """One history connection kept open across requests, for a long-running front end (`serve`).
+
+    Opening a connection per request costs more than the insert (pragmas, and a WAL checkpoint on each
+    close), and serialises concurrent requests on the file. Writes go through one lock; the connection is
+    opened again when the file was replaced, moved aside or removed by another process (`history clear`
+    keeps the file, a corrupt file moved aside by `chat` does not).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._store: history.Store | None = None
+        self._identity: tuple[str, int, int] | None = None
+        self._closed_at_exit = False
+
+    def record(self, entry: history.Entry, redactor: Redactor | None) -> list[str]:
+        from exobridge.core.errors import ExobridgeError
+
+        warnings: list[str] = []
+        with self._lock:
+            try:
+                store = self._current()
+                _note_moved_aside(store, warnings)
+                store.add(entry, redactor)
+            except history.HistoryUnavailable as exc:
+                self._drop()
+                warnings.append(str(exc))
+            except (ExobridgeError, OSError, ImportError) as exc:
+                self._drop()
+                warnings.append(f"history not recorded: {exc}")
+        return warnings
+
+    def _current(self) -> history.Store:
+        import os
+
+        path = history.default_path()
+        try:
+            stat = os.stat(path)
+            identity: tuple[str, int, int] | None = (str(path), stat.st_dev, stat.st_ino)
+        except OSError:
+            identity = None
+        if self._store is None or identity is None or identity != self._identity:
+            self._drop()
+            store = history.Store(path)
+            store.open()
+            if not self._closed_at_exit:  # closing checkpoints the WAL into the file
+                import atexit
+
+                atexit.register(self.close)
+                self._closed_at_exit = True
+            stat = os.stat(path)
+            self._store, self._identity = store, (str(path), stat.st_dev, stat.st_ino)
+        return self._store
+
+    def _drop(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = self._identity = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+_SERVE_STORE = LongLivedStore()
 
 
 def record_serve(config: Config, messages: list[dict[str, Any]], result: ChatResult) -> list[str]:
@@ -209,4 +281,4 @@ def record_serve(config: Config, messages: list[dict[str, Any]], result: ChatRes
     )
     from exobridge.core import secrets
 
-    return record(entry, secrets.config_redactor(config))
+    return _SERVE_STORE.record(entry, secrets.config_redactor(config))

@@ -283,17 +283,60 @@ def shutdown_response(response: httpx.Response) -> None:
         response.close()
 
 
+class _Deadlines:
+    """One daemon thread that fires every pending Cutoff at its deadline (a thread per request cost more than
+    the request under `serve`'s load). Cancelled entries are dropped when they come up."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Cutoff]] = []
+        self._wake = threading.Condition()
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, cutoff: Cutoff) -> None:
+        import heapq
+
+        with self._wake:
+            self._count += 1
+            heapq.heappush(self._heap, (cutoff.deadline, self._count, cutoff))
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._run, name="exobridge-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is cutoff:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        import heapq
+
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                cutoff = heapq.heappop(self._heap)[2]
+            if not cutoff.cancelled:
+                cutoff.expire()
+
+
+_DEADLINES = _Deadlines()
+
+
 class Cutoff:
     """Shuts sockets down at a wall-clock deadline. `watch(stream)` adds one; `expired` tells afterwards."""
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.expired = False
+        self.cancelled = False
         self._streams: list[Any] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self.expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _DEADLINES.add(self)
 
     def watch(self, stream: Any) -> None:
         with self._lock:
@@ -311,7 +354,7 @@ class Cutoff:
             shutdown(stream)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        self.cancelled = True
 
     def __enter__(self) -> Cutoff:
         return self
