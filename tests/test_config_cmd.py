@@ -578,3 +578,21 @@ def test_init_force_over_a_directory_and_keys_set_into_a_file_are_config_errors(
     proc = cli("keys", "set", "openrouter", stdin="sk-or-v1-abcd1234abcd", env={"EXOBRIDGE_KEYS_FILE": keys})
     assert proc.exit_code == 4 and proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
     assert "abcd1234abcd" not in proc.stderr
+
+
+def test_config_set_log_false_turns_the_history_off_through_the_one_schema(write_config, cli) -> None:
+    from exobridge.core import history
+
+    write_config(local_config())
+    assert config_mod.load().log is True
+    proc = cli("config", "set", "log", "false")
+    assert proc.exit_code == 0, proc.stderr
+    assert config_mod.load().log is False
+    assert history.logging_disabled(config_mod.load().log, env={})
+    assert cli("config", "get", "log", "--json").json() == {"key": "log", "value": False, "source": "file"}
+    assert cli("config", "show", "--json").json()["values"]["log"] == {"value": False, "source": "file"}
+    bad = cli("config", "set", "log", "maybe")
+    assert bad.exit_code == 2 and "log: expected true or false" in bad.stderr
+    write_config('log = "no"\n' + local_config())
+    broken = cli("config", "show")
+    assert broken.exit_code == 4 and "log" in broken.stderr

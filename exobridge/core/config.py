@@ -356,14 +356,13 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
             raise ConfigError(source, f'models."{logical}"', 'expected a table of provider = "model id"')
         models[logical] = dict(table)
 
-    log = merged.get("log", True)
-    if not isinstance(log, bool):
-        raise ConfigError(source, "log", f"expected true or false, got {log!r}")
-    markdown = merged.get("markdown", False)
-    try:
-        markdown = check(TOP_LEVEL_FIELDS["markdown"], markdown)
-    except FieldProblem as problem:
-        raise ConfigError(source, "markdown", str(problem)) from None
+    top_level: dict[str, bool] = {}
+    for name, default in (("log", True), ("markdown", False)):
+        try:
+            top_level[name] = check(TOP_LEVEL_FIELDS[name], merged.get(name, default))
+        except FieldProblem as problem:
+            raise ConfigError(source, name, str(problem)) from None
+    log, markdown = top_level["log"], top_level["markdown"]
     from exobridge.core import budget as budget_mod
 
     try:

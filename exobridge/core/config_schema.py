@@ -98,6 +98,7 @@ PROVIDER_FIELDS: dict[str, Field] = {
 PROVIDER_KEYS = frozenset(PROVIDER_FIELDS)
 # Top-level settings that are one value each, checked here like provider fields (`config set markdown true`).
 TOP_LEVEL_FIELDS: dict[str, Field] = {
+    "log": Field(FieldType.BOOL, "keep each request in the history database (false: nothing is recorded)"),
     "markdown": Field(FieldType.BOOL, "the interactive chat session shows each finished reply rendered as Markdown"),
 }
 TOP_LEVEL_KEYS = frozenset({"default_model", "providers", "models", "log", "budget", *TOP_LEVEL_FIELDS})

@@ -26,6 +26,7 @@ def settings(config: Config) -> list[Setting]:
         return "default"
 
     rows = [Setting("default_model", config.default_model, source("default_model"))]
+    rows.append(Setting("log", config.log, source("log")))
     rows.append(Setting("markdown", config.markdown, source("markdown")))
     for p in config.ordered(include_disabled=True):
         base = f"providers.{p.name}"
@@ -69,6 +70,8 @@ def effective_value(key: KeyPath, config: Config) -> tuple[Any, str]:
         return config.default_model, config.sources.get("default_model", "default")
     if parts == ("markdown",):
         return config.markdown, config.sources.get("markdown", "default")
+    if parts == ("log",):
+        return config.log, config.sources.get("log", "default")
     if parts[0] == "providers":
         if len(parts) == 1:
             return {name: _provider_dict(p) for name, p in config.providers.items()}, "effective"
