@@ -25,6 +25,7 @@ from typing import Any
 
 from exobridge.serve import dashboard, wire
 from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun, UpstreamClients
+from exobridge.serve.exo_autoload import COMMENT
 from exobridge.serve.logs import AccessLog
 from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue
 
@@ -209,6 +210,7 @@ class ChatEndpoint:
             asyncio.get_running_loop(),
             clients=self.ctx.clients,
             secrets=self.ctx.quick_redact,
+            log=self.ctx.log,
         )
         self.ctx.pool.submit(run.work)
         watcher = asyncio.ensure_future(_watch_disconnect(receive, run))
@@ -248,10 +250,24 @@ class ChatEndpoint:
 
     async def _stream(self, scope: Scope, send: Send, run: RouteRun, call: wire.ChatCall) -> None:
         # Wait for the first token (or the end) before answering: until then, failover can still happen and
-        # a failure can still have its own HTTP status.
+        # a failure can still have its own HTTP status. Unless Exo is loading the model (serve/exo_autoload.py):
+        # then the stream opens at once, kept alive with comment lines until the first token or the end.
         batch = await run.events()
+        opened = False
+        while all(e.kind == COMMENT for e in batch) and not run.cancelled.is_set():
+            if not opened:
+                await self._open(send, run)
+                opened = True
+            await send({"type": "http.response.body", "body": _comments(batch), "more_body": True})
+            batch = await run.events()
         if not any(e.kind == "text" for e in batch):  # the route ended without a token
-            end = batch[-1] if not run.cancelled.is_set() else Event("end", error=ClientGone())
+            end = next((e for e in batch if e.kind == "end"), None)
+            if run.cancelled.is_set() or end is None:
+                end = Event("end", error=ClientGone())
+            if opened:  # too late for a status: the stream ends with one error event
+                data = _comments(batch) + self._kept_open_tail(scope, end)
+                await send({"type": "http.response.body", "body": data, "more_body": False})
+                return
             if end.error is not None or end.result is None:
                 await self._crashed(scope, send, end.error)
                 return
@@ -261,7 +277,24 @@ class ChatEndpoint:
                 return
         model = run.model or "unknown"
         chunks = wire.ChunkWriter(model, call.include_usage)
-        headers = self._reply_headers(run.provider or "", model, run.attempts, None)
+        if not opened:
+            await self._open(send, run)
+        opening = chunks.role()
+        while True:
+            texts = [e.text for e in batch if e.kind == "text"]
+            ends = [e for e in batch if e.kind == "end"]
+            data = _comments(batch) + opening + chunks.text(texts)
+            opening = b""
+            if ends:
+                data += self._stream_tail(scope, chunks, ends[0], run.cancelled.is_set())
+                await send({"type": "http.response.body", "body": data, "more_body": False})
+                return
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            batch = await run.events()
+
+    async def _open(self, send: Send, run: RouteRun) -> None:
+        """The stream's headers: who answers (or, kept open while Exo loads, who is loading)."""
+        headers = self._reply_headers(run.provider or "", run.model or "unknown", run.attempts, None)
         headers["Cache-Control"] = "no-cache"
         await send(
             {
@@ -270,18 +303,23 @@ class ChatEndpoint:
                 "headers": _headers(headers, b"text/event-stream; charset=utf-8"),
             }
         )
-        opening = chunks.role()
-        while True:
-            texts = [e.text for e in batch if e.kind == "text"]
-            ends = [e for e in batch if e.kind == "end"]
-            data = opening + chunks.text(texts)
-            opening = b""
-            if ends:
-                data += self._stream_tail(scope, chunks, ends[0], run.cancelled.is_set())
-                await send({"type": "http.response.body", "body": data, "more_body": False})
-                return
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-            batch = await run.events()
+
+    def _kept_open_tail(self, scope: Scope, end: Event) -> bytes:
+        """The end of a stream opened while Exo loaded, when no provider answered after all."""
+        result = end.result
+        if isinstance(end.error, ClientGone):
+            if result is not None:
+                self._note(scope, result)
+            scope["exobridge"]["error"] = "client disconnected"
+            return b""
+        if result is None or end.error is not None:
+            return wire.ChunkWriter.error(self._internal(scope, end.error), "internal_error")
+        self._note(scope, result)
+        failure = wire.route_failure(result.attempts)
+        error = failure.body["error"]
+        message = self.ctx.redact(result.error if not result.attempts else error["message"])
+        scope["exobridge"]["error"] = message
+        return wire.ChunkWriter.error(message, error.get("code") or "no_provider")
 
     def _stream_tail(self, scope: Scope, chunks: wire.ChunkWriter, end: Event, client_left: bool) -> bytes:
         result = end.result
@@ -354,6 +392,10 @@ class ChatEndpoint:
             return
         message = self._internal(scope, error)
         await send_json(send, 500, wire.error_body(message, "server_error", code="internal_error"))
+
+
+def _comments(batch: list[Event]) -> bytes:
+    return b"".join(wire.ChunkWriter.comment(e.text) for e in batch if e.kind == COMMENT)
 
 
 async def _watch_disconnect(receive: Receive, run: RouteRun) -> None:

@@ -155,7 +155,7 @@ def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
 
 @dataclass
 class Event:
-    kind: str  # "text" | "end"
+    kind: str  # "text" | "end" | "comment" (a keep-alive line while Exo loads the model: serve/exo_autoload.py)
     text: str = ""
     result: ChatResult | None = None
     error: BaseException | None = None
@@ -172,6 +172,7 @@ class RouteRun:
     loop: asyncio.AbstractEventLoop
     clients: UpstreamClients | None = None
     secrets: Callable[[str], str] = _same
+    log: Any = None  # serve's AccessLog: notices about models Exo has not loaded (serve/exo_autoload.py)
     # what the response headers say once the first token arrived
     provider: str | None = None
     url: str | None = None
@@ -189,6 +190,8 @@ class RouteRun:
 
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
+        from exobridge.serve.exo_autoload import NotLoadedHook
+
         observer = _Observer(self)
         lease = None
         try:
@@ -199,6 +202,7 @@ class RouteRun:
                 keep_text=True,  # the history keeps the reply (core/history_record.record_serve)
                 state=_RouteView(self),
                 http=lease.client if lease is not None else None,
+                on_not_loaded=NotLoadedHook(self),
             )
             result = router.run(self.request, self.targets)
             _record(self.config, self.request, result)  # before the end: the row exists once the reply ends

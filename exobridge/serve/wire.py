@@ -203,6 +203,12 @@ class ChunkWriter:
         return data + DONE
 
     @staticmethod
+    def comment(text: str) -> bytes:
+        """An SSE comment line (`: text`), which clients skip: serve's keep-alive while Exo loads the model."""
+        line = " ".join(text.splitlines()).replace("\r", " ")
+        return f": {line}\n\n".encode()
+
+    @staticmethod
     def error(message: str, code: str) -> bytes:
         """The one event that ends a stream broken after its first token (no `[DONE]` follows)."""
         return f"data: {dumps(error_body(message, 'upstream_error', code=code))}\n\n".encode()
