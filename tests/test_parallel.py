@@ -133,3 +133,47 @@ def test_any_mix_of_jobs_gives_one_outcome_each_in_order(plan: list[str]) -> Non
             assert isinstance(outcome.error, RuntimeError) and outcome.value is None
         else:
             assert outcome.value == index and outcome.ok
+
+
+def test_daemon_pool_reuses_an_idle_thread_and_queues_beyond_its_limit():
+    import threading
+
+    from exobridge.core.parallel import DaemonPool
+
+    pool = DaemonPool(limit=2, name="test-pool")
+    seen: list[str] = []
+    done = threading.Event()
+
+    def job() -> None:
+        seen.append(threading.current_thread().name)
+        done.set()
+
+    for _ in range(3):  # one after the other: the same worker each time
+        done.clear()
+        pool.submit(job)
+        assert done.wait(5)
+    assert len(set(seen)) == 1 and seen[0].startswith("test-pool-")
+    assert threading.current_thread().daemon is False and all(
+        t.daemon for t in threading.enumerate() if t.name.startswith("test-pool-")
+    )
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    finished: list[int] = []
+    ended = threading.Semaphore(0)
+
+    def blocked(n: int) -> None:
+        started.release()
+        release.wait(5)
+        finished.append(n)
+        ended.release()
+
+    for n in range(3):  # two run at once; the third waits for a free worker, then runs
+        pool.submit(lambda n=n: blocked(n))
+    assert started.acquire(timeout=5) and started.acquire(timeout=5)
+    assert not started.acquire(timeout=0.2)  # the limit holds the third back
+    release.set()
+    assert started.acquire(timeout=5)
+    assert all(ended.acquire(timeout=5) for _ in range(3))
+    assert sorted(finished) == [0, 1, 2]
+    assert len([t for t in threading.enumerate() if t.name.startswith("test-pool-")]) == 2

@@ -445,7 +445,9 @@ def _send_by(
                 shutdown_response(response)
         done.set()
 
-    threading.Thread(target=work, name="exobridge-send", daemon=True).start()
+    from exobridge.core import parallel
+
+    parallel.WORKERS.submit(work)
     try:
         finished = done.wait(max(cutoff.deadline - time.monotonic(), 0.0))
     except BaseException:  # Ctrl-C: drop the request at once

@@ -168,3 +168,48 @@ def run_each(
 
 def _bind(function: Callable[[I], T], item: I) -> Callable[[], T]:
     return lambda: function(item)
+
+
+class DaemonPool:
+    """Daemon worker threads reused from job to job, for work started per request (serve's routes, the send
+    that a wall-clock deadline waits on): starting a thread per job cost more than the job under load.
+
+    Daemon threads, so a job stuck on a stalled socket never holds up the interpreter's exit; nothing joins
+    them. Up to `limit` threads run at once; beyond that, jobs wait for a free one.
+    """
+
+    def __init__(self, limit: int = 1024, name: str = "exobridge-worker") -> None:
+        import os
+
+        self._limit = limit
+        self._name = name
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked child has none of the parent's threads
+
+    def _reset(self) -> None:
+        import queue
+
+        self._jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = 0
+
+    def submit(self, job: Callable[[], object]) -> None:
+        """Run `job` on a worker thread; it must not raise (catch inside, hand results back yourself)."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that idle worker takes this job
+            elif self._threads < self._limit:
+                self._threads += 1
+                name = f"{self._name}-{self._threads}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+WORKERS = DaemonPool(name="exobridge-send")  # core/http.py's deadline-bound sends
