@@ -195,15 +195,9 @@ def test_never_fails_over_without_a_notice(server, backup, write_config) -> None
     assert not comments(response.text) and not serve.notices() and not sim.place_bodies
 
 
-def test_a_client_that_leaves_during_the_load_stops_the_wait_and_nothing_fails_over(
-    server, backup, write_config
-) -> None:
-    # A download that moves at every read of /state (so every read is an event the route sees).
-    steps = ["pending", *(f"downloading:{i / 1000:.3f}" for i in range(1, 1000))]
-    sim = CurrentExo(server(), steps=steps)
-    # A load bound far beyond the join below: the route ends because the client left, not at the bound.
-    write_config(serve_config(sim.url, backup.url, "auto", first_token_timeout=600))
-    serve = Serve()
+def stream_through_asgi(serve: Serve, on_body: Callable[[bytes], bool]) -> list[dict[str, Any]]:
+    """One streamed chat request straight through serve's ASGI application; the client disconnects as soon as
+    `on_body` says so of a body message it was sent. The messages it was sent."""
     body = json.dumps({"model": "llama-3.2-3b", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
     sent: list[dict[str, Any]] = []
 
@@ -219,17 +213,56 @@ def test_a_client_that_leaves_during_the_load_stops_the_wait_and_nothing_fails_o
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
-            if message["type"] == "http.response.body" and b"downloading" in message.get("body", b""):
-                gone.set()  # the client leaves while Exo downloads
+            if message["type"] == "http.response.body" and on_body(message.get("body", b"")):
+                gone.set()
 
         scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "client": ("127.0.0.1", 1)}
         scope |= {"headers": [(b"host", b"127.0.0.1")], "query_string": b"", "root_path": "", "scheme": "http"}
         await serve.app(scope | {"http_version": "1.1"}, receive, send)
 
     asyncio.run(go())
-    serve.routes.join()  # the route noticed and ended
+    serve.routes.join()  # the route ended
+    return sent
+
+
+def test_a_client_that_leaves_during_the_load_stops_the_wait_and_nothing_fails_over(
+    server, backup, write_config
+) -> None:
+    # A download that moves at every read of /state (so every read is an event the route sees).
+    steps = ["pending", *(f"downloading:{i / 1000:.3f}" for i in range(1, 1000))]
+    sim = CurrentExo(server(), steps=steps)
+    # A load bound far beyond the join in Threads: the route ends because the client left, not at the bound.
+    write_config(serve_config(sim.url, backup.url, "auto", first_token_timeout=600))
+    serve = Serve()
+    sent = stream_through_asgi(serve, lambda body: b"downloading" in body)  # leaves while Exo downloads
     assert sent[0]["status"] == 200
     assert not any(b"data:" in m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert sim.place_bodies and not sim.deleted  # Exo keeps loading
     assert not backup.requests  # and nothing failed over
     assert "client disconnected" in serve.log.getvalue()
+
+
+def test_a_load_that_stays_quiet_still_gets_keep_alive_lines(server, backup, write_config, monkeypatch) -> None:
+    from exobridge.serve import exo_autoload
+
+    monkeypatch.setattr(exo_autoload, "KEEP_ALIVE", 0.01)
+    sim = CurrentExo(server())
+    heard = threading.Event()
+
+    def quiet_state(ex: Any) -> None:  # once placed, Exo says nothing new until the client heard a keep-alive
+        if sim.placed:
+            heard.wait(4)  # a bound below the loader's 5 s per request: without keep-alives the test fails
+        sim._state(ex)
+
+    sim.server.route("GET", "/state")(quiet_state)
+    write_config(serve_config(sim.url, backup.url, "auto"))
+
+    def listen(body: bytes) -> bool:
+        if b"still loading" in body:
+            heard.set()
+        return False  # the client stays
+
+    sent = stream_through_asgi(Serve(), listen)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
+    assert ": still loading mlx-community/Llama-3.2-3B-Instruct-4bit on exo\n\n" in body
+    assert stream_text(check_stream(body)) == "Hello from Exo" and not backup.requests

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from exobridge.serve import dashboard, wire
+from exobridge.serve import dashboard, exo_autoload, wire
 from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun, UpstreamClients
 from exobridge.serve.exo_autoload import COMMENT
 from exobridge.serve.logs import AccessLog
@@ -259,7 +259,10 @@ class ChatEndpoint:
                 await self._open(send, run)
                 opened = True
             await send({"type": "http.response.body", "body": _comments(batch), "more_body": True})
-            batch = await run.events()
+            try:  # the load reports changes only: a quiet spell still gets a line, so no proxy cuts the stream
+                batch = await asyncio.wait_for(run.events(), exo_autoload.KEEP_ALIVE)
+            except TimeoutError:
+                batch = [Event(COMMENT, text=f"still loading {run.model} on {run.provider}")]
         if not any(e.kind == "text" for e in batch):  # the route ended without a token
             end = next((e for e in batch if e.kind == "end"), None)
             if run.cancelled.is_set() or end is None:

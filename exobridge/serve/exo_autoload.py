@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from exobridge.serve.bridge import RouteRun
 
 COMMENT = "comment"  # the Event kind of a keep-alive comment line (serve/app.py sends it as `: text`)
+KEEP_ALIVE = 15.0  # seconds without a change of the load after which a kept-open stream gets a comment anyway
 LOCK_CHECK = 0.25  # seconds between looks at a client that may have left while another request loads
 
 # Per serve log (so per serve process, and per in-process test server): which (provider, model) were noticed.
