@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from exobridge.core.parallel import DaemonPool
 from exobridge.serve import dashboard, exo_autoload, wire
-from exobridge.serve.bridge import ClientGone, DaemonPool, Event, RouteRun, UpstreamClients
+from exobridge.serve.bridge import ClientGone, Event, RouteRun, UpstreamClients
 from exobridge.serve.exo_autoload import COMMENT
 from exobridge.serve.logs import AccessLog
 from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import sys
 import threading
 from collections import deque
@@ -36,33 +35,6 @@ BUFFERED_PIECES = 4096  # text pieces waiting for a slow client before the upstr
 
 class ClientGone(Exception):
     """The client of this request disconnected: stop routing it."""
-
-
-class DaemonPool:
-    """Worker threads for routes. Daemon threads, so a route stuck on a stalled upstream never holds up exit;
-    idle ones are reused, so a request does not pay for starting a thread."""
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-        self._threads = 0
-        self._limit = limit
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if self._idle:
-                self._idle -= 1  # that idle worker takes this job
-            elif self._threads < self._limit:
-                self._threads += 1
-                threading.Thread(target=self._work, name=f"exobridge-route-{self._threads}", daemon=True).start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while True:
-            self._jobs.get()()
-            with self._lock:
-                self._idle += 1
 
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")

@@ -81,8 +81,9 @@ def _bind(host: str, port: int) -> socket.socket:
 def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
     from exobridge.core import config as config_mod
     from exobridge.core import paths
+    from exobridge.core.parallel import DaemonPool
     from exobridge.serve.app import ServeContext
-    from exobridge.serve.bridge import DaemonPool, UpstreamClients
+    from exobridge.serve.bridge import UpstreamClients
     from exobridge.serve.logs import AccessLog
     from exobridge.serve.shared import LiveConfig, SharedRouteState
 
@@ -94,7 +95,7 @@ def build_context(opts: ServeOptions, key: str | None, stderr: IO[str]) -> Any:
     return ServeContext(
         live=live,
         state=SharedRouteState(),
-        pool=DaemonPool(),
+        pool=DaemonPool(name="exobridge-route"),
         log=log,
         redact=secrets,
         quick_redact=secrets.quick,
