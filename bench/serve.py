@@ -8,7 +8,9 @@ One run measures, with K concurrent clients (keep-alive connections, a minimal H
 the client costs little next to the servers): requests/s and latency through serve and directly against the
 upstream, non-streaming (latency = the whole reply) and streaming (latency = time to the first content chunk).
 Then 200 streams held open through serve at once, counting errors, with serve's resident memory at the peak.
-When LiteLLM's proxy is installed (`litellm` on PATH), it is measured beside serve the same way.
+When LiteLLM's proxy is installed (`litellm` on PATH), it is measured beside serve the same way. A bare
+passthrough proxy on serve's own stack (uvicorn + Starlette + httpx.AsyncClient, nothing of exobridge) is
+always measured too: the ceiling any proxy on this stack reaches on this machine, as a reference row.
 
 The upstream is the test suite's loopback server (tests/loopback.py) in a process of its own, answering at
 once. serve runs as the installed `exobridge serve`, with a private HOME, config and cache. Stdlib only.
@@ -329,6 +331,68 @@ def start_serve(upstream: str, home: Path, workers: int = 1) -> tuple[subprocess
     return proc, found.group(1)
 
 
+# The same stack with nothing of exobridge in it: uvicorn + Starlette + one shared httpx.AsyncClient (keep-alive)
+# passing the request body through and the reply back. What any proxy on this stack can reach on this machine,
+# measured in the same run (a reference row, not a target).
+PASSTHROUGH_PROXY = """\
+import sys
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+upstream = httpx.AsyncClient(base_url=sys.argv[2], limits=httpx.Limits(max_connections=200))
+
+
+async def chat(request):
+    body = await request.body()
+    sent = upstream.build_request(
+        "POST", "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    reply = await upstream.send(sent, stream=True)
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        data = await reply.aread()
+        await reply.aclose()
+        return Response(data, status_code=reply.status_code, media_type="application/json")
+
+    async def relay():
+        try:
+            async for piece in reply.aiter_bytes():
+                yield piece
+        finally:
+            await reply.aclose()
+
+    return StreamingResponse(relay(), media_type="text/event-stream")
+
+
+app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def start_passthrough(upstream: str, home: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = home / "passthrough.py"
+    script.write_text(PASSTHROUGH_PROXY)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port), upstream], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)  # polling a child's start-up, not synchronising a test
+    proc.kill()
+    return None
+
+
 def start_litellm(upstream: str, home: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     exe = shutil.which("litellm")
     if exe is None:
@@ -393,6 +457,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     home = Path(tempfile.mkdtemp(prefix="exobridge-bench-serve-"))
     serve_proc, serve_url = start_serve(upstream, home / "serve", args.workers)
     litellm = start_litellm(upstream, home) if not args.no_litellm else None
+    passthrough = start_passthrough(upstream, home)
     results: dict[str, object] = {"clients": args.clients, "seconds": args.seconds, "client": args.client}
     try:
         print(
@@ -415,6 +480,15 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 "added_p99_ms": round(served.pct(0.99) - direct.pct(0.99), 2),
                 "errors": served.errors,
             }
+            if passthrough is not None:
+                bare = await drive(
+                    "passthrough", passthrough[1], "/v1/chat/completions", stream, args.clients, args.seconds, 1
+                )
+                print(row(f"bare passthrough, same stack, {kind}", bare, direct))
+                results[f"passthrough_{key}"] = {
+                    "ratio": round(bare.rate / direct.rate, 3),
+                    "added_p50_ms": round(bare.pct(0.5) - direct.pct(0.5), 2),
+                }
             if litellm is not None:
                 other = await drive(
                     "litellm", litellm[1], "/v1/chat/completions", stream, args.clients, args.seconds, 1
@@ -433,6 +507,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         results["held"] = {"complete": done, "errors": errors, "rss_peak_mib": round(peak or 0, 1)}
     finally:
         stop(serve_proc)
+        if passthrough is not None:
+            stop(passthrough[0])
         if litellm is not None:
             stop(litellm[0])
         upstream_proc.terminate()
