@@ -184,8 +184,9 @@ class LoopbackServer:
             with self._lock:
                 self._conns.append(conn)
             thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
-            self._threads.append(thread)
             thread.start()
+            with self._lock:  # close() joins only started threads
+                self._threads.append(thread)
 
     def _read_request(self, conn: socket.socket) -> Request | None:
         data = b""
@@ -235,7 +236,8 @@ class LoopbackServer:
             for conn in self._conns:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
 
     def __enter__(self) -> LoopbackServer:
