@@ -431,3 +431,22 @@ def test_status_adds_the_cli_hint_to_a_missing_key(write_config, cli):
     assert result.exit_code == 3
     row = next(line for line in result.stdout.splitlines() if line.startswith("openrouter"))
     assert row.endswith("no API key (set OPENROUTER_API_KEY) → exobridge keys set openrouter")
+
+
+def test_providers_list_never_shows_nothing_spent_when_the_history_cannot_be_read(cli, write_config, isolated):
+    import sqlite3
+
+    from exobridge.core import history
+
+    write_config(local_config() + "[budget]\ndaily_usd = 2.0\n")
+    with history.Store() as store:
+        store.add(history.Entry(conversation="c", prompt="p", reply="r", outcome="complete", provider="x", cost=1.5))
+    shown = cli("providers", "list")
+    assert shown.exit_code == 0 and "$1.50 of $2.00" in shown.stdout
+    with sqlite3.connect(isolated / "data" / "history.db") as conn:
+        conn.execute("PRAGMA user_version = 99")  # from a newer exobridge: not read
+    result = cli("providers", "list")
+    assert result.exit_code == 0
+    assert "budgets: spending unknown:" in result.stderr and "newer" in result.stderr
+    assert "$0.00" not in result.stdout + result.stderr
+    assert all(row["budgets"] == [] for row in cli("providers", "list", "--json").json()["providers"])

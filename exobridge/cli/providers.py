@@ -78,9 +78,15 @@ def list_run(opts: ListOptions, io: IOStreams) -> int:
             }
         )
     _show_warnings(store, io)
-    from exobridge.core import budget
+    from exobridge.core import budget, history
 
-    standings = budget.current_standings(config)  # [budget]: what is left today and this month
+    try:
+        standings = budget.current_standings(config)  # [budget]: what is left today and this month
+    except history.HistoryUnavailable as exc:  # never shown as $0 spent
+        from exobridge.render.providers import warn
+
+        standings = []
+        warn(f"budgets: spending unknown: {exc}", io)
     for row in rows:
         row["budgets"] = [s.to_json() for s in standings if s.scope in ("overall", row["name"])]
     view.show_list(rows, opts.json, io)

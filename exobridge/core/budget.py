@@ -221,21 +221,31 @@ def from_config(config: Config) -> Budget:
     return getattr(config, "budget", None) or Budget()
 
 
-def spent_from_history(since: float, provider: str | None) -> float:
-    """Known spending since `since` from the history database (0 when there is none or it cannot be read)."""
+def history_spent(since: float, provider: str | None) -> float:
+    """Known spending since `since` from the history database: 0 when there is none yet; raises
+    history.HistoryUnavailable when it cannot be read (what was spent is then not known)."""
     from exobridge.core import history
 
     store = history.Store(create=False)
     if not store.exists():
         return 0.0
+    with store:
+        return store.spent_since(since, provider)
+
+
+def spent_from_history(since: float, provider: str | None) -> float:
+    """`history_spent`, with 0 when the history cannot be read: `chat` still answers (its history warning says
+    why the history is unavailable)."""
+    from exobridge.core import history
+
     try:
-        with store:
-            return store.spent_since(since, provider)
+        return history_spent(since, provider)
     except history.HistoryUnavailable:
         return 0.0
 
 
 def current_standings(config: Config) -> list[Standing]:
-    """Every configured limit with what was spent today / this month (for `providers list`, `usage`)."""
+    """Every configured limit with what was spent today / this month (for `providers list`). Raises
+    history.HistoryUnavailable when the history cannot be read: never shown as $0 spent."""
     plan = from_config(config)
-    return standings(plan, spent_from_history) if plan.active else []
+    return standings(plan, history_spent) if plan.active else []
