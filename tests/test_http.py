@@ -434,3 +434,19 @@ def test_a_long_error_message_is_clipped_to_one_readable_line(server, backup) ->
     reason = result.attempts[0].reason or ""
     assert reason.startswith("HTTP 401: no no") and reason.endswith("…")
     assert len(reason) <= len("HTTP 401: ") + failover.MESSAGE_LIMIT
+
+
+def test_cancelled_deadlines_do_not_pile_up_in_the_shared_timer():
+    """serve makes a Cutoff per request and cancels it within milliseconds of a 60 s deadline: the shared
+    timer's queue must not keep them (nor the sockets they watched) until their deadlines pass."""
+    import time
+
+    from exobridge.core import http
+
+    far = time.monotonic() + 3600
+    for _ in range(3000):
+        cutoff = http.Cutoff(far)
+        cutoff.watch(object())
+        cutoff.cancel()
+        assert cutoff._streams == []
+    assert len(http._DEADLINES._heap) < 1100

@@ -298,6 +298,9 @@ class _Deadlines:
 
         with self._wake:
             self._count += 1
+            if self._count % 1024 == 0:  # most requests end long before their deadline: drop their entries
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
             heapq.heappush(self._heap, (cutoff.deadline, self._count, cutoff))
             if self._thread is None or not self._thread.is_alive():  # also after a fork
                 self._thread = threading.Thread(target=self._run, name="exobridge-deadlines", daemon=True)
@@ -354,7 +357,10 @@ class Cutoff:
             shutdown(stream)
 
     def cancel(self) -> None:
-        self.cancelled = True
+        """The request ended in time: nothing to cut (its entry leaves the shared timer's queue later)."""
+        with self._lock:
+            self.cancelled = True
+            self._streams.clear()
 
     def __enter__(self) -> Cutoff:
         return self
