@@ -450,3 +450,39 @@ def test_cancelled_deadlines_do_not_pile_up_in_the_shared_timer():
         cutoff.cancel()
         assert cutoff._streams == []
     assert len(http._DEADLINES._heap) < 1100
+
+
+def test_a_forked_child_gets_its_own_deadline_timer():
+    """A child forked while the shared deadline timer's lock is held (by its thread, or any caller) must not
+    inherit that lock: its own deadlines still cut its sockets."""
+    import multiprocessing
+    import socket
+    import time
+
+    from exobridge.core import http
+
+    class Stream:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> object:
+            return self.sock if name == "socket" else None
+
+    def child(out) -> None:
+        mine, other = socket.socketpair()
+        other.settimeout(5)
+        cutoff = http.Cutoff(time.monotonic() + 0.05)
+        cutoff.watch(Stream(mine))
+        out.send(other.recv(1) == b"" and cutoff.expired)  # EOF: the deadline shut the socket down
+
+    http.Cutoff(time.monotonic() + 3600).cancel()  # the parent's timer thread is running
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    with http._DEADLINES._wake:  # held across the fork
+        proc = context.Process(target=child, args=(send,), daemon=True)
+        proc.start()
+    proc.join(10)
+    if proc.exitcode is None:
+        proc.kill()
+    assert proc.exitcode == 0, "the child hung on the deadline timer's lock"
+    assert receive.poll(1) and receive.recv() is True

@@ -288,6 +288,12 @@ class _Deadlines:
     the request under `serve`'s load). Cancelled entries are dropped when they come up."""
 
     def __init__(self) -> None:
+        import os
+
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # the parent's timer thread may hold the lock at fork
+
+    def _reset(self) -> None:
         self._heap: list[tuple[float, int, Cutoff]] = []
         self._wake = threading.Condition()
         self._count = 0
@@ -302,7 +308,7 @@ class _Deadlines:
                 self._heap = [entry for entry in self._heap if not entry[2].cancelled]
                 heapq.heapify(self._heap)
             heapq.heappush(self._heap, (cutoff.deadline, self._count, cutoff))
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="exobridge-deadlines", daemon=True)
                 self._thread.start()
             elif self._heap[0][2] is cutoff:
