@@ -221,16 +221,26 @@ def from_config(config: Config) -> Budget:
     return getattr(config, "budget", None) or Budget()
 
 
-def history_spent(since: float, provider: str | None) -> float:
-    """Known spending since `since` from the history database: 0 when there is none yet; raises
-    history.HistoryUnavailable when it cannot be read (what was spent is then not known)."""
-    from exobridge.core import history
+def history_reader(moved: list[str] | None = None) -> SpentFn:
+    """Known spending from the history database: 0 when there is none yet; raises history.HistoryUnavailable
+    when it cannot be read (what was spent is then not known). A damaged file is moved aside as every command
+    does; with `moved`, its new name is added there (doctor says so)."""
 
-    store = history.Store(create=False)
-    if not store.exists():
-        return 0.0
-    with store:
-        return store.spent_since(since, provider)
+    def spent(since: float, provider: str | None) -> float:
+        from exobridge.core import history
+
+        store = history.Store(create=False)
+        if not store.exists():
+            return 0.0
+        with store:
+            if moved is not None and store.moved_aside is not None and str(store.moved_aside) not in moved:
+                moved.append(str(store.moved_aside))
+            return store.spent_since(since, provider)
+
+    return spent
+
+
+history_spent = history_reader()
 
 
 def spent_from_history(since: float, provider: str | None) -> float:

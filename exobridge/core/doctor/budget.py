@@ -86,7 +86,7 @@ def check_budgets(
     moment = time.time() if now is None else now
     moved: list[str] = []
     try:
-        standings = budget.standings(plan, spent or _history_reader(moved), moment)
+        standings = budget.standings(plan, spent or budget.history_reader(moved), moment)
     except history.HistoryUnavailable as exc:  # never shown as $0 spent: what was spent is not known
         fix = "fix what the message names, then run exobridge doctor again"
         results.append(CheckResult("budget.spent", Section.BUDGET, WARN, f"spending unknown: {exc}", fix))
@@ -97,21 +97,3 @@ def check_budgets(
         results.append(CheckResult("budget.spent", Section.BUDGET, WARN, detail, fix))
     results.extend(standing_result(standing) for standing in standings)
     return results
-
-
-def _history_reader(moved: list[str]) -> SpentFn:
-    """Known spending from the history file: 0 with no file; HistoryUnavailable when it cannot be read; a
-    damaged file is moved aside as every command does (its new name lands in `moved`)."""
-
-    def spent(since: float, provider: str | None) -> float:
-        from exobridge.core import history
-
-        store = history.Store(create=False)
-        if not store.exists():
-            return 0.0
-        with store:
-            if store.moved_aside is not None and str(store.moved_aside) not in moved:
-                moved.append(str(store.moved_aside))
-            return store.spent_since(since, provider)
-
-    return spent
