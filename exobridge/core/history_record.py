@@ -10,12 +10,12 @@ model lists, else `DEFAULT_CONTEXT_TOKENS`), counting 4 characters a token and k
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core import history
-from exobridge.core.errors import ExitCode, UsageError
+from exobridge.core.errors import ExitCode, ExobridgeError, UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -163,14 +163,20 @@ def entry_for(
 
 def record(entry: history.Entry, redactor: Redactor | None, path: Path | None = None) -> list[str]:
     """Store `entry`; the warning lines to show (none when it was stored and nothing was odd)."""
-    from exobridge.core.errors import ExobridgeError
 
-    warnings: list[str] = []
-    try:
-        store = history.Store(path)
-        with store:
+    def add(warnings: list[str]) -> None:
+        with history.Store(path) as store:
             _note_moved_aside(store, warnings)
             store.add(entry, redactor)
+
+    return _warnings_of(add)
+
+
+def _warnings_of(add: Callable[[list[str]], None]) -> list[str]:
+    """Run `add(warnings)`: the warning lines it left, and a failure to store as one more line."""
+    warnings: list[str] = []
+    try:
+        add(warnings)
     except history.HistoryUnavailable as exc:
         warnings.append(str(exc))
     except (ExobridgeError, OSError, ImportError) as exc:  # no data dir (HOME unset), no sqlite3 module …
@@ -202,21 +208,17 @@ class LongLivedStore:
         self._closed_at_exit = False
 
     def record(self, entry: history.Entry, redactor: Redactor | None) -> list[str]:
-        from exobridge.core.errors import ExobridgeError
-
-        warnings: list[str] = []
-        with self._lock:
+        def add(warnings: list[str]) -> None:
             try:
                 store = self._current()
                 _note_moved_aside(store, warnings)
                 store.add(entry, redactor)
-            except history.HistoryUnavailable as exc:
-                self._drop()
-                warnings.append(str(exc))
-            except (ExobridgeError, OSError, ImportError) as exc:
-                self._drop()
-                warnings.append(f"history not recorded: {exc}")
-        return warnings
+            except BaseException:
+                self._drop()  # opened again next time
+                raise
+
+        with self._lock:
+            return _warnings_of(add)
 
     def _current(self) -> history.Store:
         import os
