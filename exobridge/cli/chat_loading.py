@@ -50,32 +50,18 @@ class NotLoadedHandler:
         # "OpenRouter" for the built-in provider named after its kind; a provider of your own by its name
         return providers.kind_class(nxt.kind).label if nxt.name == nxt.kind else nxt.name
 
-    def _load_target(self, target: Target, model: str) -> LoadTarget:
-        from exobridge.core.exo_loading import LoadTarget
-
-        ids = tuple(dict.fromkeys((model, *(i for i in (target.model, *target.alternates) if i))))
-        return LoadTarget(target.provider, self.name, ids, self.spec)
-
-    def _loader(self, provider: ProviderConfig, url: str) -> ExoLoader:
-        from exobridge.core import exo_loading, keys
-
-        loader = exo_loading.ExoLoader(provider, keys.resolve(provider).value)
-        loader.node = url
-        return loader
-
     def __call__(self, target: Target, url: str, model: str, failure: Failure) -> bool:
+        from exobridge.core import exo_loading
+
         provider = target.provider
-        mode = provider.load
-        if mode == "never" or self.name in provider.load_never:
+        mode = exo_loading.load_mode(provider, self.name)
+        if mode == "never":
             return False
         if mode == "ask" and not (self.io.is_stdin_tty and self.io.is_stderr_tty):
-            self.notice(
-                f"{self.name} is not loaded on your Exo cluster ({provider.name}); "
-                f"`exobridge models load {self.spec}` would keep it local next time"
-            )
+            self.notice(exo_loading.not_loaded_notice(self.name, provider, self.spec))
             return False
-        with self._loader(provider, url) as loader:
-            load_target = self._load_target(target, model)
+        loader, load_target = exo_loading.route_loader(target, url, model, self.name, self.spec)
+        with loader:
             if mode == "ask":
                 fit = self._fit(loader, load_target)
                 if fit is None:

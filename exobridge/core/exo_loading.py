@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import httpx
 
     from exobridge.core.config import Config, ProviderConfig
+    from exobridge.core.model_targets import Target
 
 REQUEST_SECONDS = 5.0  # one GET or POST to a node (wall clock, headers and body)
 PLACE_WAIT = 30.0  # how long an accepted placement may take to show an instance before it counts as failed
@@ -453,6 +454,31 @@ def is_not_loaded(provider: ProviderConfig, failure: Failure) -> bool:
         and failure.status == 404
         and "no instance found" in failure.reason.lower()
     )
+
+
+def load_mode(provider: ProviderConfig, name: str) -> str:
+    """What a front end does when `provider` says `name` is not loaded: the provider's `load` setting
+    ("ask" | "auto" | "never"), or "never" for a model in its `load_never` list."""
+    return "never" if name in provider.load_never else provider.load
+
+
+def not_loaded_notice(name: str, provider: ProviderConfig, spec: str) -> str:
+    """The notice of a front end that fails over instead of asking (a script, a pipe, `serve`)."""
+    return (
+        f"{name} is not loaded on your Exo cluster ({provider.name}); "
+        f"`exobridge models load {spec}` would keep it local next time"
+    )
+
+
+def route_loader(target: Target, url: str, model: str, name: str, spec: str) -> tuple[ExoLoader, LoadTarget]:
+    """For a route's not-loaded hook: a loader asking the node `url` that answered 404, and what to load there
+    (the id that was sent first, then the target's other ids)."""
+    from exobridge.core import keys
+
+    loader = ExoLoader(target.provider, keys.resolve(target.provider).value)
+    loader.node = url
+    ids = tuple(dict.fromkeys((model, *(i for i in (target.model, *target.alternates) if i))))
+    return loader, LoadTarget(target.provider, name, ids, spec)
 
 
 @dataclass(frozen=True)

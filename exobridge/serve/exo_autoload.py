@@ -45,13 +45,14 @@ class NotLoadedHook:
         self.run = run
 
     def __call__(self, target: Target, url: str, model: str, failure: Failure) -> bool:
-        from exobridge.core import model_targets
+        from exobridge.core import exo_loading, model_targets
 
         provider = target.provider
         name = model_targets.split_pinned(self.run.request.model, self.run.config)[1]
-        if provider.load == "never" or name in provider.load_never:
+        mode = exo_loading.load_mode(provider, name)
+        if mode == "never":
             return False
-        if provider.load != "auto":
+        if mode != "auto":
             self._notice_once(provider, name)
             return False
         return self._load(target, url, model, name)
@@ -88,9 +89,9 @@ class NotLoadedHook:
             raise ClientGone()
 
     def _load(self, target: Target, url: str, model: str, name: str) -> bool:
-        from exobridge.core import exo_loading, keys
+        from exobridge.core import exo_loading
         from exobridge.core.errors import ExobridgeError, Failure
-        from exobridge.core.exo_loading import LoadTarget, Phase
+        from exobridge.core.exo_loading import Phase
 
         provider = target.provider
         timeout = provider.first_token_timeout
@@ -104,13 +105,12 @@ class NotLoadedHook:
             self._gone()
             if time.monotonic() >= deadline:
                 return self._failed(provider, name, "another request's load did not finish in time")
-        ids = tuple(dict.fromkeys((model, *(i for i in (target.model, *target.alternates) if i))))
         last = None
         try:
-            with exo_loading.ExoLoader(provider, keys.resolve(provider).value) as loader:
-                loader.node = url
+            loader, load_target = exo_loading.route_loader(target, url, model, name, self.run.request.model)
+            with loader:
                 left = max(deadline - time.monotonic(), 0.001)
-                for event in loader.load(LoadTarget(provider, name, ids, self.run.request.model), timeout=left):
+                for event in loader.load(load_target, timeout=left):
                     self._gone()  # the client left: stop waiting, Exo keeps loading
                     last = event
                     self._comment(f"loading {name} on {provider.name}: {event.message}")
