@@ -335,6 +335,7 @@ def mount(server: LoopbackServer, recorded: Recorded, kind: str, listed: str | N
 class Replayed:
     result: ChatResult
     pieces: list[str]  # text as the observer received it
+    parts: list[dict[str, Any]]  # tool calls and reasoning as a relaying observer received them
     primary: LoopbackServer
     backup: LoopbackServer
 
@@ -344,11 +345,16 @@ class Replayed:
 
 
 class _Pieces:
-    def __init__(self) -> None:
+    def __init__(self, relay: bool = False) -> None:
         self.pieces: list[str] = []
+        self.parts: list[dict[str, Any]] = []
+        self.relays_parts = relay
 
     def text(self, piece: str) -> None:
         self.pieces.append(piece)
+
+    def part(self, fields: dict[str, Any]) -> None:
+        self.parts.append(fields)
 
     def attempt_started(self, *args: Any) -> None:
         pass
@@ -365,9 +371,11 @@ def replay(
     stream: bool,
     piece: int = PIECE,
     listed: str | None = None,
+    relay: bool = False,
 ) -> Replayed:
     """Serve `recorded` as a provider of `kind`, with a healthy backup behind it, and run the in-process Router
-    (the real client path) for one chat request."""
+    (the real client path) for one chat request. `relay`: the observer relays tool calls and reasoning, as
+    serve's does; without it, as the terminal's."""
     name = PROVIDER_NAME[kind]
     primary, backup = make_server(), make_server()
     mount(primary, recorded, kind, listed, piece)
@@ -376,8 +384,8 @@ def replay(
     raw["providers"][name] = {"kind": kind, "url": primary.url, "enabled": True, "priority": 0}
     raw["providers"]["backup"] = {"kind": "openai", "url": backup.url, "priority": 9}
     cfg = config_mod.build(raw, Path("test.toml"), env={})
-    observer = _Pieces()
+    observer = _Pieces(relay)
     router = Router(cfg, cli_keys=KEYS, observer=observer, sleep=lambda s: None)  # type: ignore[arg-type]
     request = ChatRequest([{"role": "user", "content": "Hi"}], model=model, stream=stream)
     targets = [Target(cfg.providers[name], model), Target(cfg.providers["backup"], "backup-model")]
-    return Replayed(router.run(request, targets), observer.pieces, primary, backup)
+    return Replayed(router.run(request, targets), observer.pieces, observer.parts, primary, backup)

@@ -104,6 +104,13 @@ def sse_payloads(body: str) -> list[str]:
     return payloads
 
 
+# What a chunk's delta may carry: text, and what serve relays beside it (tool calls, reasoning, a refusal).
+DELTA_FIELDS = {
+    *("role", "content"),
+    *("tool_calls", "function_call", "refusal", "reasoning", "reasoning_content", "reasoning_details"),
+}
+
+
 def check_stream(body: str, *, done: bool = True) -> list[dict[str, Any]]:
     """Every event is an OpenAI chunk sharing one id; `[DONE]` exactly once, at the end (when `done`)."""
     payloads = sse_payloads(body)
@@ -119,7 +126,7 @@ def check_stream(body: str, *, done: bool = True) -> list[dict[str, Any]]:
         assert isinstance(chunk["created"], int) and isinstance(chunk["model"], str) and chunk["model"]
         assert isinstance(chunk["choices"], list)
         for choice in chunk["choices"]:
-            assert set(choice["delta"]) <= {"role", "content"}, chunk
+            assert set(choice["delta"]) <= DELTA_FIELDS, chunk
             assert "message" not in choice
         ids.add(chunk["id"])
     assert len(ids) == 1 and next(iter(ids)).startswith("chatcmpl-"), ids

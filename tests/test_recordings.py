@@ -196,3 +196,27 @@ def test_usage_wherever_the_stream_puts_it(server: Any, name: str, usage_where: 
         assert with_usage == [c for c in chunks if c["choices"] and c["choices"][0].get("finish_reason")]
     else:
         assert with_usage == [chunks[-1]] and chunks[-1]["choices"][0]["finish_reason"] is None
+
+
+@requires_recordings
+def test_a_recorded_tool_call_stream_is_an_answer_for_a_consumer_of_parts(server: Any) -> None:
+    """OpenRouter's tool-call stream (its second piece repeats `type`): whole for serve, empty for the terminal."""
+    recorded = _one("llm-openrouter.test_tool_calls#1")
+    kind = provider_kind(recorded)
+    run = replay(server, recorded, kind, recorded.requested_model or "m", True, relay=True)
+    assert run.result.exit_code == 0 and run.result.provider == PROVIDER_NAME[kind]
+    assert run.result.finish_reason == "tool_calls"
+    (call,) = run.result.message["tool_calls"]
+    assert call["type"] == "function" and call["function"] == {"name": "llm_version", "arguments": "{}"}
+    assert call["id"].startswith("call_")
+
+
+@requires_recordings
+def test_reasoning_relayed_then_an_inband_error_is_a_broken_stream_not_a_failover(server: Any) -> None:
+    """Once serve's client has the reasoning, another provider's answer can no longer follow it."""
+    recorded = _one("pydantic-ai.test_openrouter_stream_error#0")
+    kind = provider_kind(recorded)
+    run = replay(server, recorded, kind, recorded.requested_model or "m", True, relay=True)
+    assert run.result.provider == PROVIDER_NAME[kind] and run.result.exit_code != 0
+    assert "".join(p.get("reasoning", "") for p in run.parts).startswith("We need to respond to a greeting.")
+    assert not run.backup.requests

@@ -37,6 +37,7 @@ EXO_MODELS = [
     "slow",
     "slow-stall",
     "dummy",  # the served model of the recorded legacy Exo stream
+    "tools-mid",
 ]
 
 
@@ -131,6 +132,66 @@ def current_exo(ex: Exchange, model: str, stream: bool) -> None:
     ex.end()
 
 
+WEATHER_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+}
+TIME_CALL = {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+
+
+def tool_chunk(model: str, *calls: dict, finish: str | None = None) -> dict:
+    delta = {"role": "assistant", "content": None, "tool_calls": list(calls)} if calls else {}
+    return {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def tool_calls_reply(ex: Exchange, model: str, stream: bool) -> None:
+    """Two tool calls, as OpenAI streams them: id, type and name first, the arguments in fragments, by index."""
+    if not stream:
+        message = {"role": "assistant", "content": None, "tool_calls": [WEATHER_CALL, TIME_CALL]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        ex.reply(200, {"id": "x", "object": "chat.completion", "model": model, "choices": [choice], "usage": USAGE})
+        return
+    ex.start_stream()
+    ex.event(tool_chunk(model, {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather"}}))
+    ex.event(tool_chunk(model, {"index": 0, "function": {"arguments": '{"city":'}}))
+    ex.event(tool_chunk(model, {"index": 1, "id": "call_2", "type": "function", "function": {"name": "now"}}))
+    ex.event(tool_chunk(model, {"index": 0, "function": {"arguments": '"Paris"}'}}))
+    ex.event(tool_chunk(model, {"index": 1, "function": {"arguments": "{}"}}))
+    ex.event(tool_chunk(model, finish="tool_calls"))
+    ex.event({"id": "x", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": USAGE})
+    ex.event("[DONE]")
+    ex.end()
+
+
+def reasoning_reply(ex: Exchange, model: str, stream: bool) -> None:
+    """A thinking model (the field named as DeepSeek and the Hugging Face router name it); `length`: it spent
+    its whole budget thinking, and the answer has no text."""
+    thoughts, answer = ["The user greets;", " answer briefly."], "" if model == "reasoning-length" else "Hi!"
+    finish = "length" if model == "reasoning-length" else "stop"
+    if not stream:
+        message = {"role": "assistant", "content": answer, "reasoning_content": "".join(thoughts)}
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+        ex.reply(200, {"id": "x", "object": "chat.completion", "model": model, "choices": [choice], "usage": USAGE})
+        return
+    ex.start_stream()
+    for thought in thoughts:
+        delta = {"role": "assistant", "content": None, "reasoning_content": thought}
+        ex.event(
+            {"id": "x", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": delta}]}
+        )
+    if answer:
+        ex.event({"id": "x", "model": model, "choices": [{"index": 0, "delta": {"content": answer}}]})
+    ex.event({"id": "x", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    ex.event("[DONE]")
+    ex.end()
+
+
 class ExoUpstream:
     def __init__(self) -> None:
         self.server = LoopbackServer()
@@ -153,6 +214,10 @@ class ExoUpstream:
             ex.start_stream()
             ex.event(v1_chunk(model, "partial"))
             ex.event(v1_chunk(model, " answer"))
+            ex.reset()
+        elif model == "tools-mid":  # a tool call starts, then the connection breaks
+            ex.start_stream()
+            ex.event(tool_chunk(model, {"index": 0, "id": "call_9", "type": "function", "function": {"name": "f"}}))
             ex.reset()
         elif model == "inband-mid":
             ex.start_stream()
@@ -219,6 +284,14 @@ class BackupUpstream:
         if model == "hf-401":
             ex.reply(401, {"error": "Invalid username or password."})
             return
+        if model == "tools":
+            tool_calls_reply(ex, model, stream)
+            return
+        if model.startswith("reasoning"):
+            reasoning_reply(ex, model, stream)
+            return
+        if model == "dated":  # a cloud answers with a dated id, as OpenAI does: not a reason to fail over
+            model = "dated-2024-08-06"
         text = ["from ", "backup"]
         if model == "echo-content":
             text = ["your key is ", ex.request.headers.get("authorization", "")[7:], " ok"]
@@ -596,3 +669,94 @@ def test_canary_keys_reach_no_client_byte_and_no_log_line(stack: Stack) -> None:
         for piece in pieces(secret):
             assert piece not in received, f"{piece!r} of a key reached a client"
             assert piece not in logs, f"{piece!r} of a key reached the log"
+
+
+# --- tool calls, reasoning, finish reasons and served ids, relayed -------------------------------------------
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+def test_openai_sdk_gets_tool_calls_whole(stack: Stack) -> None:
+    reply = openai_client(stack).chat.completions.create(
+        model="tools", messages=[{"role": "user", "content": "weather?"}], tools=TOOLS
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    calls = [(c.id, c.type, c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
+    assert calls == [("call_1", "function", "get_weather", '{"city":"Paris"}'), ("call_2", "function", "now", "{}")]
+    sent = json.loads(stack.backup.server.requests[-1].body)
+    assert sent["tools"] == TOOLS  # passed through to the provider
+
+
+def test_openai_sdk_gets_tool_calls_streamed(stack: Stack) -> None:
+    stream = openai_client(stack).chat.completions.create(
+        model="tools", messages=[{"role": "user", "content": "weather?"}], tools=TOOLS, stream=True
+    )
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in stream:
+        for call in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+            held = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            held["id"] += call.id or ""
+            held["name"] += call.function.name or "" if call.function else ""
+            held["arguments"] += call.function.arguments or "" if call.function else ""
+        if chunk.choices and chunk.choices[0].finish_reason:
+            finish = chunk.choices[0].finish_reason
+    assert finish == "tool_calls"
+    assert calls == {
+        0: {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+        1: {"id": "call_2", "name": "now", "arguments": "{}"},
+    }
+
+
+def test_a_reply_of_tool_calls_alone_is_an_answer_not_a_failover(stack: Stack) -> None:
+    response = stack.post("tools", stream=True, tools=TOOLS)
+    assert response.headers["x-exobridge-attempts"].endswith("backup=ok")
+    chunks = check_stream(response.text)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert [d["tool_calls"][0]["index"] for d in deltas if "tool_calls" in d] == [0, 0, 1, 0, 1]
+
+
+def test_a_stream_broken_after_a_tool_call_began_does_not_fail_over(stack: Stack) -> None:
+    response = stack.post("exo:tools-mid", stream=True, tools=TOOLS)
+    payloads = sse_payloads(response.text)
+    assert "[DONE]" not in payloads and json.loads(payloads[-1])["error"]["code"] == "stream_broken"
+    assert response.headers["x-exobridge-provider"] == "exo"
+    assert "backup" not in response.headers["x-exobridge-attempts"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_is_relayed_beside_the_text(stack: Stack, stream: bool) -> None:
+    response = stack.post("reasoning", stream=stream)
+    assert response.status_code == 200
+    if stream:
+        chunks = check_stream(response.text)
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        thoughts = "".join(d.get("reasoning_content", "") for d in deltas)
+        assert (thoughts, stream_text(chunks)) == ("The user greets; answer briefly.", "Hi!")
+    else:
+        message = response.json()["choices"][0]["message"]
+        assert (message["reasoning_content"], message["content"]) == ("The user greets; answer briefly.", "Hi!")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_model_that_spent_its_budget_thinking_ends_with_length_not_an_error(stack: Stack, stream: bool) -> None:
+    response = stack.post("reasoning-length", stream=stream, max_tokens=5)
+    assert response.status_code == 200 and response.headers["x-exobridge-attempts"].endswith("backup=ok")
+    if stream:
+        chunks = check_stream(response.text)
+        assert chunks[-1]["choices"][0]["finish_reason"] == "length" and stream_text(chunks) == ""
+    else:
+        choice = response.json()["choices"][0]
+        assert choice["finish_reason"] == "length" and choice["message"]["content"] == ""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_served_model_is_the_dated_id_the_provider_answered_with(stack: Stack, stream: bool) -> None:
+    response = stack.post("dated", stream=stream)
+    assert response.headers["x-exobridge-model"] == "dated-2024-08-06"
+    if stream:
+        assert {c["model"] for c in check_stream(response.text)} == {"dated-2024-08-06"}
+    else:
+        assert response.json()["model"] == "dated-2024-08-06"

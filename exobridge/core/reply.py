@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core.errors import Failure, FailureKind
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 _END = object()
 
 
+# The fields of an assistant message besides its text: tool calls (and the older `function_call`), a refusal,
+# and reasoning (`reasoning`: OpenRouter; `reasoning_content`: DeepSeek, vLLM and the Hugging Face router;
+# `reasoning_details`: OpenRouter's structured form).
+MESSAGE_FIELDS = ("tool_calls", "function_call", "refusal", "reasoning", "reasoning_content", "reasoning_details")
+
+
 @dataclass
 class Reply:
     text: str
@@ -35,6 +41,86 @@ class Reply:
     usage: dict[str, Any] | None
     finish_reason: str | None
     chunks: int = 0
+    message: dict[str, Any] = field(default_factory=dict)  # MESSAGE_FIELDS the reply had, merged whole
+
+
+def _parts_of(delta: dict[str, Any]) -> dict[str, Any]:
+    """The MESSAGE_FIELDS of one delta (or message) that carry something. A malformed tool call is a bad
+    reply; a reasoning field of an unexpected shape is left out (it is not the answer)."""
+    parts = {}
+    for name in MESSAGE_FIELDS:
+        value = delta.get(name)
+        if value is None or value == "" or value == []:
+            continue
+        if name == "tool_calls":
+            if not isinstance(value, list) or not all(isinstance(call, dict) for call in value):
+                raise Failure(FailureKind.BAD_RESPONSE, "malformed tool_calls in the reply")
+        elif name == "function_call":
+            if not isinstance(value, dict):
+                raise Failure(FailureKind.BAD_RESPONSE, "malformed function_call in the reply")
+        elif not isinstance(value, list if name == "reasoning_details" else str):
+            continue
+        parts[name] = value
+    return parts
+
+
+def _joined(held: dict[str, Any], piece: dict[str, Any], fragments: tuple[str, ...]) -> None:
+    """Fold one streamed piece into the item held: the `fragments` fields arrive in pieces and are joined; any
+    other field counts from its first value (some providers repeat `id` or `type` in every piece)."""
+    for key, value in piece.items():
+        if key in fragments and isinstance(value, str):
+            held[key] = (held.get(key) or "") + value
+        elif held.get(key) is None:
+            held[key] = value
+
+
+def _by_index(held: dict[int, dict[str, Any]], items: list[Any], fold: Callable[[dict[str, Any], Any], None]) -> None:
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        index = item.get("index")
+        fold(held.setdefault(index if isinstance(index, int) else len(held) + position, {}), item)
+
+
+def _fold_call(held: dict[str, Any], call: dict[str, Any]) -> None:
+    for key, value in call.items():
+        if key == "function" and isinstance(value, dict):
+            _joined(held.setdefault("function", {}), value, ("name", "arguments"))
+        elif key != "index" and held.get(key) is None:
+            held[key] = value
+
+
+class MessageParts:
+    """A reply's MESSAGE_FIELDS merged whole from what was streamed: tool calls and reasoning details by their
+    `index` (a function's name and arguments, a detail's text, joined), other text fields joined."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, dict[int, dict[str, Any]]] = {}
+        self.fields: dict[str, Any] = {}
+
+    def add(self, parts: dict[str, Any]) -> None:
+        for name, value in parts.items():
+            if name == "tool_calls":
+                _by_index(self.lists.setdefault(name, {}), value, _fold_call)
+            elif name == "reasoning_details":
+                _by_index(
+                    self.lists.setdefault(name, {}),
+                    value,
+                    lambda held, item: _joined(held, item, ("text", "summary", "data")),
+                )
+            elif name == "function_call":
+                _joined(self.fields.setdefault(name, {}), value, ("name", "arguments"))
+            else:
+                self.fields[name] = self.fields.get(name, "") + value
+
+    def whole(self) -> dict[str, Any]:
+        message = dict(self.fields)
+        for name, items in self.lists.items():
+            message[name] = [items[index] for index in sorted(items)]
+        for call in message.get("tool_calls", []):
+            if isinstance(call.get("function"), dict):  # a call whose arguments never came has "" (OpenAI's shape)
+                call["function"].setdefault("arguments", "")
+        return message
 
 
 class ReplyBuilder:
@@ -42,6 +128,10 @@ class ReplyBuilder:
 
     `check_model` runs on the first `model` field seen, before any text of that chunk is emitted.
     `keep_text` off keeps memory flat for long streams whose text is only printed.
+    `emit_part`, when given, gets each delta's MESSAGE_FIELDS (tool calls, reasoning, ...) as they come, before
+    that delta's text, and they are merged into `Reply.message`. A reply is empty (a Failure) when it gave its
+    consumer nothing: no text and, for a consumer of parts, no part either. Without `emit_part` (the terminal,
+    which shows text only) a reply of tool calls alone is empty, and parts only keep the stream alive.
     """
 
     def __init__(
@@ -49,17 +139,22 @@ class ReplyBuilder:
         emit: Callable[[str], None],
         check_model: Callable[[str], None] | None = None,
         keep_text: bool = True,
+        emit_part: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._emit = emit
         self._check_model = check_model
         self._keep_text = keep_text
+        self._emit_part = emit_part
         self._parts: list[str] = []
+        self._message = MessageParts()
+        self._relayed = False
         self.served_model: str | None = None
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.producing = False
         self.chunks = 0
         self.text_length = 0
+        self.size = 0
 
     def _model(self, obj: dict[str, Any]) -> None:
         model = obj.get("model")
@@ -68,15 +163,31 @@ class ReplyBuilder:
             if self._check_model is not None:
                 self._check_model(model)
 
-    def _text(self, content: str) -> None:
+    def _grow(self, size: int) -> None:
+        """Count characters against REPLY_TEXT_CAP: text, and the JSON of tool calls and reasoning."""
         self.producing = True
+        self.size += size
+        if self.size > REPLY_TEXT_CAP:
+            cap = f"{REPLY_TEXT_CAP >> 20} Mi" if REPLY_TEXT_CAP % (1 << 20) == 0 else str(REPLY_TEXT_CAP)
+            raise Failure(FailureKind.BAD_RESPONSE, f"reply longer than {cap} characters (cap)")
+
+    def _text(self, content: str) -> None:
+        self._grow(len(content))
         self.text_length += len(content)
-        if self.text_length > REPLY_TEXT_CAP:
-            size = f"{REPLY_TEXT_CAP >> 20} Mi" if REPLY_TEXT_CAP % (1 << 20) == 0 else str(REPLY_TEXT_CAP)
-            raise Failure(FailureKind.BAD_RESPONSE, f"reply longer than {size} characters (cap)")
         if self._keep_text:
             self._parts.append(content)
         self._emit(content)
+
+    def _fields(self, delta: dict[str, Any]) -> None:
+        parts = _parts_of(delta)
+        if not parts:
+            return
+        self._grow(len(json.dumps(parts)))
+        if self._emit_part is None:
+            return
+        self._message.add(parts)
+        self._relayed = True
+        self._emit_part(parts)
 
     def chunk(self, obj: Any) -> None:
         if not isinstance(obj, dict):
@@ -97,8 +208,7 @@ class ReplyBuilder:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             delta = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        if delta.get("reasoning") or delta.get("reasoning_content"):
-            self.producing = True
+        self._fields(delta)
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._text(content)
@@ -123,6 +233,7 @@ class ReplyBuilder:
         self._model(obj)
         if isinstance(obj.get("usage"), dict):
             self.usage = obj["usage"]
+        self._fields(message)
         content = message.get("content")
         if isinstance(content, str) and content:
             self._text(content)
@@ -132,7 +243,7 @@ class ReplyBuilder:
         self.chunks += 1
 
     def result(self) -> Reply:
-        if self.text_length == 0:
+        if not self.text_length and not self._relayed:
             detail = f" (finish_reason: {self.finish_reason})" if self.finish_reason else ""
             raise Failure(FailureKind.BAD_RESPONSE, f"empty reply{detail}")
         return Reply(
@@ -141,6 +252,7 @@ class ReplyBuilder:
             usage=self.usage,
             finish_reason=self.finish_reason,
             chunks=self.chunks,
+            message=self._message.whole(),
         )
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
@@ -92,6 +92,8 @@ class ChatResult:
     error: str | None = None
     exit_code: int = ExitCode.OK
     printed: bool = False
+    finish_reason: str | None = None
+    message: dict[str, Any] = field(default_factory=dict)  # tool calls, reasoning: reply.MESSAGE_FIELDS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,16 +129,36 @@ class Candidate:
 
 
 class RouteObserver:
-    """Hooks for the renderer. The default does nothing, so the core runs headless as a library."""
+    """Hooks for the renderer. The default does nothing, so the core runs headless as a library.
+
+    An observer with `relays_parts` gets each reply's tool calls and reasoning through `part` as they come
+    (`reply.MESSAGE_FIELDS`), and reasoning then counts as output: once relayed, the route no longer fails over.
+    """
+
+    relays_parts = False
 
     def text(self, piece: str) -> None:
         pass
+
+    def part(self, fields: dict[str, Any]) -> None:
+        pass
+
+    def served(self, model: str) -> None:
+        """The model id the answering reply names (a dated or routed id, for cloud kinds)."""
 
     def attempt_started(self, target: Target, url: str, model: str) -> None:
         pass
 
     def attempt_ended(self, attempt: Attempt, decision: FailoverDecision | None) -> None:
         pass
+
+
+class ReplyHooks(NamedTuple):
+    """Where one run's reply goes as it arrives (see `ProviderKind.chat`)."""
+
+    text: Callable[[str], None]
+    part: Callable[[dict[str, Any]], None] | None
+    served: Callable[[str], None] | None
 
 
 class RouteState:
@@ -201,6 +223,15 @@ class Router:
                 parts.append(piece)
             self.observer.text(piece)
 
+        def emit_part(fields: dict[str, Any]) -> None:
+            if not result.printed:
+                result.first_token_ms = _ms(started)
+            result.printed = True
+            self.observer.part(fields)
+
+        relay = emit_part if getattr(self.observer, "relays_parts", False) else None
+        served = getattr(self.observer, "served", None)  # observers written before these hooks lack them
+
         try:
             from exobridge.core import http as http_mod
 
@@ -214,7 +245,7 @@ class Router:
             assert http is not None
             started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
             try:
-                answered = self._route(http, request, targets, result, emit)
+                answered = self._route(http, request, targets, result, ReplyHooks(emit, relay, served))
             finally:
                 if own:
                     http.close()
@@ -256,7 +287,7 @@ class Router:
         request: ChatRequest,
         targets: list[Target],
         result: ChatResult,
-        emit: Callable[[str], None],
+        hooks: ReplyHooks,
     ) -> bool:
         """Walk the candidates; True once one answered or the routing must stop."""
         from exobridge.core.providers import client_for
@@ -298,11 +329,11 @@ class Router:
                 )
                 deferred.append(candidate)
                 continue
-            if self._try_node(client(candidate), candidate, request, result, emit) != "next":
+            if self._try_node(client(candidate), candidate, request, result, hooks) != "next":
                 return True
         # Everything after them failed: the nodes skipped for cooldown are now the only candidates left.
         for candidate in deferred:
-            if self._try_node(client(candidate), candidate, request, result, emit) != "next":
+            if self._try_node(client(candidate), candidate, request, result, hooks) != "next":
                 return True
         return False
 
@@ -331,7 +362,7 @@ class Router:
         candidate: Candidate,
         request: ChatRequest,
         result: ChatResult,
-        emit: Callable[[str], None],
+        hooks: ReplyHooks,
     ) -> str:
         """One node, with at most one retry. Returns "ok", "next" (fail over) or "stop"."""
         from exobridge.core import http as http_mod
@@ -345,7 +376,9 @@ class Router:
             try:
                 model = client.choose_model(url, target)
                 self.observer.attempt_started(target, url, model)
-                reply, backend = client.chat(url, model, request, emit, keep_text=False)
+                reply, backend = client.chat(
+                    url, model, request, hooks.text, keep_text=False, emit_part=hooks.part, on_served=hooks.served
+                )
             except KeyboardInterrupt:
                 attempt = Attempt(
                     provider.name, url, model, Outcome.FAILED, "interrupted", None, _ms(attempt_started), "interrupted"
@@ -391,4 +424,6 @@ class Router:
             result.backend = backend
             result.usage = reply.usage
             result.cost = client.cost(reply.usage)
+            result.finish_reason = reply.finish_reason
+            result.message = reply.message
             return "ok"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 from exobridge.core.parallel import DaemonPool
 from exobridge.serve import dashboard, exo_autoload, wire
-from exobridge.serve.bridge import ClientGone, Event, RouteRun, UpstreamClients
+from exobridge.serve.bridge import REPLY_EVENTS, ClientGone, Event, RouteRun, UpstreamClients
 from exobridge.serve.exo_autoload import COMMENT
 from exobridge.serve.logs import AccessLog
 from exobridge.serve.shared import LiveConfig, SharedRouteState, TtlValue
@@ -246,7 +247,10 @@ class ChatEndpoint:
             await self._failed(scope, send, result)
             return
         model = result.model or run.model or result.requested_model
-        reply = wire.completion(wire.new_id(), int(time.time()), model, run.secrets(result.text), result.usage)
+        fields = json.loads(run.secrets(wire.dumps(result.message))) if result.message else None
+        reply = wire.completion(
+            wire.new_id(), int(time.time()), model, run.secrets(result.text), result.usage, result.finish_reason, fields
+        )
         await send_json(send, 200, reply, self._reply_headers(result.provider, model, result.attempts, result))
 
     async def _stream(self, scope: Scope, send: Send, run: RouteRun, call: wire.ChatCall) -> None:
@@ -264,7 +268,7 @@ class ChatEndpoint:
                 batch = await asyncio.wait_for(run.events(), exo_autoload.KEEP_ALIVE)
             except TimeoutError:
                 batch = [Event(COMMENT, text=f"still loading {run.model} on {run.provider}")]
-        if not any(e.kind == "text" for e in batch):  # the route ended without a token
+        if not any(e.kind in REPLY_EVENTS for e in batch):  # the route ended without a token
             end = next((e for e in batch if e.kind == "end"), None)
             if run.cancelled.is_set() or end is None:
                 end = Event("end", error=ClientGone())
@@ -285,9 +289,8 @@ class ChatEndpoint:
             await self._open(send, run)
         opening = chunks.role()
         while True:
-            texts = [e.text for e in batch if e.kind == "text"]
             ends = [e for e in batch if e.kind == "end"]
-            data = _comments(batch) + opening + chunks.text(texts)
+            data = _comments(batch) + opening + _reply_chunks(chunks, batch)
             opening = b""
             if ends:
                 data += self._stream_tail(scope, chunks, ends[0], run.cancelled.is_set())
@@ -339,7 +342,7 @@ class ChatEndpoint:
             return chunks.error(message, "internal_error")
         self._note(scope, result)
         if result.exit_code == 0:
-            return chunks.finish(result.usage)
+            return chunks.finish(result.usage, result.finish_reason)
         # Broken after the first token: one error event and no [DONE], so the client sees an error.
         message = self.ctx.redact(result.error or "the stream broke")
         scope["exobridge"]["error"] = message
@@ -400,6 +403,15 @@ class ChatEndpoint:
 
 def _comments(batch: list[Event]) -> bytes:
     return b"".join(wire.ChunkWriter.comment(e.text) for e in batch if e.kind == COMMENT)
+
+
+def _reply_chunks(chunks: wire.ChunkWriter, batch: list[Event]) -> bytes:
+    """The batch's text and parts (tool calls, reasoning) as chunks, in the order they came."""
+    if all(e.kind != "part" for e in batch):
+        return chunks.text(e.text for e in batch if e.kind == "text")
+    return b"".join(
+        chunks.part(e.text) if e.kind == "part" else chunks.text([e.text]) for e in batch if e.kind in REPLY_EVENTS
+    )
 
 
 async def _watch_disconnect(receive: Receive, run: RouteRun) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from exobridge.serve.shared import SharedRouteState
 
 BUFFERED_PIECES = 4096  # text pieces waiting for a slow client before the upstream is made to wait
+REPLY_EVENTS = frozenset({"text", "part"})
 
 
 class ClientGone(Exception):
@@ -127,7 +128,9 @@ def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
 
 @dataclass
 class Event:
-    kind: str  # "text" | "end" | "comment" (a keep-alive line while Exo loads the model: serve/exo_autoload.py)
+    # "text" | "part" (tool calls or reasoning: `text` is the delta's JSON) | "end"
+    # | "comment" (a keep-alive line while Exo loads the model: serve/exo_autoload.py)
+    kind: str
     text: str = ""
     result: ChatResult | None = None
     error: BaseException | None = None
@@ -194,7 +197,7 @@ class RouteRun:
 
     def _push(self, event: Event) -> None:
         with self._lock:
-            while event.kind == "text" and len(self._items) >= BUFFERED_PIECES and not self.cancelled.is_set():
+            while event.kind in REPLY_EVENTS and len(self._items) >= BUFFERED_PIECES and not self.cancelled.is_set():
                 self._lock.wait(0.5)
             self._items.append(event)
             if self._signalled:
@@ -262,24 +265,42 @@ class _RouteView(RouteState):
 class _Observer(RouteObserver):
     """The router's hooks for one serve request."""
 
+    relays_parts = True  # tool calls and reasoning go on to the client
+
     def __init__(self, run: RouteRun) -> None:
         self.run = run
         self.current: tuple[Any, str, str] | None = None
+        self.served_model: str | None = None
         self.gate_skipped = False
         self.tried: set[tuple[str, str]] = set()
         self.ended: set[str] = set()  # providers with a finished attempt in this route
 
-    def text(self, piece: str) -> None:
+    def _output(self) -> RouteRun:
+        """The run, once per piece of output; the first one settles who answers."""
         run = self.run
         if run.cancelled.is_set():
             raise ClientGone()
         if not run._first_seen and self.current is not None:
             run._first_seen = True
             target, url, model = self.current
-            run.provider, run.url, run.model = target.provider.name, url, model
+            run.provider, run.url, run.model = target.provider.name, url, self.served_model or model
             run.state.answered(target.provider, url)
+        return run
+
+    def text(self, piece: str) -> None:
+        run = self._output()
         if run.request.stream:
             run._push(Event("text", text=run.secrets(piece)))
+
+    def part(self, fields: dict[str, Any]) -> None:
+        run = self._output()
+        if run.request.stream:
+            from exobridge.serve.wire import dumps
+
+            run._push(Event("part", text=run.secrets(dumps(fields))))
+
+    def served(self, model: str) -> None:
+        self.served_model = model
 
     def attempt_started(self, target: Any, url: str, model: str) -> None:
         run = self.run
@@ -287,6 +308,7 @@ class _Observer(RouteObserver):
             raise ClientGone()
         key = (target.provider.name, url)
         self.current = (target, url, model)
+        self.served_model = None
         if key not in self.tried and self._has_later_candidate(target):
             reason = run.state.enter(target.provider, url, run)
             if reason:

@@ -2,10 +2,10 @@
 
 Whatever quirks the upstream had (Exo legacy's `chat.completion` chunks carrying both `message` and `delta`
 and no `[DONE]`, Exo v1's keep-alive comments and in-band errors), the router has already reduced the reply to
-text pieces, usage and the served model; this module writes them back as a clean OpenAI reply:
-`chat.completion`, or `chat.completion.chunk` events ending with `data: [DONE]`. A stream that broke after its
-first token ends with one `data: {"error": …}` event and no `[DONE]`, so a client sees an error, not a
-silently short answer.
+text pieces, tool calls and reasoning, usage, the finish reason and the served model; this module writes them
+back as a clean OpenAI reply: `chat.completion`, or `chat.completion.chunk` events ending with `data: [DONE]`.
+A stream that broke after its first token ends with one `data: {"error": …}` event and no `[DONE]`, so a
+client sees an error, not a silently short answer.
 """
 
 from __future__ import annotations
@@ -147,22 +147,34 @@ def clean_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     return result
 
 
+# The finish reasons OpenAI's clients know; another word from a provider (`STOP`, `eos`, ...) reads as "stop".
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+
+
+def finish_reason(reason: str | None) -> str:
+    return reason if reason in FINISH_REASONS else "stop"
+
+
 def completion(
-    reply_id: str, created: int, model: str, text: str, usage: dict[str, Any] | None, finish: str = "stop"
+    reply_id: str,
+    created: int,
+    model: str,
+    text: str,
+    usage: dict[str, Any] | None,
+    finish: str | None = "stop",
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A whole reply. `fields`: the message's tool calls and reasoning (core.reply.MESSAGE_FIELDS); with tool
+    calls and no text, `content` is null, as OpenAI sends it."""
+    fields = fields or {}
+    calls = "tool_calls" in fields or "function_call" in fields
+    message = {"role": "assistant", "content": text or (None if calls else ""), **fields}
     return {
         "id": reply_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": finish,
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(finish)}],
         "usage": clean_usage(usage),
     }
 
@@ -196,7 +208,12 @@ class ChunkWriter:
             for p in pieces
         )
 
-    def finish(self, usage: dict[str, Any] | None, reason: str = "stop") -> bytes:
+    def part(self, delta: str) -> bytes:
+        """A chunk whose delta (already JSON) carries tool calls or reasoning."""
+        return self._event(f'[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":null}}]')
+
+    def finish(self, usage: dict[str, Any] | None, reason: str | None = "stop") -> bytes:
+        reason = finish_reason(reason)
         data = self._event(f'[{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":{dumps(reason)}}}]')
         if self.include_usage:
             data += self._event("[]", dumps(clean_usage(usage)))

@@ -215,8 +215,13 @@ class ProviderKind:
         request: ChatRequest,
         emit: Callable[[str], None],
         keep_text: bool = True,
+        emit_part: Callable[[dict[str, Any]], None] | None = None,
+        on_served: Callable[[str], None] | None = None,
     ) -> tuple[Reply, str | None]:
         """One attempt against one node. Returns the reply and the backend that served it.
+
+        `emit` gets the text as it comes, `emit_part` the tool calls and reasoning (see `reply.ReplyBuilder`),
+        `on_served` the model id the reply names, once `check_served` accepted it.
 
         From sending until the first token (or the whole non-streamed reply) is one wall-clock deadline,
         `first_token_timeout`: no trickle of bytes in the status line, headers, an error body or a JSON body
@@ -227,7 +232,13 @@ class ProviderKind:
 
         started = time.monotonic()
         deadline = started + self.config.first_token_timeout
-        builder = ReplyBuilder(emit, lambda served: self.check_served(model, served), keep_text)
+
+        def check_model(served: str) -> None:
+            self.check_served(model, served)
+            if on_served is not None:
+                on_served(served)
+
+        builder = ReplyBuilder(emit, check_model, keep_text, emit_part)
         response = http_mod.send(
             self.http,
             "POST",
