@@ -352,6 +352,39 @@ def test_no_prompt_on_a_terminal_is_a_usage_error_when_stdout_is_not_one(write_c
     assert "no prompt" in result.stderr
 
 
+def test_bare_chat_runs_with_exactly_the_options_typer_would_parse(monkeypatch, write_config, cli):
+    """`exobridge chat` alone skips the parse (cli/runner.py): what it hands chat_run must be what Typer makes of
+    that command line, so a new option whose default is not ChatOptions' own is caught here."""
+    import typer.main
+
+    from exobridge.cli import chat as chat_mod
+    from exobridge.cli.app import build_app
+    from exobridge.render import io as iostreams
+    from exobridge.render.io import IOStreams
+
+    seen: list[chat_mod.ChatOptions] = []
+    monkeypatch.setattr(chat_mod, "chat_run", lambda opts, io: seen.append(opts) or 0)
+    write_config(local_config())
+    assert cli("chat").exit_code == 0  # the shortcut
+    command = typer.main.get_command(build_app(["chat"]))
+    with iostreams.use(IOStreams.test()), command.make_context("exobridge", ["chat"]) as ctx:
+        assert command.invoke(ctx) == 0  # Typer's parse of the same line
+    assert len(seen) == 2
+    assert seen[0] == seen[1] == chat_mod.ChatOptions()
+
+
+def test_bare_chat_with_piped_stdin_behaves_as_it_did_through_the_parse(server, write_config, cli):
+    srv = echo_server(server)
+    only_local(write_config, srv.url, extra='model = "served-model"\n')  # what the default model is sent as
+    piped = cli("chat", stdin="only stdin\n")
+    assert (piped.exit_code, piped.stdout) == (0, "Hello there\n")
+    assert srv.requests[-1].json()["messages"] == [{"role": "user", "content": "only stdin"}]
+    empty = cli("chat", stdin="")
+    assert empty.exit_code == 2 and empty.stderr == "exobridge: error: empty prompt\n"
+    bad = cli("chat", stdin=b"caf\xe9")
+    assert bad.exit_code == 0 and "stdin is not valid UTF-8" in bad.stderr
+
+
 def test_bad_option_is_one_line_exit_2(cli):
     proc = cli("chat", "--temperature", "5", "Hi")
     assert proc.exit_code == 2

@@ -94,13 +94,20 @@ def _empty_result_json(requested: str | None) -> dict[str, Any]:
     return ChatResult(requested_model=requested or "").to_json()
 
 
+def run_without_arguments(io: IOStreams) -> int:
+    """`exobridge chat` and nothing else (the interactive session, or a prompt piped on stdin).
+
+    With no argument there is nothing to parse, and `ChatOptions()` is what Typer's parse would give
+    (tests/test_cli_chat.py holds the two equal). Typer would still build a Pydantic validator for each of
+    chat's options to hand their defaults back, importing Pydantic (~50 ms before the session's first prompt);
+    cli/runner.py calls this instead of the parse for that one command line.
+    """
+    return chat_run(ChatOptions(), io)
+
+
 def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     """Route one prompt and show it; returns the exit code (errors before routing are raised)."""
-    from exobridge.cli import hints, runner
     from exobridge.core import config as config_mod
-    from exobridge.core import model_targets
-    from exobridge.core.routing import ChatRequest, ChatResult, Router
-    from exobridge.render.chat import ChatView
 
     fields = _empty_result_json(opts.model) if opts.json else None
     try:
@@ -115,6 +122,21 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
     def usage(message: str) -> UsageError:
         return UsageError(message, fields=fields)
 
+    piped, replaced = (None, False)
+    if opts.prompt is None or opts.prompt == "-" or not io.is_stdin_tty:
+        piped, replaced = decode_stdin(io.read_stdin_bytes())
+    if opts.prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
+        if opts.prompt is None and io.is_stdout_tty and not opts.json:  # an interactive session
+            from exobridge.cli.chat_session import run_session  # it loads the routing at the first turn
+
+            return run_session(opts, config, io)
+        raise usage('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")')
+
+    from exobridge.cli import hints, runner
+    from exobridge.core import model_targets
+    from exobridge.core.routing import ChatRequest, ChatResult, Router
+    from exobridge.render.chat import ChatView
+
     def hint(attempt: Any) -> str | None:
         return hints.hint_for(attempt.kind, config.providers.get(attempt.provider))
 
@@ -122,18 +144,8 @@ def chat_run(opts: ChatOptions, io: IOStreams) -> int:
         return hints.kind_is_free(config.providers.get(name))
 
     view = ChatView(json_mode=opts.json, quiet=opts.quiet, verbose=opts.verbose, io=io, hint=hint, free=free)
-
-    piped, replaced = (None, False)
-    if opts.prompt is None or opts.prompt == "-" or not io.is_stdin_tty:
-        piped, replaced = decode_stdin(io.read_stdin_bytes())
     if replaced:
         view.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
-    if opts.prompt in (None, "-") and piped is None:  # stdin is the terminal: nothing piped
-        if opts.prompt is None and io.is_stdout_tty and not opts.json:  # an interactive session
-            from exobridge.cli.chat_session import run_session
-
-            return run_session(opts, config, io)
-        raise usage('no prompt: give PROMPT or pipe text on stdin (exobridge chat "Hi")')
     text = compose_prompt(opts.prompt, piped)
     if not text.strip():
         raise usage("empty prompt")

@@ -7,6 +7,8 @@
   only with EXOBRIDGE_DEBUG=1). With `--json` on the command line, each of those failures also prints the one
   JSON object on stdout: `{"error": "...", "exit_code": N}` plus the error's `fields`.
   A command that prints its own JSON object (e.g. chat's result) returns its exit code instead of raising.
+  `exobridge chat` with no argument is not parsed (there is nothing to parse; cli/chat.py
+  `run_without_arguments`), so the interactive session does not wait for Pydantic to load.
 - `invoke(args, io=None, env=None, stdin=None) -> Result`: the same, in-process, for tests: the test IO is
   also installed as sys.stdin/stdout/stderr and `env` is applied to os.environ for the call only.
 - `signals_as_interrupt()`: SIGTERM and SIGHUP raise `Terminated` (a KeyboardInterrupt) in the main thread,
@@ -196,6 +198,10 @@ def run(args: Sequence[str], io: IOStreams) -> int:
     _ARGV_SECRETS[:] = _key_values(args)
     with iostreams.use(io):
         try:
+            if args == ["chat"]:  # nothing to parse: see cli/chat.py run_without_arguments
+                from exobridge.cli.chat import run_without_arguments
+
+                return run_without_arguments(io)
             command = typer.main.get_command(build_app(args))
             with command.make_context("exobridge", args) as ctx:
                 value = command.invoke(ctx)

@@ -69,12 +69,12 @@ def _text(path: Path) -> str | None:
 def read_keys_file(path: Path | None = None) -> dict[str, str]:
     """Keys stored by `exobridge keys set`: `{provider: key}`. A missing file is no keys; a malformed or
     unreadable one is a KeysFileError (exit 4, file and line), never "no key"."""
-    import tomllib
-
     path = paths.keys_path() if path is None else path
     text = _text(path)
     if text is None:
         return {}
+    import tomllib  # only when there is a file: no keys file is the common case, and tomllib costs ~1 ms
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -96,14 +96,14 @@ def read_keys_file(path: Path | None = None) -> dict[str, str]:
 def secrets_in_keys_file(path: Path | None = None) -> dict[str, str]:
     """Every value in the keys file, for redaction: never raises. A file that is not valid TOML still gives
     its quoted values (a malformed file must not leak what it holds)."""
-    import re
-    import tomllib
-
     path = paths.keys_path() if path is None else path
     try:
         text = files.read_regular(path).decode("utf-8", errors="replace")
     except OSError:
         return {}
+    import re
+    import tomllib
+
     try:
         data = tomllib.loads(text)
         return {str(name): value.strip() for name, value in data.items() if isinstance(value, str) and value.strip()}
