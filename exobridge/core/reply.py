@@ -25,6 +25,8 @@ from exobridge.core.http import REPLY_TEXT_CAP, SSE_LINE_CAP
 if TYPE_CHECKING:
     import httpx
 
+    from exobridge.core.parallel import DaemonPool
+
 _END = object()
 
 
@@ -382,6 +384,19 @@ def read_json_reply(
     return builder.result()
 
 
+_READERS: DaemonPool | None = None
+
+
+def _readers() -> DaemonPool:
+    """The reader threads of QueuedBody, reused from stream to stream (serve reads many at once)."""
+    global _READERS
+    if _READERS is None:
+        from exobridge.core.parallel import DaemonPool
+
+        _READERS = DaemonPool(name="exobridge-stream")
+    return _READERS
+
+
 class QueuedBody:
     """A response body read on a helper thread and handed over through a bounded queue.
 
@@ -408,8 +423,7 @@ class QueuedBody:
         self.idle_timeout = idle_timeout
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self._closed = threading.Event()
-        self._reader = threading.Thread(target=self._pump, name="exobridge-stream", daemon=True)
-        self._reader.start()
+        _readers().submit(self._pump)
 
     def _put(self, item: object) -> None:
         while not self._closed.is_set():
