@@ -766,3 +766,20 @@ def test_a_gone_reader_keeps_the_real_exit_code(server, write_config):
     srv = echo_server(server)
     only_local(write_config, srv.url)
     assert run_into_a_gone_reader("chat", "-m", "x", "hi") == 0
+
+
+def test_json_says_when_max_tokens_cut_the_answer(server, write_config, cli):
+    srv = server()
+
+    def cut(ex: Exchange) -> None:
+        ex.start_stream()
+        ex.event(chunk("The Seine and", model="m"))
+        ex.event(chunk(model="m", finish="length"))
+        ex.event("[DONE]")
+        ex.end()
+
+    srv.route("POST", "/v1/chat/completions")(cut)
+    only_local(write_config, srv.url)
+    data = json.loads(cli("chat", "--json", "--max-tokens", "3", "-m", "x", "Rivers?").stdout)
+    assert (data["text"], data["finish_reason"], data["exit_code"]) == ("The Seine and", "length", 0)
+    assert json.loads(srv.requests[-1].body)["max_tokens"] == 3

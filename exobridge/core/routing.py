@@ -107,6 +107,7 @@ class ChatResult:
             "cost": self.cost,
             "latency_ms": self.latency_ms,
             "first_token_ms": self.first_token_ms,
+            "finish_reason": self.finish_reason,
             "attempts": [a.public() for a in self.attempts],
             "error": self.error,
         }
