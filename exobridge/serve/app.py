@@ -168,9 +168,28 @@ def _too_large(limit: int) -> wire.RequestProblem:
 # --- POST /v1/chat/completions ------------------------------------------------------------------------------
 
 
+TARGETS_KEPT = 256  # model names whose provider list is kept per configuration
+
+
 class ChatEndpoint:
     def __init__(self, ctx: ServeContext) -> None:
         self.ctx = ctx
+        self._targets_of: Any = None
+        self._targets: dict[str, list[Any]] = {}
+
+    def targets(self, spec: str, config: Any) -> list[Any]:
+        """`model_targets.targets`, kept per model name until the configuration changes (they depend on
+        nothing else, and working them out cost a few per cent of a request)."""
+        if config is not self._targets_of:
+            self._targets_of, self._targets = config, {}
+        found = self._targets.get(spec)
+        if found is None:
+            from exobridge.core import model_targets
+
+            if len(self._targets) >= TARGETS_KEPT:
+                self._targets.clear()
+            found = self._targets[spec] = model_targets.targets(spec, config)
+        return list(found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         info = scope.setdefault("exobridge", {})
@@ -182,13 +201,12 @@ class ChatEndpoint:
             return
         except ClientGone:
             return
-        from exobridge.core import model_targets
         from exobridge.core.routing import ChatRequest
 
         config = self.ctx.live.get()
         spec = call.model or config.default_model
         info["requested_model"] = spec
-        targets = model_targets.targets(spec, config)
+        targets = self.targets(spec, config)
         if not targets:
             problem = wire.RequestProblem(
                 404, f"no configured provider serves model {spec!r}", param="model", code="model_not_found"
