@@ -129,6 +129,11 @@ def test_a_malformed_tool_call_is_a_bad_reply(delta: dict[str, Any]) -> None:
     assert bad.value.kind is FailureKind.BAD_RESPONSE and "malformed" in str(bad.value.reason)
 
 
+def test_the_terminal_does_not_judge_fields_it_does_not_show() -> None:
+    reply, seen = build([chunk({"tool_calls": {"index": 0}, "content": "ok"})], relay=False)
+    assert reply.text == "ok" and reply.message == {} and seen == [("text", "ok")]
+
+
 def test_reasoning_of_an_unexpected_shape_is_left_out_not_fatal() -> None:
     reply, seen = build([chunk({"reasoning": {"text": "x"}, "reasoning_details": "x", "content": "ok"})])
     assert reply.text == "ok" and reply.message == {} and seen == [("text", "ok")]

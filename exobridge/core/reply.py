@@ -181,12 +181,14 @@ class ReplyBuilder:
         self._emit(content)
 
     def _fields(self, delta: dict[str, Any]) -> None:
+        if self._emit_part is None:  # nobody takes them: they only show the model is at work
+            if any(delta.get(name) for name in MESSAGE_FIELDS):
+                self.producing = True
+            return
         parts = _parts_of(delta)
         if not parts:
             return
         self._grow(len(json.dumps(parts)))
-        if self._emit_part is None:
-            return
         self._message.add(parts)
         self._relayed = True
         self._emit_part(parts)
