@@ -290,3 +290,28 @@ def test_a_failing_status_or_model_list_says_so_in_its_json_object(write_config,
     assert (data["exit_code"], data["error"], data["can_answer"]) == (3, "no provider can answer", [])
     models = cli("models", "--json", "-p", "exo")
     assert models.exit_code == 3 and models.json()["exit_code"] == 3 and models.json()["error"]
+
+
+@pytest.mark.parametrize("argv", [["chat"], ["chat", "-m", "x", "Hi"], ["chat", "--temperature", "9", "Hi"]])
+def test_the_process_freezes_start_up_objects_while_the_command_runs_and_never_after(monkeypatch, capsys, argv):
+    """runner.main: what is loaded once the line is parsed is out of the collector's way while the command runs
+    (gc.freeze), and nothing stays frozen (the exit's collection sees it all); a line that fails to parse runs
+    nothing and freezes nothing."""
+    import gc
+    import sys
+
+    from exobridge.cli import chat, runner
+
+    frozen_while_running: list[int] = []
+    monkeypatch.setattr(chat, "chat_run", lambda opts, io: frozen_while_running.append(gc.get_freeze_count()) or 0)
+    monkeypatch.setattr(sys, "argv", ["exobridge", *argv])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main()
+    capsys.readouterr()
+    assert gc.get_freeze_count() == before == 0
+    if argv[1:2] == ["--temperature"]:
+        assert exit_info.value.code == 2 and frozen_while_running == []
+    else:
+        assert exit_info.value.code == 0 and len(frozen_while_running) == 1 and frozen_while_running[0] > 0

@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,8 +186,11 @@ def _usage_message(exc: Any) -> str:
     return f"{exc.format_message()}{hint}"
 
 
-def run(args: Sequence[str], io: IOStreams) -> int:
-    """Run one command line with `io`; return the exit code. Never raises (except SystemExit from below)."""
+def run(args: Sequence[str], io: IOStreams, *, parsed: Callable[[], None] | None = None) -> int:
+    """Run one command line with `io`; return the exit code. Never raises (except SystemExit from below).
+
+    `parsed()` is called once the command line is parsed, just before the command runs (main's start-up hook).
+    """
     import typer
     import typer.main
 
@@ -201,9 +204,13 @@ def run(args: Sequence[str], io: IOStreams) -> int:
             if args == ["chat"]:  # nothing to parse: see cli/chat.py run_without_arguments
                 from exobridge.cli.chat import run_without_arguments
 
+                if parsed is not None:
+                    parsed()
                 return run_without_arguments(io)
             command = typer.main.get_command(build_app(args))
             with command.make_context("exobridge", args) as ctx:
+                if parsed is not None:
+                    parsed()
                 value = command.invoke(ctx)
             return value if isinstance(value, int) else ExitCode.OK
         except ExobridgeError as exc:
@@ -266,14 +273,25 @@ def silence_stdout() -> None:
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """The process: system streams, SIGTERM/SIGHUP like Ctrl-C, and an exit code that always means something."""
+    """The process: system streams, SIGTERM/SIGHUP like Ctrl-C, and an exit code that always means something.
+
+    Once the command line is parsed, what is loaded by then (Typer, Pydantic, exobridge's modules: ~50 000
+    objects that live until exit) is frozen out of CPython's garbage collector (`gc.freeze`). Without that, the
+    objects a chat allocates as it loads its HTTP stack push the collector into one full pass over all of them
+    (15-30 ms, docs/benchmarks.md). They are unfrozen before exit, so the exit's own collection sees everything,
+    as it did before.
+    """
+    import gc
+
     io = IOStreams.system()
     sys.stdout = io.out  # the watched stdout: Typer's own output goes through it too
     with signals_as_interrupt():
         try:
-            code = run(sys.argv[1:] if args is None else args, io)
+            code = run(sys.argv[1:] if args is None else args, io, parsed=gc.freeze)
         except KeyboardInterrupt as exc:  # a signal between the command and here
             code = interrupt_exit_code(exc)
+        finally:
+            gc.unfreeze()
     try:
         if sys.stdout is not None:
             sys.stdout.flush()
