@@ -214,6 +214,27 @@ def test_a_setting_that_would_break_a_client_is_a_proxy_error(env: dict[str, str
     assert "\n" not in message
 
 
+@given(
+    st.dictionaries(
+        st.text("ABCXYZabcxyz_-", min_size=1, max_size=12).filter(lambda n: not n.lower().endswith("_proxy")),
+        st.sampled_from(["", "x", "http://[::1", "GET", "socks5://h:1"]),
+        max_size=6,
+    )
+)
+def test_without_a_proxy_variable_there_is_nothing_to_check(env: dict[str, str]) -> None:
+    """core/http.py skips the proxy check (and this module's import) when no variable ends in _PROXY."""
+    settings_ = proxies.validate({**env, "REQUEST_METHOD": "GET"})
+    assert (settings_.proxies, settings_.no_proxy) == ((), ())
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "Https_Proxy", "all_PROXY"])
+def test_a_client_refuses_a_broken_proxy_variable_in_any_case(name: str) -> None:
+    from exobridge.core import http
+
+    with pytest.raises(proxy_error(), match=name):
+        http.client(env={name: "http://[::1"})
+
+
 def test_socks_without_socksio_is_a_proxy_error_that_says_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(proxies, "socks_available", lambda: False)
     with pytest.raises(proxy_error(), match=r"ALL_PROXY='socks5://127\.0\.0\.1:1080'.*pip install 'httpx\[socks\]'"):

@@ -27,7 +27,6 @@ import inspect
 import io
 import os
 import pathlib
-import shlex
 import sys
 import typing
 from collections.abc import Callable
@@ -63,6 +62,8 @@ def script(shell: str) -> str:
 def split_line(line: str) -> tuple[list[str], str]:
     """`exobridge chat -m open` → (["chat", "-m"], "open"): the words before the cursor, and the word being
     completed ("" after a space). The program name is dropped. Unclosed quotes are tolerated."""
+    import shlex  # only a TAB needs it, not every command that registers completion hooks
+
     lexer = shlex.shlex(line, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""

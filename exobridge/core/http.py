@@ -74,6 +74,9 @@ def _proxy_error(problem: str) -> Exception:
 
 
 def _check_proxies(env: Mapping[str, str] | None) -> None:
+    variables = os.environ if env is None else env
+    if not any(name[-6:].lower() == "_proxy" for name in variables):
+        return  # core/proxies.py reads only *_PROXY variables (any case): with none there is nothing to check
     try:
         from exobridge.core import proxies
     except ImportError:

@@ -16,13 +16,21 @@ as `rich.text.Text`, and its consoles are built with markup off).
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Bidi embeddings, overrides and isolates, plus the zero-width marks that reorder or hide text.
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # C0 (0x00-0x1f), DEL, C1 (0x80-0x9f), bidi; plus the line/paragraph separators that break a line.
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
-_UNSAFE_IN_MODEL_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
+_UNSAFE_CLASS = f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]"
+# The same without newline, tab and CR (model text keeps them).
+_UNSAFE_IN_MODEL_TEXT_CLASS = f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]"
+
+
+@functools.cache
+def _pattern(char_class: str) -> re.Pattern[str]:
+    """Compiled on first use (~0.25 ms each): a chat whose output is piped never needs them."""
+    return re.compile(char_class)
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -45,15 +53,15 @@ def terminal_text(text: object, *, keep_newlines: bool = False) -> str:
     """
     value = text if isinstance(text, str) else str(text)
     if keep_newlines:
-        return "\n".join(_UNSAFE.sub(_escaped, line) for line in value.split("\n"))
-    return _UNSAFE.sub(_escaped, value)
+        return "\n".join(_pattern(_UNSAFE_CLASS).sub(_escaped, line) for line in value.split("\n"))
+    return _pattern(_UNSAFE_CLASS).sub(_escaped, value)
 
 
 def model_text_for_terminal(text: str) -> str:
     """Model text for a terminal: newlines, tabs and CR kept, every other control shown escaped."""
-    return _UNSAFE_IN_MODEL_TEXT.sub(_escaped, text)
+    return _pattern(_UNSAFE_IN_MODEL_TEXT_CLASS).sub(_escaped, text)
 
 
 def is_terminal_safe(text: str) -> bool:
     """True when `terminal_text` would leave `text` unchanged."""
-    return _UNSAFE.search(text) is None
+    return _pattern(_UNSAFE_CLASS).search(text) is None
