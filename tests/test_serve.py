@@ -87,10 +87,13 @@ def legacy_exo(ex: Exchange, model: str, stream: bool) -> None:
     ex.end()
 
 
+COMMAND_ID = "7a1c-command-id"  # Exo v1's chunks carry the command's id
+
+
 def v1_chunk(model: str, content: str | None, finish: str | None = None, usage: dict | None = None) -> dict:
     delta = {"role": "assistant", "content": content}
     return {
-        "id": "7a1c-command-id",
+        "id": COMMAND_ID,
         "object": "chat.completion",
         "created": 2,
         "model": model,
@@ -199,6 +202,12 @@ class ExoUpstream:
         self.server.route("GET", "/v1/models")(self.models)
         self.server.route("GET", "/healthcheck")(lambda ex: ex.reply(200, {"status": "ok"}))
         self.server.route("POST", "/v1/chat/completions")(self.chat)
+        self.cancelled = threading.Event()  # Exo v1's cancel route was asked for the command of `v1_chunk`
+        self.server.route("POST", f"/v1/cancel/{COMMAND_ID}")(self.cancel)
+
+    def cancel(self, ex: Exchange) -> None:
+        self.cancelled.set()
+        ex.reply(200, {"message": "Command cancelled.", "command_id": COMMAND_ID})
 
     def models(self, ex: Exchange) -> None:
         ex.reply(200, {"object": "list", "data": [{"id": m, "object": "model", "ready": True} for m in EXO_MODELS]})
@@ -612,6 +621,8 @@ def test_client_disconnect_mid_stream_closes_the_upstream(stack: Stack) -> None:
             if "first" in line:
                 break
     assert stack.exo.closed["slow"].wait(1.0), "the upstream connection stayed open after the client left"
+    # ... and Exo's current line is also told to stop that command (POST /v1/cancel/{command_id}).
+    assert stack.exo.cancelled.wait(5.0), "serve did not ask Exo to cancel the command"
     stack.serve.wait_for_line(lambda line: "200 · exoslow · slow ·" in line and "client disconnected" in line)
 
 

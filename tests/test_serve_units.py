@@ -390,3 +390,12 @@ def test_a_keys_file_that_breaks_while_serving_is_a_500_naming_it(write_config, 
     status, raw = call(app, "POST", "/v1/chat/completions", body(model="cloud:m"))
     error = json.loads(raw)["error"]
     assert status == 500 and error["code"] == "config_error" and "keys.toml" in error["message"]
+
+
+def test_only_a_current_line_exo_command_gets_a_cancel_request() -> None:
+    from exobridge.core.providers import kind_class
+
+    exo = kind_class("exo")
+    assert exo.cancel_url("http://10.0.0.2:52415/", "7a1c/x y") == "http://10.0.0.2:52415/v1/cancel/7a1c%2Fx%20y"
+    assert exo.cancel_url("http://10.0.0.2:52415", "chatcmpl-1f2e") is None  # the legacy line has no such route
+    assert kind_class("openrouter").cancel_url("https://openrouter.ai/api/v1", "gen-123") is None

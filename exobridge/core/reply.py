@@ -151,6 +151,7 @@ class ReplyBuilder:
         self._message = MessageParts()
         self._relayed = False
         self.served_model: str | None = None
+        self.reply_id: str | None = None  # the first `id` seen (Exo's current line: its command id)
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.producing = False
@@ -159,6 +160,9 @@ class ReplyBuilder:
         self.size = 0
 
     def _model(self, obj: dict[str, Any]) -> None:
+        reply_id = obj.get("id")
+        if self.reply_id is None and isinstance(reply_id, str) and reply_id:
+            self.reply_id = reply_id  # before the model check: its callback may want it
         model = obj.get("model")
         if self.served_model is None and isinstance(model, str) and model:
             self.served_model = model

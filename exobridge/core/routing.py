@@ -144,8 +144,8 @@ class RouteObserver:
     def part(self, fields: dict[str, Any]) -> None:
         pass
 
-    def served(self, model: str) -> None:
-        """The model id the answering reply names (a dated or routed id, for cloud kinds)."""
+    def served(self, model: str, reply_id: str | None) -> None:
+        """The model id the answering reply names (a dated or routed id, for cloud kinds), and its `id`."""
 
     def attempt_started(self, target: Target, url: str, model: str) -> None:
         pass
@@ -159,7 +159,7 @@ class ReplyHooks(NamedTuple):
 
     text: Callable[[str], None]
     part: Callable[[dict[str, Any]], None] | None
-    served: Callable[[str], None] | None
+    served: Callable[[str, str | None], None] | None
 
 
 class RouteState:

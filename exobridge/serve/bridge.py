@@ -69,8 +69,12 @@ class UpstreamClients:
     route cuts exactly its own connections.
     """
 
+    @staticmethod
+    def uses_proxies() -> bool:
+        return any(name.lower() in PROXY_VARIABLES for name in os.environ)
+
     def __init__(self) -> None:
-        self._trust_env = any(name.lower() in PROXY_VARIABLES for name in os.environ)
+        self._trust_env = self.uses_proxies()
         if self._trust_env:  # a proxy setting httpx cannot use is a config error at start-up, not per request
             from exobridge.core import proxies
 
@@ -109,6 +113,25 @@ def shut_socket(response: httpx.Response) -> None:
 
 def _same(text: str) -> str:
     return text
+
+
+CANCEL_SECONDS = 2.0  # how long asking a node to stop may take
+
+
+def ask_to_stop(provider: Any, url: str) -> None:
+    """`POST url` (the node's cancel route) for a reply whose client left. Best effort: the connection is
+    already closed, which stops the generation too; this only makes it sooner. Never raises."""
+    import time
+
+    from exobridge.core import http, providers
+
+    try:
+        with http.client(trust_env=UpstreamClients.uses_proxies()) as client:
+            headers = providers.client_for(provider, None, client).headers()
+            deadline = time.monotonic() + CANCEL_SECONDS
+            http.send(client, "POST", url, provider=provider, headers=headers, deadline=deadline).close()
+    except Exception:  # a node that cannot be told has already lost its client: nothing else to do
+        pass
 
 
 _HISTORY_WARNED: set[str] = set()
@@ -154,6 +177,9 @@ class RouteRun:
     model: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # where to ask the answering node to stop when the client leaves (Exo's `POST /v1/cancel/{command_id}`)
+    cancel_url: str | None = None
+    answering: Any = None  # the answering provider's config, once the first token is in
 
     def __post_init__(self) -> None:
         self._items: deque[Event] = deque()
@@ -162,6 +188,7 @@ class RouteRun:
         self._waiter: asyncio.Future[None] | None = None
         self._responses: list[httpx.Response] = []
         self._first_seen = False
+        self.upstream_done = False  # the router is over: nothing left for a node to stop
 
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
@@ -180,9 +207,11 @@ class RouteRun:
                 on_not_loaded=NotLoadedHook(self),
             )
             result = router.run(self.request, self.targets)
+            self.upstream_done = True
             _record(self.config, self.request, result)  # before the end: the row exists once the reply ends
             self._push(Event("end", result=result))
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
+            self.upstream_done = True
             self._push(Event("end", error=exc))
         finally:
             if lease is not None and self.clients is not None:
@@ -226,12 +255,19 @@ class RouteRun:
             await self._waiter
 
     def cancel(self) -> None:
-        """The client went away: cut the upstream now; the router stops at its next step."""
+        """The client went away: cut the upstream now; the router stops at its next step. A node that can be
+        told to stop generating (Exo's current line) is told so too, on a worker thread."""
+        first = not self.cancelled.is_set()
         self.cancelled.set()
         for response in list(self._responses):
             shut_socket(response)
         with self._lock:
             self._lock.notify_all()
+        if first and not self.upstream_done and self.cancel_url is not None and self.answering is not None:
+            from exobridge.core import parallel
+
+            provider, url = self.answering, self.cancel_url
+            parallel.WORKERS.submit(lambda: ask_to_stop(provider, url))
 
 
 class _RouteView(RouteState):
@@ -271,6 +307,7 @@ class _Observer(RouteObserver):
         self.run = run
         self.current: tuple[Any, str, str] | None = None
         self.served_model: str | None = None
+        self.reply_id: str | None = None
         self.gate_skipped = False
         self.tried: set[tuple[str, str]] = set()
         self.ended: set[str] = set()  # providers with a finished attempt in this route
@@ -283,6 +320,11 @@ class _Observer(RouteObserver):
         if not run._first_seen and self.current is not None:
             run._first_seen = True
             target, url, model = self.current
+            if self.reply_id is not None:
+                from exobridge.core.providers import kind_class
+
+                run.cancel_url = kind_class(target.provider.kind).cancel_url(url, self.reply_id)
+            run.answering = target.provider
             run.provider, run.url, run.model = target.provider.name, url, self.served_model or model
             run.state.answered(target.provider, url)
         return run
@@ -299,8 +341,8 @@ class _Observer(RouteObserver):
 
             run._push(Event("part", text=run.secrets(dumps(fields))))
 
-    def served(self, model: str) -> None:
-        self.served_model = model
+    def served(self, model: str, reply_id: str | None) -> None:
+        self.served_model, self.reply_id = model, reply_id
 
     def attempt_started(self, target: Any, url: str, model: str) -> None:
         run = self.run
@@ -308,7 +350,7 @@ class _Observer(RouteObserver):
             raise ClientGone()
         key = (target.provider.name, url)
         self.current = (target, url, model)
-        self.served_model = None
+        self.served_model = self.reply_id = None
         if key not in self.tried and self._has_later_candidate(target):
             reason = run.state.enter(target.provider, url, run)
             if reason:

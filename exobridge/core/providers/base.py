@@ -159,6 +159,12 @@ class ProviderKind:
         """The backend that served, when the provider names it in a header."""
         return None
 
+    @classmethod
+    def cancel_url(cls, node: str, reply_id: str) -> str | None:
+        """Where to ask the node to stop generating a reply whose client left (`POST`), beyond closing the
+        connection; None when closing it is all there is."""
+        return None
+
     def payload(self, request: ChatRequest, model: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             key: value for key, value in (getattr(request, "extra", None) or {}).items() if key not in RESERVED_FIELDS
@@ -216,12 +222,12 @@ class ProviderKind:
         emit: Callable[[str], None],
         keep_text: bool = True,
         emit_part: Callable[[dict[str, Any]], None] | None = None,
-        on_served: Callable[[str], None] | None = None,
+        on_served: Callable[[str, str | None], None] | None = None,
     ) -> tuple[Reply, str | None]:
         """One attempt against one node. Returns the reply and the backend that served it.
 
         `emit` gets the text as it comes, `emit_part` the tool calls and reasoning (see `reply.ReplyBuilder`),
-        `on_served` the model id the reply names, once `check_served` accepted it.
+        `on_served` the model id the reply names, once `check_served` accepted it, and the reply's `id`.
 
         From sending until the first token (or the whole non-streamed reply) is one wall-clock deadline,
         `first_token_timeout`: no trickle of bytes in the status line, headers, an error body or a JSON body
@@ -236,7 +242,7 @@ class ProviderKind:
         def check_model(served: str) -> None:
             self.check_served(model, served)
             if on_served is not None:
-                on_served(served)
+                on_served(served, builder.reply_id)
 
         builder = ReplyBuilder(emit, check_model, keep_text, emit_part)
         response = http_mod.send(

@@ -79,6 +79,16 @@ class Exo(ProviderKind):
             f"model {target.model} is not in this node's model list (exobridge models --provider {self.config.name})",
         )
 
+    @classmethod
+    def cancel_url(cls, node: str, reply_id: str) -> str | None:
+        """The current line's `POST /v1/cancel/{command_id}` (its chunks' `id` is the command id); the legacy
+        line's ids are `chatcmpl-…` and it has no such route."""
+        if reply_id.startswith("chatcmpl-"):
+            return None
+        from urllib.parse import quote
+
+        return f"{node.rstrip('/')}/v1/cancel/{quote(reply_id, safe='')}"
+
     def check_served(self, requested: str, served: str) -> None:
         if not same_model(requested, served):
             raise Failure(
