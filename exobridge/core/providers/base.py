@@ -7,7 +7,8 @@ lives on the class, so code outside this package asks the class instead of compa
 - class attributes: `name`, `label`, `default_url`, `default_timeouts` (`Timeouts(connect, first_token, idle)`),
   `default_key_env`, `needs_key`, `free`, `status_probe`, `sends_stream_usage`, `checks_served_model`,
   `url_env`, `unreachable_hint`, `models_path`, `chat_path`, `loads_models`;
-- class methods: `key_envs_for(key_env)`, `models_url(node)`, `parse_models(data)`, `cost(usage)`;
+- class methods: `key_envs_for(key_env)`, `models_url(node)`, `parse_models(data)`, `cost(usage)`,
+  `cancel_url(node, reply_id)`;
 - instance methods (an instance is one provider config + its key + an `httpx.Client`): `headers()`,
   `chat_url(node)`, `payload(request, model)`, `choose_model(node, target)`, `check_served(requested, served)`,
   `backend(response)`, `open(...)`, `raise_for_status(response)`, `chat(...)`.
