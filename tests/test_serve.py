@@ -296,6 +296,24 @@ class BackupUpstream:
         if model == "tools":
             tool_calls_reply(ex, model, stream)
             return
+        if model == "echo-tool":  # a model that puts the credentials it got into a tool call's arguments
+            key = ex.request.headers.get("authorization", "")[7:]
+            call = {
+                "index": 0,
+                "id": "c",
+                "type": "function",
+                "function": {"name": "f", "arguments": f'{{"k":"{key}"}}'},
+            }
+            if stream:
+                ex.start_stream()
+                ex.event(tool_chunk(model, call, finish="tool_calls"))
+                ex.event("[DONE]")
+                ex.end()
+            else:
+                message = {"role": "assistant", "content": None, "tool_calls": [call]}
+                choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+                ex.reply(200, {"id": "x", "object": "chat.completion", "model": model, "choices": [choice]})
+            return
         if model.startswith("reasoning"):
             reasoning_reply(ex, model, stream)
             return
@@ -665,11 +683,14 @@ def test_client_authorization_is_never_forwarded(stack: Stack) -> None:
 
 
 def test_canary_keys_reach_no_client_byte_and_no_log_line(stack: Stack) -> None:
-    for model, stream in (("backup:echo-401", False), ("backup:echo-401", True), ("backup:echo-content", True)):
+    asked = [("backup:echo-401", False), ("backup:echo-401", True), ("backup:echo-content", True)]
+    for model, stream in [*asked, ("backup:echo-tool", True), ("backup:echo-tool", False)]:
         response = stack.post(model, stream=stream)
         assert response.status_code in (200, 503)
     echoed = stack.post("backup:echo-content")
     assert echoed.json()["choices"][0]["message"]["content"] == "your key is [redacted] ok"
+    in_a_tool_call = stack.post("backup:echo-tool").json()["choices"][0]["message"]["tool_calls"][0]
+    assert in_a_tool_call["function"]["arguments"] == '{"k":"[redacted]"}'
     stack.serve.wait_for_line(lambda line: "backup:echo-content" in line or ("backup" in line and "200" in line))
     # every request so far has been logged: the last one's line is written after its body
     httpx.get(f"{stack.url}/health")
