@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io as _io
 import json
 import os
@@ -307,7 +308,12 @@ class IOStreams:
             return None
 
 
-_RAW_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_RAW_IN_JSON = "[\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]"  # compiled by json_line
+
+
+@functools.cache
+def _raw_in_json() -> re.Pattern[str]:
+    return re.compile(_RAW_IN_JSON)
 
 
 def json_line(data: Any) -> str:
@@ -317,7 +323,7 @@ def json_line(data: Any) -> str:
     characters are written as `\\uXXXX` escapes (same data, inert on a terminal); json escapes C0 itself.
     """
     text = json.dumps(data, ensure_ascii=False)
-    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) + "\n"
+    return _raw_in_json().sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) + "\n"
 
 
 _current: ContextVar[IOStreams | None] = ContextVar("exobridge_io", default=None)
