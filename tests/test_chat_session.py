@@ -182,7 +182,7 @@ def test_config_set_markdown_is_checked_by_the_schema_and_read_back(cli, write_c
     [(None, False, False), (None, True, True), (True, False, True), (False, True, False)],
 )
 def test_the_flag_overrides_the_config_either_way(flag, in_config, wanted):
-    from exobridge.cli.chat import ChatOptions
+    from exobridge.cli.chat_run import ChatOptions
     from exobridge.cli.chat_session import markdown_wanted
     from exobridge.core import config
 

@@ -357,7 +357,7 @@ def test_bare_chat_runs_with_exactly_the_options_typer_would_parse(monkeypatch, 
     that command line, so a new option whose default is not ChatOptions' own is caught here."""
     import typer.main
 
-    from exobridge.cli import chat as chat_mod
+    from exobridge.cli import chat_run as chat_mod
     from exobridge.cli.app import build_app
     from exobridge.render import io as iostreams
     from exobridge.render.io import IOStreams
@@ -490,7 +490,7 @@ def test_no_enabled_provider_says_so_and_json_still_prints_one_object(write_conf
 
 
 def test_stdin_with_a_real_replacement_character_and_bad_bytes_still_warns():
-    from exobridge.cli.chat import decode_stdin
+    from exobridge.cli.chat_run import decode_stdin
 
     assert decode_stdin("ok \ufffd\n".encode()) == ("ok \ufffd", False)
     assert decode_stdin("\ufffd ".encode() + b"\xff\r\n") == ("\ufffd \ufffd", True)

@@ -228,7 +228,7 @@ def test_cli_concurrent_runs_keep_every_entry(backup, write_config, isolated):
     """
     import threading
 
-    from exobridge.cli.chat import ChatOptions, chat_run
+    from exobridge.cli.chat_run import ChatOptions, chat_run
     from exobridge.render.io import IOStreams, use
 
     names = [f"dead{i}" for i in range(4)]

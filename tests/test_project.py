@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -95,6 +96,21 @@ def test_help_and_version_do_not_pay_for_heavy_imports(argv):
     assert not server, f"exobridge {' '.join(argv)} loaded the server: {sorted(server)}"
 
 
+@pytest.mark.process  # start-up: what a fresh interpreter imports
+def test_bare_chat_loads_neither_typer_nor_pydantic(tmp_path):
+    """`exobridge chat` alone (the interactive session, or a prompt piped on stdin) is not parsed, so the console
+    script runs it without importing Typer, click or Pydantic (cli/runner.py `without_parse`)."""
+    code = "import sys; sys.argv = ['exobridge', 'chat']; from exobridge.cli import main; main()"
+    env = {**os.environ, "EXOBRIDGE_CONFIG": str(tmp_path / "none.toml"), "EXOBRIDGE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], input="", capture_output=True, text=True, timeout=30, env=env
+    )
+    assert proc.returncode == 2 and "exobridge: error: empty prompt" in proc.stderr, proc.stderr[-2000:]
+    loaded = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "exobridge.cli.chat_run" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("typer", "click", "pydantic", "httpx", "sqlite3")}
+
+
 def test_version_matches_the_package(cli, monkeypatch, capsys):
     from exobridge import __version__
     from exobridge.cli import main
@@ -107,10 +123,10 @@ def test_version_matches_the_package(cli, monkeypatch, capsys):
 
 
 # Tests that start a real exobridge process (`@pytest.mark.process`, enforced by tests/conftest.py's guard):
-# only for what only a process shows. Today 34: 23 for commands (signals, pipes, /dev/full, a terminal, start-up
+# only for what only a process shows. Today 35: 24 for commands (signals, pipes, /dev/full, a terminal, start-up
 # imports, separate processes at once; the interactive session's pty runs among them) and 11 for serve and its
 # dashboard. Lower this when one goes; raising it needs something only a process shows (issue 8).
-PROCESS_TESTS_CEILING = 34
+PROCESS_TESTS_CEILING = 35
 
 
 def marked_process_tests(request: pytest.FixtureRequest) -> list[str]:

@@ -300,10 +300,10 @@ def test_the_process_freezes_start_up_objects_while_the_command_runs_and_never_a
     import gc
     import sys
 
-    from exobridge.cli import chat, runner
+    from exobridge.cli import chat_run, runner
 
     frozen_while_running: list[int] = []
-    monkeypatch.setattr(chat, "chat_run", lambda opts, io: frozen_while_running.append(gc.get_freeze_count()) or 0)
+    monkeypatch.setattr(chat_run, "chat_run", lambda opts, io: frozen_while_running.append(gc.get_freeze_count()) or 0)
     monkeypatch.setattr(sys, "argv", ["exobridge", *argv])
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     before = gc.get_freeze_count()

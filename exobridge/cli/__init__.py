@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
-    """The console script. `--version` answers before Typer and the command groups are imported."""
+    """The console script. `--version` answers before Typer and the command groups are imported, and so does
+    `exobridge chat` alone (cli/runner.py `without_parse`)."""
     if sys.argv[1:] in (["--version"], ["-V"]):
         from exobridge import __version__
 
@@ -19,7 +21,12 @@ def main() -> None:
             sys.exit(1)
         return
     try:
-        from exobridge.cli.app import main as run
+        from exobridge.cli import runner
+
+        if runner.without_parse(sys.argv[1:]) and not os.environ.get("_EXOBRIDGE_COMPLETE"):
+            run = runner.main  # `exobridge chat` alone needs neither Typer nor the command tree
+        else:
+            from exobridge.cli.app import main as run
     except KeyboardInterrupt:  # Ctrl-C while Typer and the commands load: no traceback either
         from exobridge.core.errors import ExitCode
 

@@ -7,8 +7,8 @@
   only with EXOBRIDGE_DEBUG=1). With `--json` on the command line, each of those failures also prints the one
   JSON object on stdout: `{"error": "...", "exit_code": N}` plus the error's `fields`.
   A command that prints its own JSON object (e.g. chat's result) returns its exit code instead of raising.
-  `exobridge chat` with no argument is not parsed (there is nothing to parse; cli/chat.py
-  `run_without_arguments`), so the interactive session does not wait for Pydantic to load.
+  `exobridge chat` with no argument is not parsed (there is nothing to parse; cli/chat_run.py
+  `run_without_arguments`): the interactive session does not wait for Typer and Pydantic to load.
 - `invoke(args, io=None, env=None, stdin=None) -> Result`: the same, in-process, for tests: the test IO is
   also installed as sys.stdin/stdout/stderr and `env` is applied to os.environ for the call only.
 - `signals_as_interrupt()`: SIGTERM and SIGHUP raise `Terminated` (a KeyboardInterrupt) in the main thread,
@@ -186,27 +186,33 @@ def _usage_message(exc: Any) -> str:
     return f"{exc.format_message()}{hint}"
 
 
+def without_parse(args: Sequence[str]) -> bool:
+    """`exobridge chat` alone: nothing to parse, so it runs without Typer (cli/chat_run.py run_without_arguments).
+    The console script (cli/__init__.py) asks this too, before it imports the command tree."""
+    return list(args) == ["chat"]
+
+
 def run(args: Sequence[str], io: IOStreams, *, parsed: Callable[[], None] | None = None) -> int:
     """Run one command line with `io`; return the exit code. Never raises (except SystemExit from below).
 
     `parsed()` is called once the command line is parsed, just before the command runs (main's start-up hook).
+    A command line `without_parse` runs without Typer being imported.
     """
-    import typer
-    import typer.main
-
-    from exobridge.cli.app import build_app
-
     args = list(args)
     json_mode = wants_json(args)
     _ARGV_SECRETS[:] = _key_values(args)
     with iostreams.use(io):
         try:
-            if args == ["chat"]:  # nothing to parse: see cli/chat.py run_without_arguments
-                from exobridge.cli.chat import run_without_arguments
+            if without_parse(args):
+                from exobridge.cli.chat_run import run_without_arguments
 
                 if parsed is not None:
                     parsed()
                 return run_without_arguments(io)
+            import typer.main
+
+            from exobridge.cli.app import build_app
+
             command = typer.main.get_command(build_app(args))
             with command.make_context("exobridge", args) as ctx:
                 if parsed is not None:
@@ -215,10 +221,6 @@ def run(args: Sequence[str], io: IOStreams, *, parsed: Callable[[], None] | None
             return value if isinstance(value, int) else ExitCode.OK
         except ExobridgeError as exc:
             return report(io, exc.line(), exc.code, json_mode=json_mode, fields=exc.fields)
-        except typer.Exit as exc:
-            return int(exc.exit_code)
-        except typer.Abort:
-            return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode, label="")
         except KeyboardInterrupt as exc:
             code = interrupt_exit_code(exc)
             return report(io, interrupt_notice(exc), code, json_mode=json_mode, label="")
@@ -231,6 +233,12 @@ def run(args: Sequence[str], io: IOStreams, *, parsed: Callable[[], None] | None
                 return report(io, f"cannot write to stdout: {reason}", ExitCode.INTERNAL, json_mode=False)
             return _internal_error(io, exc, json_mode)
         except Exception as exc:
+            import typer  # loaded already when the exception is one of Typer's
+
+            if isinstance(exc, typer.Exit):
+                return int(exc.exit_code)
+            if isinstance(exc, typer.Abort):
+                return report(io, "aborted", ExitCode.INTERNAL, json_mode=json_mode, label="")
             if _is_usage_error(exc):
                 ctx = getattr(exc, "ctx", None)
                 if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # bare `exobridge providers`

@@ -341,7 +341,7 @@ def _write(session: _Session) -> bool:
 
 
 def _test(session: _Session, opts: SetupOptions, io: IOStreams) -> int:
-    from exobridge.cli.chat import ChatOptions, chat_run
+    from exobridge.cli.chat_run import ChatOptions, chat_run
 
     say = session.prompter.say
     say()
