@@ -242,6 +242,21 @@ def test_a_client_that_leaves_during_the_load_stops_the_wait_and_nothing_fails_o
     assert "client disconnected" in serve.log.getvalue()
 
 
+def test_a_client_that_leaves_ends_its_route_at_once_not_at_the_next_progress_read(
+    server, backup, write_config, monkeypatch
+) -> None:
+    """Progress is read every 60 s here: the route still ends as soon as the client leaves (Threads.join
+    waits 15 s at most), and the load is not followed to its bound (600 s)."""
+    monkeypatch.setattr(exo_loading, "FIRST_POLL", 60.0)
+    monkeypatch.setattr(exo_loading, "POLL", 60.0)
+    sim = CurrentExo(server(), steps=["pending", "downloading:0.100"])
+    write_config(serve_config(sim.url, backup.url, "auto", first_token_timeout=600))
+    serve = Serve()
+    sent = stream_through_asgi(serve, lambda body: b"downloading" in body)  # then the loader waits 60 s
+    assert sent[0]["status"] == 200 and not backup.requests
+    assert "client disconnected" in serve.log.getvalue()
+
+
 def test_a_load_that_stays_quiet_still_gets_keep_alive_lines(server, backup, write_config, monkeypatch) -> None:
     from exobridge.serve import exo_autoload
 

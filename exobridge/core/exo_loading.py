@@ -566,6 +566,11 @@ class ExoLoader:
             self._http = http.client()
         return self._http
 
+    def stop(self) -> None:
+        """Stop following a load nobody waits for any more (from any thread): `load()` ends at its next
+        step without a last event. Exo keeps loading; `cancel()` is what undoes a load."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         if self._own_http and self._http is not None:
@@ -921,6 +926,8 @@ class ExoLoader:
                 if event.phase in TERMINAL:
                     return
             self._pause(deadline)
+            if self._stop.is_set():
+                return
 
     def _state_event(self, model: str, size: int | None, state: dict[str, Any]) -> LoadEvent | None:
         found = instances_of(state, model)
@@ -1124,6 +1131,8 @@ class ExoLoader:
                 yield event
             last = event
             self._pause(deadline)
+            if self._stop.is_set():
+                return
 
     # --- unload and cancel ---
     def unload(self, target: LoadTarget, *, delete_files: bool = False) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,7 @@ class RouteRun:
         self._responses: list[httpx.Response] = []
         self._first_seen = False
         self.upstream_done = False  # the router is over: nothing left for a node to stop
+        self._on_cancel: list[Callable[[], None]] = []
 
     # --- worker side ----------------------------------------------------------------------------------
     def work(self) -> None:
@@ -254,6 +255,20 @@ class RouteRun:
                 self._waiter = self.loop.create_future()
             await self._waiter
 
+    @contextlib.contextmanager
+    def on_cancel(self, stop: Callable[[], None]) -> Iterator[None]:
+        """Within the block, `stop()` is called (from the event loop) if the client leaves: for waits that do
+        not read an upstream socket (Exo loading a model)."""
+        with self._lock:
+            self._on_cancel.append(stop)
+        if self.cancelled.is_set():
+            stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._on_cancel.remove(stop)
+
     def cancel(self) -> None:
         """The client went away: cut the upstream now; the router stops at its next step. A node that can be
         told to stop generating (Exo's current line) is told so too, on a worker thread."""
@@ -261,6 +276,10 @@ class RouteRun:
         self.cancelled.set()
         for response in list(self._responses):
             shut_socket(response)
+        with self._lock:
+            stops = list(self._on_cancel)
+        for stop in stops:
+            stop()
         with self._lock:
             self._lock.notify_all()
         if first and not self.upstream_done and self.cancel_url is not None and self.answering is not None:

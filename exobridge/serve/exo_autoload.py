@@ -6,7 +6,7 @@
 - `auto`: load the model (core/exo_loading.py, as `chat` and `POST /v1/exobridge/exo/load` do), bounded by the
   provider's `first_token_timeout`, then ask Exo again; when the load fails or times out, fail over. A streamed
   request is kept open meanwhile with SSE comment lines (`: loading llama-3.2-3b on exo: …`), which clients
-  ignore; a whole (non-streamed) request just waits. A client that leaves stops the waiting (Exo keeps
+  ignore; a whole (non-streamed) request just waits. A client that leaves stops the waiting at once (Exo keeps
   loading) and nothing fails over.
 
 `NotLoadedHook(run)` is the Router's `on_not_loaded` for one serve request (serve/bridge.py `RouteRun.work`).
@@ -108,7 +108,7 @@ class NotLoadedHook:
         last = None
         try:
             loader, load_target = exo_loading.route_loader(target, url, model, name, self.run.request.model)
-            with loader:
+            with loader, self.run.on_cancel(loader.stop):  # a client that leaves ends the waiting at once
                 left = max(deadline - time.monotonic(), 0.001)
                 for event in loader.load(load_target, timeout=left):
                     self._gone()  # the client left: stop waiting, Exo keeps loading
