@@ -4,8 +4,8 @@ The Typer command only parses the command line into `ChatOptions` and calls `cha
 what the run does with its streams and signals, are cli/chat_run.py's.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads chat()'s annotations more than once per command line,
+# and string annotations are evaluated again each time (~2 ms for these eighteen options).
 from typing import Annotated
 
 import typer
