@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from exobridge.core.model_targets import Target
     from exobridge.serve.bridge import RouteRun
 
-COMMENT = "comment"  # the Event kind of a keep-alive comment line (serve/app.py sends it as `: text`)
+COMMENT = "comment"  # the Event kind of a keep-alive line (serve/chat_endpoint.py sends it as `: text`)
 KEEP_ALIVE = 15.0  # seconds without a change of the load after which a kept-open stream gets a comment anyway
 LOCK_CHECK = 0.25  # seconds between looks at a client that may have left while another request loads
 

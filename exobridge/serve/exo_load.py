@@ -39,7 +39,7 @@ class ExoLoadEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from exobridge.serve import wire
-        from exobridge.serve.app import read_body, send_problem
+        from exobridge.serve.asgi import read_body, send_problem
         from exobridge.serve.bridge import ClientGone
 
         try:
