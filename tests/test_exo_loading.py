@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from exobridge.core import exo_loading
+from exobridge.core import exo_loading, exo_state
 from exobridge.core.exo_loading import Phase
 from exobridge.render.io import IOStreams
 from tests.conftest import exobridge_command
@@ -248,7 +248,7 @@ def test_download_progress_is_read_from_camel_case_and_snake_case_states():
                 "modelCard": {"modelId": "other"}}}}}],
         }
     }  # fmt: skip
-    progress = exo_loading.downloads_of(camel, "m")
+    progress = exo_state.downloads_of(camel, "m")
     assert [(p.node, p.downloaded, p.total, p.eta, p.done) for p in progress] == [
         ("n1", 40, 100, 6.0, False),
         ("n2", 100, 100, None, True),
@@ -259,15 +259,15 @@ def test_download_progress_is_read_from_camel_case_and_snake_case_states():
         "runner_to_shard": {"r1": {"TensorShardMetadata": {}}},
     }
     snake = {"instances": {"i": {"MlxRingInstance": {"instance_id": "i", "shard_assignments": assignments}}}}
-    (view,) = exo_loading.instances_of(snake, "m")
+    (view,) = exo_state.instances_of(snake, "m")
     assert (view.instance_id, view.nodes, view.runners, view.sharding) == ("i", ["a"], ["r1"], "tensor")
 
 
 def test_exos_error_envelopes_are_read():
-    assert exo_loading.error_message({"error": {"message": "No  instance"}}, b"") == "No instance"
-    assert exo_loading.error_message({"detail": "Not Found"}, b"") == "Not Found"
-    assert exo_loading.error_message({"error": "Invalid model: x"}, b"") == "Invalid model: x"
-    assert exo_loading.error_message(None, b"<html>oops</html>") == "<html>oops</html>"
+    assert exo_state.error_message({"error": {"message": "No  instance"}}, b"") == "No instance"
+    assert exo_state.error_message({"detail": "Not Found"}, b"") == "Not Found"
+    assert exo_state.error_message({"error": "Invalid model: x"}, b"") == "Invalid model: x"
+    assert exo_state.error_message(None, b"<html>oops</html>") == "<html>oops</html>"
 
 
 # --- a terminal (in-process), Ctrl-C (a process) -----------------------------------------------------------
@@ -468,20 +468,20 @@ def test_the_cluster_marks_placed_downloaded_and_fitting_models(exo):
     entries = Exo.parse_models(cards)
     assert entries is not None and entries[0]["size_bytes"] == 1777 * 1024 * 1024 and "size_bytes" not in entries[2]
     exo.placed, exo.steps = True, ["ready"]
-    exo_loading.mark_cluster(exo.snapshot(), entries)
+    exo_state.mark_cluster(exo.snapshot(), entries)
     assert [(e["placed_nodes"], e["downloaded_nodes"], e.get("fits")) for e in entries] == [
         (2, 2, True),  # placed on both nodes, files on both, 1.9 GB ≤ 12 GB free
         (0, 0, False),  # 40 GB does not fit 12 GB
         (0, 0, None),  # no size: unknown
     ]
     exo.placed = False
-    exo_loading.mark_cluster(exo.snapshot(), entries)
+    exo_state.mark_cluster(exo.snapshot(), entries)
     assert entries[0]["placed_nodes"] == 0
 
 
 def test_a_load_in_progress_is_summarised_for_providers_status(exo):
     exo.placed, exo.steps = True, ["downloading:0.5", "loading:7", "ready", "ready"]
-    downloading, loading, ready = (exo_loading.loads_in_progress(exo.snapshot()) for _ in range(3))
+    downloading, loading, ready = (exo_state.loads_in_progress(exo.snapshot()) for _ in range(3))
     half = SIZE // 2
     assert downloading == [
         {"model": V1_ID, "phase": "downloading", "nodes": 2, "downloaded_bytes": half // 2 * 2,
@@ -603,7 +603,7 @@ def test_providers_status_details_show_a_load_in_progress(exo):
     exo.placed, exo.steps = True, ["downloading:0.4", "loading:7", "download_failed"]
     texts = []
     for _ in range(3):
-        loads = exo_loading.loads_in_progress(exo.snapshot())
+        loads = exo_state.loads_in_progress(exo.snapshot())
         result = SimpleNamespace(
             kind="exo", api_line="v1", nodes=2, models_ready=1, models_ready_note=None, loading=loads
         )

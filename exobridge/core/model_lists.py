@@ -212,7 +212,7 @@ def _mark_placed(result: ProviderModels, state: Any, placed_ids: list[str]) -> N
     if not (isinstance(state, dict) and "instances" in state):
         result.line, result.note = "legacy", LEGACY_NOTE
         return
-    from exobridge.core.exo_loading import mark_cluster
+    from exobridge.core.exo_state import mark_cluster
 
     result.line = "v1"
     placed = set(placed_ids)

@@ -293,7 +293,7 @@ def _probe_exo_cluster(result: ProbeResult, session: _Session, url: str) -> None
     result.reachable = True
     result.api_line, result.node_id = line.line, line.node_id
     if line.line == "v1":
-        from exobridge.core.exo_loading import loads_in_progress
+        from exobridge.core.exo_state import loads_in_progress
 
         state = _exo_state(session, url)
         result.nodes = state_node_count(state)

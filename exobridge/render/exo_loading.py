@@ -17,7 +17,8 @@ from exobridge.core.exo_loading import Phase, size_text
 from exobridge.core.sanitize import terminal_text
 
 if TYPE_CHECKING:
-    from exobridge.core.exo_loading import LoadEvent, NodeProgress
+    from exobridge.core.exo_loading import LoadEvent
+    from exobridge.core.exo_state import NodeProgress
     from exobridge.render.io import IOStreams
 
 

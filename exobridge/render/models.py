@@ -54,7 +54,7 @@ def _yes(value: Any) -> str:
 
 
 def cluster_word(model: dict[str, Any]) -> str | None:
-    """What an Exo v1 cluster can do with a listed model, when its state said (core.exo_loading.mark_cluster):
+    """What an Exo v1 cluster can do with a listed model, when its state said (core.exo_state.mark_cluster):
     "2 nodes" (placed on them), "downloaded", "fits", "too big"; None when the list has no such marks."""
     nodes = model.get("placed_nodes")
     if nodes is None and "downloaded_nodes" not in model and "fits" not in model:

@@ -158,7 +158,7 @@ def details(result: Any) -> str:
 
 
 def loading_text(load: dict[str, Any]) -> str:
-    """One load in progress (core.exo_loading.loads_in_progress): `loading llama… (downloading 40% of 1.9 GB)`."""
+    """One load in progress (core.exo_state.loads_in_progress): `loading llama… (downloading 40% of 1.9 GB)`."""
     from exobridge.core.exo_loading import size_text
 
     model = terminal_text(str(load.get("model") or "?"))
