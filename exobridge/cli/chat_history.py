@@ -115,6 +115,8 @@ class ChatSession:
 
 
 def _budget_check(config: Config, opts: Any) -> BudgetCheck | None:
+    if config.budget is None:  # no `[budget]` table (Config.budget): no limits, nothing to load
+        return None
     from exobridge.core import budget
 
     plan = budget.from_config(config)

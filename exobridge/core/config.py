@@ -363,13 +363,15 @@ def build(raw_file: dict[str, Any] | None, path: Path, env: dict[str, str] | Non
         except FieldProblem as problem:
             raise ConfigError(source, name, str(problem)) from None
     log, markdown = top_level["log"], top_level["markdown"]
-    from exobridge.core import budget as budget_mod
+    budget = None  # no `[budget]` table: no limits, and core/budget.py need not be loaded
+    if merged.get("budget") is not None:
+        from exobridge.core import budget as budget_mod
 
-    try:
-        budget = budget_mod.parse(merged.get("budget"))
-    except budget_mod.BudgetProblem as problem:
-        where, _, what = str(problem).partition(": ")
-        raise ConfigError(source, where, what) from None
+        try:
+            budget = budget_mod.parse(merged["budget"])
+        except budget_mod.BudgetProblem as problem:
+            where, _, what = str(problem).partition(": ")
+            raise ConfigError(source, where, what) from None
 
     return Config(
         default_model=default_model,
