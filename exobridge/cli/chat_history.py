@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ChatSession:
+    """One chat run's history side: the conversation it continues, the budget check, what to record."""
+
     config: Config
     io: IOStreams
     logging: bool

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ChatOptions:
+    """`exobridge chat`'s options as parsed (the defaults are what an empty command line gives)."""
+
     prompt: str | None = None
     model: str | None = None
     system: str | None = None

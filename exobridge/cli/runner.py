@@ -318,6 +318,8 @@ def main(args: Sequence[str] | None = None) -> None:
 
 @dataclass
 class Result:
+    """What an in-process run gave: the exit code and the text written to stdout and stderr."""
+
     exit_code: int
     stdout: str
     stderr: str

@@ -38,6 +38,8 @@ class BudgetProblem(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
+    """Daily and monthly limits in USD (None: no limit)."""
+
     daily_usd: float | None = None
     monthly_usd: float | None = None
 
@@ -52,6 +54,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Budget:
+    """The `[budget]` table: overall limits, each provider's own, and `free_only`."""
+
     overall: Limits = Limits()
     providers: dict[str, Limits] = field(default_factory=dict)
     free_only: bool = False

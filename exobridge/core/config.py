@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Any] = _builtin_defaults()
 
 @dataclass
 class ProviderConfig:
+    """One provider as configured: kind, nodes, priority, key variable, timeouts, headers and load policy."""
+
     name: str
     kind: str
     urls: list[str]
@@ -101,6 +103,8 @@ class ProviderConfig:
 
 @dataclass
 class Config:
+    """The effective configuration: defaults, the file and the environment, merged and validated."""
+
     default_model: str
     providers: dict[str, ProviderConfig]
     models: dict[str, dict[str, str]]

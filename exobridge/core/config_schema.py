@@ -65,6 +65,8 @@ class FieldProblem(ValueError):
 
 @dataclass(frozen=True)
 class Field:
+    """One config key's type and limits: what `check()` holds a value to."""
+
     type: FieldType
     doc: str
     low: float | None = None

@@ -116,6 +116,8 @@ def format_left(seconds: float) -> str:
 
 @dataclass
 class NodeState:
+    """What is remembered about one node: its last failure (kind, reason, status, when) and when its cooldown ends."""
+
     provider: str
     url: str
     kind: str  # FailureKind value

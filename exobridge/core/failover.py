@@ -35,6 +35,8 @@ SERVER_RETRY_BACKOFF = 0.3
 
 @dataclass(frozen=True)
 class FailoverDecision:
+    """What to do after a failed attempt: retry the same node, fail over to the next, or stop."""
+
     retry_same: bool
     retry_delay: float
     fail_over: bool

@@ -30,6 +30,8 @@ REPLY_RESERVE_TOKENS = 1024
 
 @dataclass
 class Continuation:
+    """The earlier turns to send again, and how many were dropped to fit the context."""
+
     conversation: str
     parent: int | None = None
     system: str | None = None

@@ -37,6 +37,8 @@ REFERENCE_KIND = "openrouter"  # the cloud equivalent "saved by running locally"
 
 @dataclass(frozen=True)
 class Price:
+    """A model's price per token, prompt and completion, in USD."""
+
     prompt: float  # USD per prompt token
     completion: float  # USD per completion token
     read_at: float | None = None  # when the list was read (unix time)
@@ -292,6 +294,8 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass
 class Group:
+    """One row of `exobridge usage`: requests, tokens and cost of a provider, model or day."""
+
     key: str
     requests: int = 0
     prompt_tokens: int = 0
@@ -312,6 +316,8 @@ class Group:
 
 @dataclass
 class Savings:
+    """What the requests free providers answered would have cost at their cloud equivalent's cached price."""
+
     usd: float = 0.0
     requests: int = 0  # requests a free provider answered
     priced: int = 0  # of those, how many had a cloud price
@@ -334,6 +340,8 @@ class Savings:
 
 @dataclass
 class Usage:
+    """Everything `exobridge usage` shows: the groups, the days, the total and the savings."""
+
     by: str
     groups: list[Group]
     days: list[Group]
