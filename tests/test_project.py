@@ -99,7 +99,7 @@ def test_help_and_version_do_not_pay_for_heavy_imports(argv):
 @pytest.mark.process  # start-up: what a fresh interpreter imports
 def test_bare_chat_loads_neither_typer_nor_pydantic(tmp_path):
     """`exobridge chat` alone (the interactive session, or a prompt piped on stdin) is not parsed, so the console
-    script runs it without importing Typer, click or Pydantic (cli/runner.py `without_parse`)."""
+    script runs it without importing Typer, click or Pydantic (cli/__init__.py `without_parse`)."""
     code = "import sys; sys.argv = ['exobridge', 'chat']; from exobridge.cli import main; main()"
     env = {**os.environ, "EXOBRIDGE_CONFIG": str(tmp_path / "none.toml"), "EXOBRIDGE_DATA_DIR": str(tmp_path)}
     proc = subprocess.run(

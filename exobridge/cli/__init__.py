@@ -6,9 +6,15 @@ import os
 import sys
 
 
+def without_parse(args: list[str]) -> bool:
+    """`exobridge chat` alone: nothing to parse, so it runs without Typer (cli/chat_run.py run_without_arguments).
+    Asked here, before the command tree is imported, and by cli/runner.py `run`."""
+    return args == ["chat"]
+
+
 def main() -> None:
     """The console script. `--version` answers before Typer and the command groups are imported, and so does
-    `exobridge chat` alone (cli/runner.py `without_parse`)."""
+    `exobridge chat` alone (`without_parse`)."""
     if sys.argv[1:] in (["--version"], ["-V"]):
         from exobridge import __version__
 
@@ -21,10 +27,8 @@ def main() -> None:
             sys.exit(1)
         return
     try:
-        from exobridge.cli import runner
-
-        if runner.without_parse(sys.argv[1:]) and not os.environ.get("_EXOBRIDGE_COMPLETE"):
-            run = runner.main  # `exobridge chat` alone needs neither Typer nor the command tree
+        if without_parse(sys.argv[1:]) and not os.environ.get("_EXOBRIDGE_COMPLETE"):
+            from exobridge.cli.runner import main as run  # neither Typer nor the command tree
         else:
             from exobridge.cli.app import main as run
     except KeyboardInterrupt:  # Ctrl-C while Typer and the commands load: no traceback either

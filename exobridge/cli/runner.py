@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exobridge.cli import without_parse
 from exobridge.core.errors import ExitCode, ExobridgeError
 from exobridge.render import io as iostreams
 from exobridge.render.io import IOStreams
@@ -186,17 +187,11 @@ def _usage_message(exc: Any) -> str:
     return f"{exc.format_message()}{hint}"
 
 
-def without_parse(args: Sequence[str]) -> bool:
-    """`exobridge chat` alone: nothing to parse, so it runs without Typer (cli/chat_run.py run_without_arguments).
-    The console script (cli/__init__.py) asks this too, before it imports the command tree."""
-    return list(args) == ["chat"]
-
-
 def run(args: Sequence[str], io: IOStreams, *, parsed: Callable[[], None] | None = None) -> int:
     """Run one command line with `io`; return the exit code. Never raises (except SystemExit from below).
 
     `parsed()` is called once the command line is parsed, just before the command runs (main's start-up hook).
-    A command line `without_parse` runs without Typer being imported.
+    A command line `without_parse` (cli/__init__.py) runs without Typer being imported.
     """
     args = list(args)
     json_mode = wants_json(args)
