@@ -5,7 +5,8 @@ Rules every network operation of exobridge follows (README "Deadlines and size c
 - **Clients** come from `client()` / `async_client()`: redirects are never followed, proxies come from the
   environment (`trust_env=True`, checked first by `core.proxies.validate`), and a malformed or unsupported
   proxy setting raises `errors.ProxyError` (exit 4, "invalid proxy setting in the environment: …") instead of
-  whatever httpx raises. Connections are not kept alive by default, so a deadline can always cut the socket.
+  whatever httpx raises. Connections are not kept alive by default; a client that sends one request at a time
+  may keep them (`client(keepalive=True)`: serve's upstream clients), and a deadline still cuts a reused one.
 - **Timeouts** come from `timeout_for(provider, read=None)`: the provider's connect timeout, and a per-read
   timeout (default: the longer of first_token_timeout and idle_timeout).
 - **Deadlines, not read timeouts.** A per-read timeout restarts with every byte, so a server that drips one
@@ -36,6 +37,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -118,18 +120,34 @@ def client(
 ) -> httpx.Client:
     """A sync client: no redirects, proxies from the environment, `errors.ProxyError` for a broken proxy.
 
-    `keepalive=False` (the default) opens a fresh connection per request, so `send()`'s deadline always has
-    the socket to cut; a long-lived caller may pass True (a deadline then still ends the wait, but a pooled
-    socket already in use is left to its read timeout).
+    `keepalive=False` (the default) opens a fresh connection per request. `keepalive=True` keeps connections
+    for the next request (no new TCP and TLS handshake), for a caller that sends **one request at a time** on
+    this client: `send()` records every connection the client opens, and a deadline cuts them all, so a
+    reused connection that stalls is cut at the deadline like a new one (idle ones are simply reopened).
     """
     import httpx
 
     if trust_env:
         _check_proxies(env)
     try:
-        return httpx.Client(**_options(trust_env, keepalive, options))
+        made = httpx.Client(**_options(trust_env, keepalive, options))
     except (ValueError, ImportError, httpx.InvalidURL) as exc:  # what httpx raises for a proxy it cannot use
         raise _proxy_error(str(exc) or type(exc).__name__) from None
+    if keepalive:
+        _POOLED[made] = PooledStreams()
+    return made
+
+
+def reuses_connections(http: httpx.Client) -> bool:
+    """Whether `http` keeps connections (made by `client(keepalive=True)`): read a reply to its end, then."""
+    return _pooled(http) is not None
+
+
+def _pooled(http: Any) -> PooledStreams | None:
+    try:
+        return _POOLED.get(http)
+    except TypeError:  # not a client of ours (a test double that cannot be weakly referenced)
+        return None
 
 
 def async_client(
@@ -378,14 +396,46 @@ class Cutoff:
         self.cancel()
 
 
-def _tracer(cutoff: Cutoff) -> Any:
-    """An httpcore `trace` extension that hands each new connection's stream to the cutoff."""
+class PooledStreams:
+    """The network streams a keep-alive client opened, so that a deadline can cut a connection the pool
+    reuses (httpcore's trace shows only new connections). Such a client sends one request at a time: every
+    stream here is idle or that request's, and cutting an idle one only makes the pool open a new one."""
+
+    def __init__(self) -> None:
+        self._streams: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, stream: Any) -> None:
+        with self._lock:
+            self._streams = [s for s in self._streams if _is_open(s)]
+            self._streams.append(stream)
+
+    def current(self) -> list[Any]:
+        with self._lock:
+            self._streams = [s for s in self._streams if _is_open(s)]
+            return list(self._streams)
+
+
+def _is_open(stream: Any) -> bool:
+    sock = _socket_of(stream)
+    return sock is not None and sock.fileno() != -1
+
+
+_POOLED: weakref.WeakKeyDictionary[Any, PooledStreams] = weakref.WeakKeyDictionary()
+
+
+def _tracer(cutoff: Cutoff | None, pooled: PooledStreams | None) -> Any:
+    """An httpcore `trace` extension that hands each new connection's stream to the cutoff (and records it for
+    a keep-alive client)."""
 
     def trace(event: str, info: dict[str, Any]) -> None:
         if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             stream = info.get("return_value")
             if stream is not None:
-                cutoff.watch(stream)
+                if pooled is not None:
+                    pooled.add(stream)
+                if cutoff is not None:
+                    cutoff.watch(stream)
 
     return trace
 
@@ -412,8 +462,12 @@ def send(
     try:
         extensions: dict[str, Any] = {}
         cutoff = Cutoff(deadline) if deadline is not None else None
-        if cutoff is not None:
-            extensions["trace"] = _tracer(cutoff)
+        pooled = _pooled(http)
+        if cutoff is not None or pooled is not None:
+            extensions["trace"] = _tracer(cutoff, pooled)
+        if cutoff is not None and pooled is not None:
+            for stream in pooled.current():  # the connection this request may reuse is one of them
+                cutoff.watch(stream)
         request = http.build_request(
             method,
             url,

@@ -391,6 +391,7 @@ def read_json_reply(
 
 
 _READERS: DaemonPool | None = None
+END_GRACE = 0.05  # seconds a reusable stream's end is awaited after `[DONE]` (it usually comes with it)
 
 
 def _readers() -> DaemonPool:
@@ -429,6 +430,7 @@ class QueuedBody:
         self.idle_timeout = idle_timeout
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self._closed = threading.Event()
+        self._ended = threading.Event()  # the body was read to its end: the connection may be reused
         _readers().submit(self._pump)
 
     def _put(self, item: object) -> None:
@@ -449,6 +451,8 @@ class QueuedBody:
                 self._put(chunk)
         except BaseException as exc:
             self._put(exc)
+        else:
+            self._ended.set()
         self._put(_END)
 
     def _timed_out(self) -> Failure:
@@ -481,11 +485,20 @@ class QueuedBody:
             assert isinstance(item, bytes)
             yield item
 
+    def wait_for_end(self, seconds: float) -> None:
+        """At `[DONE]`: give the reader a moment to see the body end, so the connection can be reused."""
+        self._ended.wait(seconds)
+
     def close(self) -> None:
+        """A body read to its end is closed (its connection goes back to a keep-alive pool); any other is cut,
+        which also wakes a reader blocked on the socket."""
         from exobridge.core import http
 
         self._closed.set()
-        http.shutdown_response(self.response)
+        if self._ended.is_set():
+            self.response.close()
+        else:
+            http.shutdown_response(self.response)
 
 
 def read_stream(
@@ -494,11 +507,14 @@ def read_stream(
     started: float,
     first_token_timeout: float,
     idle_timeout: float,
+    reusable: bool = False,
 ) -> Reply:
     """Consume an SSE chat stream with wall-clock deadlines. `[DONE]` is optional (Exo legacy, Cerebras).
 
     Until the first token, only `started + first_token_timeout` counts (keep-alive comments, role-only
     chunks and a drip of bytes do not extend it); after it, each silence may last `idle_timeout`.
+    `reusable`: the connection can serve the next request (`http.reuses_connections`); after `[DONE]` the body's
+    end is awaited briefly (END_GRACE) so that it can.
     """
     body = QueuedBody(response, builder, started + first_token_timeout, first_token_timeout, idle_timeout)
     decoder = SSEDecoder()
@@ -506,6 +522,8 @@ def read_stream(
         for chunk in body.iter_bytes():
             for data in decoder.feed(chunk):
                 if feed_event(builder, data):
+                    if reusable:
+                        body.wait_for_end(END_GRACE)
                     return builder.result()
                 if builder.producing:
                     body.deadline = time.monotonic() + idle_timeout

@@ -42,10 +42,10 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 IDLE_CLIENTS = 64  # upstream clients kept for reuse
-# A new upstream connection per request: core.http's wall-clock deadline can always cut a new connection, but
-# not a kept-alive one in use, whose stalled reader would then linger until its read timeout (threads piling
-# up under a dripping upstream). The price is a TCP (and, to the cloud, TLS) handshake per request.
-KEEP_ALIVE = False
+# Connections to the providers are kept for the next route of the same client: no TCP and, to the cloud, no TLS
+# handshake per request. A client serves one route at a time, so core.http's deadline cuts a reused connection
+# that stalls as surely as a new one (`http.client(keepalive=True)`).
+KEEP_ALIVE = True
 
 
 class _Lease:

@@ -262,7 +262,12 @@ class ProviderKind:
             content_type = response.headers.get("content-type", "").lower()
             if "text/event-stream" in content_type:
                 reply = read_stream(
-                    response, builder, started, self.config.first_token_timeout, self.config.idle_timeout
+                    response,
+                    builder,
+                    started,
+                    self.config.first_token_timeout,
+                    self.config.idle_timeout,
+                    reusable=http_mod.reuses_connections(self.http),
                 )
             else:
                 reply = read_json_reply(response, builder, request.stream, deadline, self.config.first_token_timeout)
