@@ -399,3 +399,36 @@ def test_only_a_current_line_exo_command_gets_a_cancel_request() -> None:
     assert exo.cancel_url("http://10.0.0.2:52415/", "7a1c/x y") == "http://10.0.0.2:52415/v1/cancel/7a1c%2Fx%20y"
     assert exo.cancel_url("http://10.0.0.2:52415", "chatcmpl-1f2e") is None  # the legacy line has no such route
     assert kind_class("openrouter").cancel_url("https://openrouter.ai/api/v1", "gen-123") is None
+
+
+def test_a_late_cancel_never_cuts_a_connection_the_route_has_handed_back() -> None:
+    """With kept-alive upstream connections, a route's connection serves the next route once the router is done
+    with it: a client that leaves after that (its reply is written) must not cut it."""
+    import socket
+    from types import SimpleNamespace
+
+    from exobridge.serve.bridge import RouteRun
+
+    def route_with_a_response() -> tuple[RouteRun, socket.socket]:
+        ours, peer = socket.socketpair()
+        stream = SimpleNamespace(get_extra_info=lambda name: ours if name == "socket" else None)
+        run = RouteRun(config=None, request=None, targets=[], state=None, loop=None)  # type: ignore[arg-type]
+        run._responses.append(SimpleNamespace(extensions={"network_stream": stream}))
+        return run, peer
+
+    def cut(peer: socket.socket) -> bool:
+        """Whether our end was shut down (cancel() has returned: a shutdown would be visible already)."""
+        peer.setblocking(False)
+        try:
+            return peer.recv(1) == b""
+        except BlockingIOError:
+            return False
+
+    running, peer = route_with_a_response()
+    running.cancel()
+    assert cut(peer)  # the route still ran: its upstream is cut at once
+
+    over, peer = route_with_a_response()
+    over._upstream_over()
+    over.cancel()
+    assert not cut(peer)

@@ -208,11 +208,11 @@ class RouteRun:
                 on_not_loaded=NotLoadedHook(self),
             )
             result = router.run(self.request, self.targets)
-            self.upstream_done = True
+            self._upstream_over()
             _record(self.config, self.request, result)  # before the end: the row exists once the reply ends
             self._push(Event("end", result=result))
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
-            self.upstream_done = True
+            self._upstream_over()
             self._push(Event("end", error=exc))
         finally:
             if lease is not None and self.clients is not None:
@@ -269,20 +269,27 @@ class RouteRun:
             with self._lock:
                 self._on_cancel.remove(stop)
 
+    def _upstream_over(self) -> None:
+        """The router is done with the upstream: from here its connections may serve another route (they go back
+        to a keep-alive pool with the lease), so a late `cancel` must not cut them."""
+        with self._lock:
+            self.upstream_done = True
+
     def cancel(self) -> None:
         """The client went away: cut the upstream now; the router stops at its next step. A node that can be
         told to stop generating (Exo's current line) is told so too, on a worker thread."""
         first = not self.cancelled.is_set()
         self.cancelled.set()
-        for response in list(self._responses):
-            shut_socket(response)
-        with self._lock:
+        with self._lock:  # against `_upstream_over`: never cut a connection the lease has handed on
+            running = not self.upstream_done
+            if running:
+                for response in list(self._responses):
+                    shut_socket(response)
             stops = list(self._on_cancel)
+            self._lock.notify_all()
         for stop in stops:
             stop()
-        with self._lock:
-            self._lock.notify_all()
-        if first and not self.upstream_done and self.cancel_url is not None and self.answering is not None:
+        if first and running and self.cancel_url is not None and self.answering is not None:
             from exobridge.core import parallel
 
             provider, url = self.answering, self.cancel_url
