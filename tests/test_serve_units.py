@@ -300,6 +300,7 @@ def test_log_lines_show_escapes_escaped_and_json_lines_parse() -> None:
         usage={"prompt_tokens": 1, "completion_tokens": 2},
         first_token_ms=5,
         cost=0.0,
+        finish_reason="length",
         attempts=[attempt("exo", "ok")],
     )
     scope = {
@@ -312,9 +313,13 @@ def test_log_lines_show_escapes_escaped_and_json_lines_parse() -> None:
     AccessLog(text).request(scope, 200, 0.0123)
     AccessLog(lines, json_lines=True).request(scope, 200, 0.0123)
     assert "\x1b" not in text.getvalue() and "\\x1b" in text.getvalue()
-    assert "200 · exo · evil" in text.getvalue() and "1+2 tok · 12 ms · free" in text.getvalue()
+    assert "200 · exo · evil" in text.getvalue() and "1+2 tok · 12 ms · free · length" in text.getvalue()
     record = json.loads(lines.getvalue())
     assert record["event"] == "request" and record["status"] == 200 and record["completion_tokens"] == 2
+    assert record["finish_reason"] == "length"
+    result.finish_reason = "stop"  # the usual end is not worth a word in a text line
+    AccessLog(stopped := io.StringIO()).request(scope, 200, 0.0123)
+    assert stopped.getvalue().rstrip().endswith("12 ms · free")
 
 
 def test_a_model_the_node_lacks_does_not_make_others_queue(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ class AccessLog:
             "completion_tokens": None,
             "first_token_ms": None,
             "cost": None,
+            "finish_reason": None,
             "error": info.get("error"),
         }
         if result is not None:
@@ -92,6 +93,7 @@ class AccessLog:
                 completion_tokens=usage.get("completion_tokens"),
                 first_token_ms=result.first_token_ms,
                 cost=result.cost,
+                finish_reason=result.finish_reason,
                 attempts=[f"{a.provider}={getattr(a.outcome, 'value', a.outcome)}" for a in result.attempts],
             )
         for name in ("model", "error", "path"):
@@ -106,6 +108,8 @@ class AccessLog:
         parts.append(f"{fields['latency_ms']:.0f} ms")
         if fields["provider"]:
             parts.append(_cost(fields["cost"]))
+        if fields["finish_reason"] not in (None, "stop"):  # cut at max_tokens, tool calls, a content filter
+            parts.append(str(fields["finish_reason"]))
         if fields["error"]:
             parts.append(f"error: {fields['error']}")
         self._emit("request", " · ".join(parts), fields)
