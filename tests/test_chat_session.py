@@ -26,8 +26,9 @@ class Terminal:
     """`exobridge chat` on a pseudo-terminal of its own (pty.fork: it is the controlling terminal, so Ctrl-C
     typed on it sends SIGINT)."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        command = [*exobridge_command(), "chat", "-m", "anything", *args]
+    def __init__(self, env: dict[str, str], *args: str, model: str | None = "anything") -> None:
+        """`exobridge chat -m MODEL ARGS`; `model=None`: `exobridge chat ARGS` (alone, it is not parsed at all)."""
+        command = [*exobridge_command(), "chat", *(["-m", model] if model else []), *args]
         pid, master = pty.fork()
         if pid == 0:  # the child
             try:
@@ -99,9 +100,10 @@ def test_a_session_streams_turns_remembers_them_and_survives_ctrl_c(server, writ
         ex.end()
 
     srv.route("POST", "/v1/chat/completions")(answer)
-    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
+    local = f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\nmodel = "m"\n'
+    write_config(local_config(extra=local))
     env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "100", "LINES": "30"}
-    term = Terminal(env)
+    term = Terminal(env, model=None)  # `exobridge chat` and nothing else, as a user starts a session
     try:
         term.expect(r"/help for commands")
         term.expect(r"(?m)^>")
