@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from exobridge import __version__
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 
 # Command name -> module with `register(app)`, in the order `--help` lists them.
 COMMAND_MODULES: dict[str, str] = {
@@ -50,7 +50,7 @@ def new_app() -> typer.Typer:
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
-        add_completion=False,  # exobridge's own --show/--install-completion (cli/completions.py)
+        add_completion=False,  # exobridge's own --show/--install-completion (cli/completion_hooks.py)
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
@@ -59,8 +59,8 @@ def new_app() -> typer.Typer:
         version: bool = typer.Option(
             False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
         ),
-        show_completion: completions.ShowCompletionOption = False,
-        install_completion: completions.InstallCompletionOption = False,
+        show_completion: completion_hooks.ShowCompletionOption = False,
+        install_completion: completion_hooks.InstallCompletionOption = False,
     ) -> None:
         """exobridge: local first, cloud when needed."""
 
@@ -90,8 +90,11 @@ def main() -> None:
     """The console script's entry: completion requests first, then one command line through the runner."""
     import os
 
-    if os.environ.get("_EXOBRIDGE_COMPLETE") and completions.respond(build_app):
-        return
+    if os.environ.get("_EXOBRIDGE_COMPLETE"):
+        from exobridge.cli import completions
+
+        if completions.respond(build_app):
+            return
     from exobridge.cli.runner import main as run_main
 
     run_main()

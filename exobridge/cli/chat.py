@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from exobridge.cli import chat_run as run
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 from exobridge.cli.chat_run import ChatOptions
 
 
@@ -19,7 +19,9 @@ def chat(
     prompt: Annotated[str | None, typer.Argument(help="The prompt. '-' or none: read stdin.")] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model name, or provider:model.", autocompletion=completions.complete_model),
+        typer.Option(
+            "--model", "-m", help="Model name, or provider:model.", autocompletion=completion_hooks.complete_model
+        ),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
     provider: Annotated[
@@ -28,7 +30,7 @@ def chat(
             "--provider",
             "-p",
             help="Only these providers (repeatable).",
-            autocompletion=completions.complete_provider,
+            autocompletion=completion_hooks.complete_provider,
         ),
     ] = None,
     no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Try only the first provider.")] = False,

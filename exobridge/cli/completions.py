@@ -16,7 +16,7 @@ from Typer's stock completion, and why this module exists:
 - bash gets the line up to the cursor, and the word as bash split it, so `openrouter:<TAB>` works although
   bash splits words at `:` and `=`.
 
-`--show-completion` / `--install-completion` (root options, see `show_completion_option`) print or install the
+`--show-completion` / `--install-completion` (root options, declared in cli/completion_hooks.py) print or install the
 same scripts. `python -m exobridge.cli.completions --write` copies the scripts into `completions/`.
 """
 
@@ -345,39 +345,6 @@ def respond(app: AppSource) -> bool:
     return True
 
 
-# --- autocompletion hooks (Typer `autocompletion=`) --------------------------------------------------------
-
-
-def complete_provider(incomplete: str) -> list[tuple[str, str]]:
-    """Configured provider names (for `-p/--provider`, `keys set|get|remove`)."""
-    try:
-        from exobridge.core.completion_values import provider_names
-
-        return list(provider_names(incomplete))
-    except Exception:
-        return []
-
-
-def complete_model(incomplete: str) -> list[tuple[str, str]]:
-    """Model-table names, `provider:` prefixes and cached model ids (for `-m/--model`)."""
-    try:
-        from exobridge.core.completion_values import model_names
-
-        return list(model_names(incomplete))
-    except Exception:
-        return []
-
-
-def complete_config_key(incomplete: str) -> list[tuple[str, str]]:
-    """Dotted config keys (for `config get|set|unset`)."""
-    try:
-        from exobridge.core.completion_values import config_keys
-
-        return list(config_keys(incomplete))
-    except Exception:
-        return []
-
-
 # --- installing: `--show-completion` / `--install-completion` -----------------------------------------------
 
 
@@ -441,30 +408,6 @@ def install_completion_callback(value: bool) -> None:
     target = install(shell)
     sys.stdout.write(f"{shell} completion installed in {target}\nopen a new shell to use it\n")
     raise typer.Exit(0)
-
-
-# Root options (cli/app.py): flags, as Typer's own were; the shell is detected (`exobridge completions SHELL`
-# names it instead).
-ShowCompletionOption = Annotated[
-    bool,
-    typer.Option(
-        "--show-completion",
-        help="Print the completion script for your shell (bash, zsh or fish).",
-        callback=show_completion_callback,
-        is_eager=True,
-        expose_value=False,
-    ),
-]
-InstallCompletionOption = Annotated[
-    bool,
-    typer.Option(
-        "--install-completion",
-        help="Install completion for your shell (bash, zsh or fish).",
-        callback=install_completion_callback,
-        is_eager=True,
-        expose_value=False,
-    ),
-]
 
 
 # --- the command and the generator -------------------------------------------------------------------------

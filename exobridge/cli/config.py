@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 from exobridge.core.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def get(
         typer.Argument(
             metavar="KEY",
             help='Dotted key: providers.exo.url, models."llama-3.2-3b".openrouter',
-            autocompletion=completions.complete_config_key,
+            autocompletion=completion_hooks.complete_config_key,
         ),
     ],
     json_out: JsonOption = False,
@@ -205,7 +205,7 @@ def set_command(
         typer.Argument(
             metavar="KEY",
             help="Dotted key, e.g. providers.exo.url or default_model.",
-            autocompletion=completions.complete_config_key,
+            autocompletion=completion_hooks.complete_config_key,
         ),
     ],
     value: Annotated[
@@ -249,7 +249,7 @@ def unset(
         typer.Argument(
             metavar="KEY",
             help="Dotted key to remove from the file (the default applies again).",
-            autocompletion=completions.complete_config_key,
+            autocompletion=completion_hooks.complete_config_key,
         ),
     ],
     force: Annotated[bool, typer.Option("--force", help="Remove a key exobridge does not know.")] = False,

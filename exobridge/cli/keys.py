@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions, hints
+from exobridge.cli import completion_hooks, hints
 from exobridge.core.errors import ExitCode, ExobridgeError, UsageError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def set_key(
     provider: Annotated[
         str,
         typer.Argument(
-            help="A configured provider (exobridge providers list).", autocompletion=completions.complete_provider
+            help="A configured provider (exobridge providers list).", autocompletion=completion_hooks.complete_provider
         ),
     ],
 ) -> int:
@@ -187,7 +187,7 @@ def keys_get_run(opts: KeysGetOptions, io: IOStreams) -> int:
 
 def get_key(
     provider: Annotated[
-        str, typer.Argument(help="A configured provider.", autocompletion=completions.complete_provider)
+        str, typer.Argument(help="A configured provider.", autocompletion=completion_hooks.complete_provider)
     ],
 ) -> int:
     """Print PROVIDER's raw key on stdout (for export X=$(exobridge keys get NAME)). The only unmasked output."""
@@ -230,7 +230,9 @@ def keys_remove_run(opts: KeysRemoveOptions, io: IOStreams) -> int:
 def remove_key(
     provider: Annotated[
         str,
-        typer.Argument(help="The provider whose stored key to delete.", autocompletion=completions.complete_provider),
+        typer.Argument(
+            help="The provider whose stored key to delete.", autocompletion=completion_hooks.complete_provider
+        ),
     ],
 ) -> int:
     """Delete PROVIDER's key from the keys file (environment variables are left alone)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 from exobridge.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def models(
             "-p",
             metavar="NAME",
             help="Only this provider (repeatable).",
-            autocompletion=completions.complete_provider,
+            autocompletion=completion_hooks.complete_provider,
         ),
     ] = None,
     free: Annotated[bool, typer.Option("--free", help="Only models that cost nothing (Exo, OpenRouter $0).")] = False,

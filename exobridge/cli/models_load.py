@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 
 if TYPE_CHECKING:
     from exobridge.core.exo_loading import ExoLoader, LoadEvent, LoadTarget
@@ -129,7 +129,7 @@ def load(
         typer.Argument(
             metavar="MODEL",
             help="A model name (llama-3.2-3b), an Exo id, or PROVIDER:ID with several Exo providers.",
-            autocompletion=completions.complete_model,
+            autocompletion=completion_hooks.complete_model,
         ),
     ],
     timeout: Annotated[
@@ -151,7 +151,7 @@ def unload(
     model: Annotated[
         str,
         typer.Argument(
-            metavar="MODEL", help="The model to take off the cluster.", autocompletion=completions.complete_model
+            metavar="MODEL", help="The model to take off the cluster.", autocompletion=completion_hooks.complete_model
         ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Legacy Exo: delete the files without asking.")] = False,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 from exobridge.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def reset_run(opts: ResetOptions, io: IOStreams) -> int:
 def reset(
     name: Annotated[
         str | None,
-        typer.Argument(help="Only this provider (default: all).", autocompletion=completions.complete_provider),
+        typer.Argument(help="Only this provider (default: all).", autocompletion=completion_hooks.complete_provider),
     ] = None,
 ) -> int:
     """Forget remembered failures and cooldowns (all, or one provider's)."""

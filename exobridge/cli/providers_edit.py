@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exobridge.cli import completions
+from exobridge.cli import completion_hooks
 from exobridge.core.errors import ExitCode, NoProviderError, UsageError
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def remove_run(opts: NameOptions, io: IOStreams) -> int:
 
 
 def remove(
-    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completion_hooks.complete_provider)],
 ) -> int:
     """Remove a provider you added; a built-in one (exo, openrouter, huggingface) is disabled instead."""
     return remove_run(NameOptions(name), _io())
@@ -207,14 +207,14 @@ def set_enabled_run(opts: NameOptions, io: IOStreams, enabled: bool) -> int:
 
 
 def enable(
-    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completion_hooks.complete_provider)],
 ) -> int:
     """Turn a provider on."""
     return set_enabled_run(NameOptions(name), _io(), True)
 
 
 def disable(
-    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completion_hooks.complete_provider)],
 ) -> int:
     """Turn a provider off (it stays in the config)."""
     return set_enabled_run(NameOptions(name), _io(), False)
@@ -241,7 +241,7 @@ def move_run(opts: MoveOptions, io: IOStreams) -> int:
 
 
 def move(
-    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completions.complete_provider)],
+    name: Annotated[str, typer.Argument(help="Provider name.", autocompletion=completion_hooks.complete_provider)],
     priority: Annotated[int, typer.Option("--priority", help="New position: 0 is tried first.")],
 ) -> int:
     """Move a provider to position N; the others keep their order (priorities are renumbered 0, 1, 2…)."""
