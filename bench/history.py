@@ -35,9 +35,19 @@ PROMPT = re.compile(r"(?m)^>")
 TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
+def exobridge_command() -> list[str]:
+    """The console script next to this interpreter, as bench/run.py uses it: not whatever `exobridge` comes first
+    on PATH (a pyenv shim there adds ~100 ms to every run, which would pull every ratio toward 1)."""
+    script = Path(sys.executable).parent / "exobridge"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "exobridge"]
+
+
+EXOBRIDGE = exobridge_command()
+
+
 def timed(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(["exobridge", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run([*EXOBRIDGE, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - started
 
 
@@ -50,7 +60,7 @@ def first_prompt(env: dict[str, str]) -> float:
     pid, master = pty.fork()
     if pid == 0:  # the child
         try:
-            os.execvpe("exobridge", ["exobridge", "chat"], env)
+            os.execvpe(EXOBRIDGE[0], [*EXOBRIDGE, "chat"], env)
         finally:
             os._exit(127)
     seen = ""
