@@ -703,10 +703,10 @@ def raise_for_status(
 ) -> None:
     """Nothing for a 2xx; else a classified `Failure` from the error body (first `ERROR_BODY_CAP` bytes, read
     by `deadline`). Redirects are never followed: a 3xx is a BAD_RESPONSE naming where it pointed."""
-    from exobridge.core.failover import classify_http, parse_error_body
-
     if response.status_code < 300:
         return
+    from exobridge.core.failover import classify_http, parse_error_body  # only a failed request needs it
+
     try:
         body = read_body(response, cap=ERROR_BODY_CAP, deadline=deadline, provider=provider, truncate=True)
     except Failure as failure:
