@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exobridge.core.errors import Failure, FailureKind
-from exobridge.core.failover import classify_inband
 from exobridge.core.http import REPLY_TEXT_CAP, SSE_LINE_CAP
 
 if TYPE_CHECKING:
@@ -38,6 +37,8 @@ MESSAGE_FIELDS = ("tool_calls", "function_call", "refusal", "reasoning", "reason
 
 @dataclass
 class Reply:
+    """One attempt's reply, read whole."""
+
     text: str
     served_model: str | None
     usage: dict[str, Any] | None
@@ -201,6 +202,8 @@ class ReplyBuilder:
         if not isinstance(obj, dict):
             raise Failure(FailureKind.BAD_RESPONSE, "stream chunk is not a JSON object")
         if obj.get("error"):
+            from exobridge.core.failover import classify_inband  # an in-band error: rare
+
             raise classify_inband(obj["error"])
         self.chunks += 1
         self._model(obj)
@@ -231,6 +234,8 @@ class ReplyBuilder:
         if not isinstance(obj, dict):
             raise Failure(FailureKind.BAD_RESPONSE, "reply is not a JSON object")
         if obj.get("error"):
+            from exobridge.core.failover import classify_inband  # an in-band error: rare
+
             raise classify_inband(obj["error"])
         choices = obj.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from exobridge.core import keys as keys_mod
 from exobridge.core.config import Config, ProviderConfig
 from exobridge.core.errors import ExitCode, ExobridgeError, Failure, FailureKind
-from exobridge.core.failover import FailoverDecision, decide
 from exobridge.core.model_targets import Target
 
 if TYPE_CHECKING:
     import httpx
 
+    from exobridge.core.failover import FailoverDecision
     from exobridge.core.providers import ProviderKind
 
 COOLDOWN = "cooldown"  # Attempt.kind of a node skipped because it is cooling down
@@ -46,6 +46,8 @@ class Outcome(StrEnum):
 
 @dataclass
 class ChatRequest:
+    """One chat request as every front end hands it to the router."""
+
     messages: list[dict[str, Any]]
     model: str
     temperature: float | None = None
@@ -59,6 +61,8 @@ class ChatRequest:
 
 @dataclass
 class Attempt:
+    """One node asked (or skipped) for one request, and what came of it."""
+
     provider: str
     url: str | None
     model: str | None
@@ -78,6 +82,8 @@ class Attempt:
 
 @dataclass
 class ChatResult:
+    """What a routed request ended with: the text, who answered, the cost, every attempt."""
+
     requested_model: str
     text: str = ""
     provider: str | None = None
@@ -401,6 +407,8 @@ class Router:
                     _ms(attempt_started),
                     failure.kind,
                 )
+                from exobridge.core.failover import decide  # only once an attempt failed
+
                 decision = decide(failure, already_retried=retried, printed=result.printed)
                 self._report(result, attempt, decision)
                 if not asked_to_load and not result.printed and self._loaded_now(target, url, model, failure):
