@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from exobridge.core import config as config_mod
-from exobridge.core import model_targets
+from exobridge.core import model_targets, routing
 from exobridge.core.routing import ChatRequest, Router
 from tests.loopback import BlackHole, Exchange, FullBacklog, chunk, closed_port, exo_models, stream_words
 
@@ -76,6 +76,15 @@ def test_answers_from_first_provider_and_streams_text(server, backup):
     assert rec.pieces == ["Hello", ", ", "world"]
     assert result.provider == "first"
     assert backup.requests == []
+
+
+def test_a_long_stream_keeps_every_piece_in_order(server, backup):
+    """The router joins kept pieces into blocks as they come (routing.TEXT_BLOCK): the text is still whole."""
+    words = [f"w{i} " for i in range(3 * routing.TEXT_BLOCK + 7)]
+    first = server()
+    first.route("POST", "/chat/completions")(stream_words(words, model="m"))
+    result, rec = route(two_providers(first.url, backup.url))
+    assert result.text == "".join(words) and rec.pieces == words
 
 
 def test_connection_refused_fails_over(backup):

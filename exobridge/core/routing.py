@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from exobridge.core.failover import FailoverDecision
     from exobridge.core.providers import ProviderKind
 
+TEXT_BLOCK = 512  # text pieces joined into one string while a reply is kept
 COOLDOWN = "cooldown"  # Attempt.kind of a node skipped because it is cooling down
 BUDGET = "budget"  # Attempt.kind of a node skipped by the pre-send check (core/budget.py)
 
@@ -218,8 +219,10 @@ class Router:
     def run(self, request: ChatRequest, targets: list[Target]) -> ChatResult:
         result = ChatResult(requested_model=request.model)
         # The text is collected here, not by each attempt, so a reply that breaks or is interrupted after
-        # its first token still has its partial text in the result.
-        parts: list[str] = []
+        # its first token still has its partial text in the result. Pieces (often one word each) are joined
+        # into blocks as they come: a hundred thousand small strings would hold several times the text's size.
+        blocks: list[str] = []
+        pieces: list[str] = []
         started = time.monotonic()
 
         def emit(piece: str) -> None:
@@ -227,7 +230,10 @@ class Router:
                 result.first_token_ms = _ms(started)
             result.printed = True
             if self.keep_text:
-                parts.append(piece)
+                pieces.append(piece)
+                if len(pieces) >= TEXT_BLOCK:
+                    blocks.append("".join(pieces))
+                    pieces.clear()
             self.observer.text(piece)
 
         def emit_part(fields: dict[str, Any]) -> None:
@@ -261,7 +267,7 @@ class Router:
             result.error = "interrupted"
             result.exit_code = ExitCode.INTERRUPTED
         result.latency_ms = _ms(started)
-        result.text = "".join(parts)
+        result.text = "".join(blocks) + "".join(pieces)
         if not answered:
             result.exit_code = ExitCode.NO_PROVIDER
             if result.error is None:
