@@ -583,6 +583,8 @@ def test_summary_line_names_the_node_or_backend_and_the_cost():
     hf = {**base, "provider": "huggingface", "url": "https://router.huggingface.co/v1", "backend": "together"}
     assert summary_line({**hf, "model": "m", "cost": None}).startswith("huggingface (via together) · m")
     assert summary_line({**hf, "model": "m", "cost": None}).endswith("· cost n/a")
+    cut = summary_line({**hf, "model": "m", "cost": None, "finish_reason": "length"})
+    assert cut.endswith("· cost n/a · cut at the token limit (--max-tokens)")
     paid = {**base, "provider": "openrouter", "url": "u", "backend": None, "model": "m", "cost": 0.000123}
     assert summary_line(paid).endswith("· $0.000123")
     assert summary_line({**paid, "cost": 0.25}).endswith("· $0.2500")

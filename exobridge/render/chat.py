@@ -52,6 +52,8 @@ def summary_line(result: dict[str, Any], free: bool = False) -> str:
         else:
             parts.append(f"{completion} tokens")
     parts.append(_cost(result.get("cost"), free))
+    if result.get("finish_reason") == "length":
+        parts.append("cut at the token limit (--max-tokens)")
     return terminal_text(" · ".join(parts))
 
 
