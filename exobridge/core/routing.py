@@ -225,10 +225,14 @@ class Router:
         pieces: list[str] = []
         started = time.monotonic()
 
-        def emit(piece: str) -> None:
+        def output() -> None:
+            """Something reached the front end: from here the route no longer fails over."""
             if not result.printed:
                 result.first_token_ms = _ms(started)
             result.printed = True
+
+        def emit(piece: str) -> None:
+            output()
             if self.keep_text:
                 pieces.append(piece)
                 if len(pieces) >= TEXT_BLOCK:
@@ -237,9 +241,7 @@ class Router:
             self.observer.text(piece)
 
         def emit_part(fields: dict[str, Any]) -> None:
-            if not result.printed:
-                result.first_token_ms = _ms(started)
-            result.printed = True
+            output()
             self.observer.part(fields)
 
         relay = emit_part if getattr(self.observer, "relays_parts", False) else None
