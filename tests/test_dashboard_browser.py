@@ -29,15 +29,12 @@ except ImportError:
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
-    ),
-    # One page walked through in order (opened by the first test; the history grows with the playground's
-    # requests): the tests run on one xdist worker, in file order (`--dist loadgroup` in pyproject.toml).
-    pytest.mark.xdist_group("dashboard-browser"),
-]
+# One page walked through in order (opened by the first test; the history grows with the playground's requests):
+# the tests of a module run on one xdist worker, in file order (`--dist loadscope` in pyproject.toml).
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+)
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 
 PAYLOAD_MODEL = "<img src=x onerror=window.__pwnedModel=1>"
