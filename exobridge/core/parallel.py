@@ -213,3 +213,4 @@ class DaemonPool:
 
 
 WORKERS = DaemonPool(name="exobridge-send")  # core/http.py's deadline-bound sends
+READERS = DaemonPool(name="exobridge-stream")  # core/reply.py's stream readers (QueuedBody)

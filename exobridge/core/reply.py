@@ -24,8 +24,6 @@ from exobridge.core.http import REPLY_TEXT_CAP, SSE_LINE_CAP
 if TYPE_CHECKING:
     import httpx
 
-    from exobridge.core.parallel import DaemonPool
-
 _END = object()
 
 
@@ -116,6 +114,10 @@ class MessageParts:
             else:
                 self.fields[name] = self.fields.get(name, "") + value
 
+    @property
+    def empty(self) -> bool:
+        return not self.fields and not self.lists
+
     def whole(self) -> dict[str, Any]:
         message = dict(self.fields)
         for name, items in self.lists.items():
@@ -150,7 +152,6 @@ class ReplyBuilder:
         self._emit_part = emit_part
         self._parts: list[str] = []
         self._message = MessageParts()
-        self._relayed = False
         self.served_model: str | None = None
         self.reply_id: str | None = None  # the first `id` seen (Exo's current line: its command id)
         self.usage: dict[str, Any] | None = None
@@ -195,7 +196,6 @@ class ReplyBuilder:
             return
         self._grow(len(json.dumps(parts)))
         self._message.add(parts)
-        self._relayed = True
         self._emit_part(parts)
 
     def chunk(self, obj: Any) -> None:
@@ -256,7 +256,7 @@ class ReplyBuilder:
         self.chunks += 1
 
     def result(self) -> Reply:
-        if not self.text_length and not self._relayed:
+        if not self.text_length and self._message.empty:
             detail = f" (finish_reason: {self.finish_reason})" if self.finish_reason else ""
             raise Failure(FailureKind.BAD_RESPONSE, f"empty reply{detail}")
         return Reply(
@@ -395,18 +395,7 @@ def read_json_reply(
     return builder.result()
 
 
-_READERS: DaemonPool | None = None
 END_GRACE = 0.05  # seconds a reusable stream's end is awaited after `[DONE]` (it usually comes with it)
-
-
-def _readers() -> DaemonPool:
-    """The reader threads of QueuedBody, reused from stream to stream (serve reads many at once)."""
-    global _READERS
-    if _READERS is None:
-        from exobridge.core.parallel import DaemonPool
-
-        _READERS = DaemonPool(name="exobridge-stream")
-    return _READERS
 
 
 class QueuedBody:
@@ -436,7 +425,9 @@ class QueuedBody:
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self._closed = threading.Event()
         self._ended = threading.Event()  # the body was read to its end: the connection may be reused
-        _readers().submit(self._pump)
+        from exobridge.core import parallel
+
+        parallel.READERS.submit(self._pump)
 
     def _put(self, item: object) -> None:
         while not self._closed.is_set():
