@@ -309,8 +309,6 @@ class _Deadlines:
     the request under `serve`'s load). Cancelled entries are dropped when they come up."""
 
     def __init__(self) -> None:
-        import os
-
         self._reset()
         os.register_at_fork(after_in_child=self._reset)  # the parent's timer thread may hold the lock at fork
 
@@ -407,18 +405,16 @@ class PooledStreams:
 
     def add(self, stream: Any) -> None:
         with self._lock:
-            self._streams = [s for s in self._streams if _is_open(s)]
-            self._streams.append(stream)
+            self._streams = [*self._open(), stream]
 
     def current(self) -> list[Any]:
         with self._lock:
-            self._streams = [s for s in self._streams if _is_open(s)]
+            self._streams = self._open()
             return list(self._streams)
 
-
-def _is_open(stream: Any) -> bool:
-    sock = _socket_of(stream)
-    return sock is not None and sock.fileno() != -1
+    def _open(self) -> list[Any]:
+        """The streams whose socket is not closed yet (the pool drops closed connections by itself)."""
+        return [s for s in self._streams if (sock := _socket_of(s)) is not None and sock.fileno() != -1]
 
 
 _POOLED: weakref.WeakKeyDictionary[Any, PooledStreams] = weakref.WeakKeyDictionary()
