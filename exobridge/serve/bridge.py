@@ -269,6 +269,12 @@ class RouteRun:
             with self._lock:
                 self._on_cancel.remove(stop)
 
+    def fields_json(self, fields: dict[str, Any]) -> str:
+        """Tool calls and reasoning as JSON, with every upstream key removed (as from the text)."""
+        from exobridge.serve.wire import dumps
+
+        return self.secrets(dumps(fields))
+
     def _upstream_over(self) -> None:
         """The router is done with the upstream: from here its connections may serve another route (they go back
         to a keep-alive pool with the lease), so a late `cancel` must not cut them."""
@@ -363,9 +369,7 @@ class _Observer(RouteObserver):
     def part(self, fields: dict[str, Any]) -> None:
         run = self._output()
         if run.request.stream:
-            from exobridge.serve.wire import dumps
-
-            run._push(Event("part", text=run.secrets(dumps(fields))))
+            run._push(Event("part", text=run.fields_json(fields)))
 
     def served(self, model: str, reply_id: str | None) -> None:
         self.served_model, self.reply_id = model, reply_id

@@ -115,7 +115,7 @@ class ChatEndpoint:
             await self._failed(scope, send, result)
             return
         model = result.model or run.model or result.requested_model
-        fields = json.loads(run.secrets(wire.dumps(result.message))) if result.message else None
+        fields = json.loads(run.fields_json(result.message)) if result.message else None
         reply = wire.completion(
             wire.new_id(), int(time.time()), model, run.secrets(result.text), result.usage, result.finish_reason, fields
         )
