@@ -30,7 +30,7 @@ class UsageOptions:
 
 
 def usage_run(opts: UsageOptions, io: IOStreams) -> int:
-    from exobridge.core import budget, history, spend
+    from exobridge.core import budget, history, spend, usage_report
     from exobridge.core import config as config_mod
     from exobridge.core.sanitize import terminal_text
 
@@ -58,7 +58,7 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
             raise HistoryError(str(exc).replace("history unavailable: ", "")) from None
     else:
         standings = budget.standings(budget.from_config(config), lambda since, provider: 0.0)
-    summary = spend.summarize(rows, opts.by, config)
+    summary = usage_report.summarize(rows, opts.by, config)
     stale = [] if opts.refresh_prices else spend.stale_price_lists(config, summary)
     if stale:  # saved by running locally needs a price list that is missing or a day old: one bounded read
         for name, outcome in spend.refresh_stale_prices(stale).items():
@@ -69,7 +69,7 @@ def usage_run(opts: UsageOptions, io: IOStreams) -> int:
                         "stays unknown (tried again tomorrow, or now with exobridge usage --refresh-prices)"
                     )
                 )
-        summary = spend.summarize(rows, opts.by, config)
+        summary = usage_report.summarize(rows, opts.by, config)
     if opts.json:
         data = summary.to_json()
         data["since"] = history._iso(since)

@@ -16,17 +16,18 @@ fact; the highest is kept as `worst` for budget checks), captured whenever exobr
 than a day (at most one try a day per provider, within `USAGE_PRICE_SECONDS`).
 
 "Saved by running locally": for every request a free provider answered, what the model table's OpenRouter id
-would have cost at the cached OpenRouter price, with that price list's date.
+would have cost at the cached OpenRouter price, with that price list's date (added up in core/usage_report.py;
+`cloud_equivalent` and `reference_provider` here say which model and price).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from exobridge.core.config import Config, ProviderConfig
+    from exobridge.core.usage_report import Usage
 
 PRICES_CACHE = "prices"
 PRICES_TRIED_CACHE = "prices-tried"  # {provider: outcome} of usage's own reads: when it last tried
@@ -35,9 +36,9 @@ USAGE_PRICE_SECONDS = 5.0  # usage's own read of a price list, wall clock, all o
 REFERENCE_KIND = "openrouter"  # the cloud equivalent "saved by running locally" is priced at
 
 
-@dataclass(frozen=True)
-class Price:
-    """A model's price per token, prompt and completion, in USD."""
+class Price(NamedTuple):
+    """A model's price per token, prompt and completion, in USD. (A NamedTuple: a tenth of a dataclass's import
+    cost, and this module is imported by every recorded chat.)"""
 
     prompt: float  # USD per prompt token
     completion: float  # USD per completion token
@@ -290,110 +291,3 @@ def cloud_equivalent(config: Config, requested_model: str | None) -> str | None:
 def estimate_tokens(text: str) -> int:
     """A rough prompt-token estimate (4 characters a token, rounded up): for worst-case checks only."""
     return (len(text) + 3) // 4
-
-
-@dataclass
-class Group:
-    """One row of `exobridge usage`: requests, tokens and cost of a provider, model or day."""
-
-    key: str
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    unknown: int = 0  # answered requests whose cost is unknown
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost": round(self.cost, 10),
-            "unknown_cost_requests": self.unknown,
-        }
-
-
-@dataclass
-class Savings:
-    """What the requests free providers answered would have cost at their cloud equivalent's cached price."""
-
-    usd: float = 0.0
-    requests: int = 0  # requests a free provider answered
-    priced: int = 0  # of those, how many had a cloud price
-    price_date: float | None = None  # the oldest price list used
-    reference: str | None = None  # the provider priced against
-    unpriced: int = 0  # local requests with a cloud equivalent but no cached price for it (not in JSON)
-
-    def to_json(self) -> dict[str, Any]:
-        from datetime import datetime
-
-        date = datetime.fromtimestamp(self.price_date).date().isoformat() if self.price_date else None
-        return {
-            "usd": round(self.usd, 10),
-            "local_requests": self.requests,
-            "priced_requests": self.priced,
-            "price_date": date,
-            "priced_at": self.reference,
-        }
-
-
-@dataclass
-class Usage:
-    """Everything `exobridge usage` shows: the groups, the days, the total and the savings."""
-
-    by: str
-    groups: list[Group]
-    days: list[Group]
-    total: Group
-    saved: Savings
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "by": self.by,
-            "groups": [g.to_json() for g in self.groups],
-            "days": [d.to_json() for d in self.days],
-            "total": self.total.to_json(),
-            "saved_by_running_locally": self.saved.to_json(),
-        }
-
-
-def summarize(groups: list[tuple[Any, ...]], by: str, config: Config) -> Usage:
-    """Add up `history.Store.usage_groups` rows by provider, model or (local) day, with the savings."""
-    found: dict[str, Group] = {}
-    days: dict[str, Group] = {}
-    total = Group("total")
-    reference = reference_provider(config)
-    saved = Savings(reference=reference.name if reference else None)
-    local_cache: dict[str, bool] = {}
-    for row in groups:
-        day, provider, requested, served, cost_source, outcome = row[:6]
-        requests, p_tokens, c_tokens, cost, unknown, with_tokens = row[6:]
-        key = {"provider": provider or "(none)", "model": served or requested or "(none)", "day": day}[by]
-        answered = outcome in ("complete", "partial", "interrupted") and provider is not None
-        for group in (found.setdefault(key, Group(key)), days.setdefault(day, Group(day)), total):
-            group.requests += requests
-            group.prompt_tokens += p_tokens
-            group.completion_tokens += c_tokens
-            group.cost += cost
-            if answered:
-                group.unknown += unknown
-        if provider is not None and provider not in local_cache:
-            provider_config = config.providers.get(provider)
-            local_cache[provider] = provider_config is not None and is_local(provider_config)
-        local = cost_source == "free" or (provider is not None and local_cache[provider])
-        if answered and local:
-            saved.requests += requests
-            price, model = None, None
-            if reference is not None:
-                model = cloud_equivalent(config, requested) or cloud_equivalent(config, served)
-                price = cached_price(reference.name, model)
-            if price is None and model is not None:
-                saved.unpriced += requests
-            if price is not None and with_tokens:
-                saved.priced += with_tokens
-                saved.usd += price.cost(p_tokens, c_tokens)
-                if price.read_at is not None:
-                    saved.price_date = min(saved.price_date or price.read_at, price.read_at)
-    ordered = sorted(found.values(), key=lambda g: g.key if by == "day" else (-g.cost, -g.requests, g.key))
-    return Usage(by, ordered, sorted(days.values(), key=lambda g: g.key), total, saved)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from exobridge.core.sanitize import terminal_text
 
 if TYPE_CHECKING:
-    from exobridge.core.spend import Group, Usage
+    from exobridge.core.usage_report import Group, Usage
     from exobridge.render.io import IOStreams
 
 BAR_WIDTH = 30

@@ -1,11 +1,11 @@
-"""What the dashboard shows of the history database (core/history.py) and spend (core/spend.py, core/budget.py).
+"""What the dashboard shows of the history database (core/history.py) and spend (core/usage_report.py, core/budget.py).
 
 Read-only, on a daemon thread (SQLite never runs on the event loop), and optional: when those modules are
 missing or their database cannot be read, the answer says why and the page says "not available".
 
 - `recent(limit)`: the newest requests without their text (time, provider, served model, latency, tokens,
   cost, outcome, failover chain); `request(id)`: one request in full, prompt and reply included.
-- `spend(config, days)`: what `exobridge usage` shows (the same core/spend.summarize over the history's SQL
+- `spend(config, days)`: what `exobridge usage` shows (the same core/usage_report.summarize over the history's SQL
   sums): known cost per day and per provider over the last `days` days (today included), what running
   locally saved (priced at the cloud equivalent's cached price, with that price list's date), and each
   `[budget]` limit with what is left.
@@ -78,11 +78,10 @@ def request(request_id: int) -> dict[str, Any] | None:
 
 
 def spend(config: Any, days: int = 14) -> dict[str, Any]:
-    """The `exobridge usage` figures (core/spend.summarize over the history's SQL sums) for the page."""
+    """The `exobridge usage` figures (core/usage_report.summarize over the history's SQL sums) for the page."""
     history = _history()
     try:
-        from exobridge.core import budget
-        from exobridge.core import spend as spend_mod
+        from exobridge.core import budget, usage_report
     except ImportError:
         raise NotAvailable("spend not available in this version") from None
     days = max(1, min(int(days), MAX_DAYS))
@@ -93,7 +92,7 @@ def spend(config: Any, days: int = 14) -> dict[str, Any]:
         return groups, budget.standings(budget.from_config(config), store.spent_since)
 
     groups, standings = _read(read)
-    usage = spend_mod.summarize(groups, "provider", config)
+    usage = usage_report.summarize(groups, "provider", config)
     saved = usage.saved.to_json()
     return {
         "days": days,
