@@ -226,7 +226,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
     with history.Store(path) as store:
         assert [e.prompt for e in store.list()] == ["kept"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 4
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "requests_usage" in indexes
     # v3: the rollup starts with what the file already held
@@ -234,6 +234,46 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
         (0, "", "complete", 1)
     ]
     conn.close()
+
+
+def test_a_version_3_database_gains_reply_parts_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "history.db"
+    conn = sqlite3.connect(path)
+    for script in history.MIGRATIONS[:3]:
+        for statement in history._statements(script):
+            conn.execute(statement)
+    conn.execute("INSERT INTO requests (ts, conversation, prompt, outcome) VALUES (1, 'c', 'kept', 'complete')")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with history.Store(path) as store:
+        [old] = store.list()
+        assert (old.prompt, old.reply_parts) == ("kept", None)
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": f'{{"k": "{KEY}"}}'}}
+        store.add(
+            history.Entry(
+                conversation="d",
+                prompt="p",
+                reply="",
+                outcome="complete",
+                reply_parts={"tool_calls": [call], "reasoning": "think"},
+            ),
+            history_redactor(),
+        )
+        new = store.list()[0]
+    assert new.reply_parts["reasoning"] == "think"
+    [stored_call] = new.reply_parts["tool_calls"]
+    assert stored_call["function"]["name"] == "f" and KEY not in stored_call["function"]["arguments"]
+    assert "sk-or-" in stored_call["function"]["arguments"]  # masked, not dropped
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    conn.close()
+
+
+def history_redactor():
+    from exobridge.core import secrets
+
+    return secrets.Redactor([KEY])
 
 
 def direct_usage(store: history.Store, since: float | None, until: float | None) -> list[tuple]:

@@ -71,6 +71,24 @@ def test_show_escapes_control_characters(cli):
     assert "\x1b" not in proc.stdout and "\\x1b" in proc.stdout
 
 
+def test_show_and_export_list_tool_calls_reasoning_and_a_refusal(cli):
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+    seed(
+        entry("weather?", "", reply_parts={"tool_calls": [call], "reasoning": "they want \x1b[31mParis"}),
+        entry("rude?", "", reply_parts={"refusal": "I can't help with that."}),
+        entry("plain", "", error="exo: refused"),
+    )
+    shown = cli("history", "show", "conv1", io=IOStreams.test(tty=True)).stdout
+    assert 'tool call: get_weather({"city":"Paris"})' in shown
+    assert "reasoning: they want" in shown and "\x1b" not in shown  # sanitised like every stored string
+    assert "refusal: I can't help with that." in shown
+    assert shown.count("(no reply)") == 0 and "(exo: refused)" in shown  # tool calls are a reply, not "none"
+    [first] = cli("history", "show", "1", "--json").json()
+    assert first["reply_parts"]["tool_calls"] == [call]
+    md = cli("history", "export", "--format", "markdown").stdout
+    assert '**Tool calls:**\n\n    get_weather({"city":"Paris"})' in md and "**Refusal:** I can't" in md
+
+
 def test_search_is_full_text_over_prompts_and_replies(cli):
     seed(entry("tell me about whales", "they are big"), entry("and foxes", "quick brown"), entry("x", "whales again"))
     assert [r["prompt"] for r in cli("history", "search", "whales", "--json").json()] == ["x", "tell me about whales"]

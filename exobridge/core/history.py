@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 FILE_NAME = "history.db"
 NO_LOG_ENV = "EXOBRIDGE_NO_LOG"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 OUTCOMES = ("complete", "partial", "interrupted", "failed")
 
@@ -61,6 +61,7 @@ COLUMNS = (
     "first_token_ms",
     "outcome",
     "error",
+    "reply_parts",
 )
 
 _V1 = """
@@ -164,8 +165,14 @@ INSERT INTO usage_rollup
     ON CONFLICT ({_ROLLUP_KEY}) DO NOTHING;
 """
 
+# v4: `reply_parts`, what the reply held besides its text (tool calls, a refusal, reasoning: JSON of the message
+# fields core/reply.py reads), so a request `serve` relayed for an agent keeps the tool calls it answered with.
+_V4 = """
+ALTER TABLE requests ADD COLUMN reply_parts TEXT;
+"""
+
 # MIGRATIONS[n] takes a database at version n to n + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 def _statements(script: str) -> list[str]:
@@ -229,6 +236,7 @@ class Entry:
     latency_ms: int | None = None
     first_token_ms: int | None = None
     error: str | None = None
+    reply_parts: dict[str, Any] | None = None  # tool calls, refusal, reasoning (reply.MESSAGE_FIELDS), as sent
     id: int | None = None
 
     def redacted(self, redactor: Redactor | None) -> Entry:
@@ -246,6 +254,8 @@ class Entry:
             changes["error"] = redactor.redact(self.error)
         changes["messages"] = redactor.redact_json(self.messages) if self.messages is not None else None
         changes["attempts"] = redactor.redact_json(self.attempts)
+        if self.reply_parts is not None:
+            changes["reply_parts"] = redactor.redact_json(self.reply_parts)
         return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
@@ -262,7 +272,7 @@ def _iso(ts: float) -> str:
 
 def _row_entry(row: sqlite3.Row) -> Entry:
     data = dict(zip(row.keys(), tuple(row), strict=True))
-    for name in ("messages", "attempts"):
+    for name in ("messages", "attempts", "reply_parts"):
         raw = data.get(name)
         try:
             data[name] = json.loads(raw) if raw else ([] if name == "attempts" else None)
@@ -454,6 +464,8 @@ class Store:
         values = [getattr(stored, name) for name in COLUMNS[1:]]
         values[COLUMNS.index("messages") - 1] = json.dumps(stored.messages) if stored.messages is not None else None
         values[COLUMNS.index("attempts") - 1] = json.dumps(stored.attempts)
+        parts = stored.reply_parts
+        values[COLUMNS.index("reply_parts") - 1] = json.dumps(parts) if parts else None
         conn = self.open()
         try:
             cursor = conn.execute(

@@ -160,6 +160,7 @@ def entry_for(
         latency_ms=result.latency_ms,
         first_token_ms=result.first_token_ms,
         error=result.error,
+        reply_parts=result.message or None,
     )
 
 

@@ -73,6 +73,37 @@ def _summary(entry: Entry) -> str:
     return " · ".join(parts)
 
 
+def _text_of(value: Any) -> str:
+    """Reasoning as text: a string, or the `text`/`summary` strings of `reasoning_details` items."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        found = (item.get("text") or item.get("summary") for item in value if isinstance(item, dict))
+        return "\n".join(piece for piece in found if isinstance(piece, str))
+    return ""
+
+
+def _calls(parts: dict[str, Any]) -> list[str]:
+    """`name(arguments)` of every tool call (and of an older-style `function_call`)."""
+    found = [c.get("function") for c in parts.get("tool_calls") or [] if isinstance(c, dict)]
+    if isinstance(parts.get("function_call"), dict):
+        found.append(parts["function_call"])
+    return [
+        f"{f.get('name') or '?'}({f.get('arguments') if isinstance(f.get('arguments'), str) else ''})"
+        for f in found
+        if isinstance(f, dict)
+    ]
+
+
+def reply_parts(entry: Entry) -> tuple[str, list[str], str]:
+    """(reasoning, tool calls, refusal) the reply held besides its text: empty when it held none."""
+    parts = entry.reply_parts if isinstance(entry.reply_parts, dict) else {}
+    names = ("reasoning", "reasoning_content", "reasoning_details")
+    reasoning = next((text for name in names if (text := _text_of(parts.get(name)))), "")
+    refusal = parts.get("refusal") if isinstance(parts.get("refusal"), str) else ""
+    return reasoning, _calls(parts), refusal
+
+
 def conversation(entries: list[Entry], io: IOStreams) -> None:
     """Every turn: its summary line, the prompt and the reply."""
     out: list[str] = [f"conversation {entries[0].conversation}"] if entries else []
@@ -82,7 +113,16 @@ def conversation(entries: list[Entry], io: IOStreams) -> None:
         if entry.system:
             out.append(f"system: {terminal_text(entry.system, keep_newlines=True)}")
         out.append(f"> {terminal_text(entry.prompt, keep_newlines=True)}")
-        out.append(terminal_text(entry.reply, keep_newlines=True) if entry.reply else f"({entry.error or 'no reply'})")
+        reasoning, calls, refusal = reply_parts(entry)
+        if reasoning:
+            out.append(f"reasoning: {terminal_text(reasoning, keep_newlines=True)}")
+        if entry.reply:
+            out.append(terminal_text(entry.reply, keep_newlines=True))
+        elif not (calls or refusal):
+            out.append(f"({entry.error or 'no reply'})")
+        out.extend(f"tool call: {terminal_text(call, keep_newlines=True)}" for call in calls)
+        if refusal:
+            out.append(f"refusal: {terminal_text(refusal, keep_newlines=True)}")
     io.write_out("\n".join(out) + "\n")
 
 
@@ -98,9 +138,16 @@ def markdown(entries: list[Entry]) -> str:
         if entry.system:
             out.append(f"**System:** {entry.system}\n")
         out.append(f"**You:**\n\n{entry.prompt}\n")
-        out.append(
-            f"**{entry.served_model or entry.requested_model or 'Reply'}:**\n\n{entry.reply or '_(no reply)_'}\n"
-        )
+        reasoning, calls, refusal = reply_parts(entry)
+        if reasoning:
+            out.append(f"**Reasoning:**\n\n{reasoning}\n")
+        reply = entry.reply or ("" if calls or refusal else "_(no reply)_")
+        out.append(f"**{entry.served_model or entry.requested_model or 'Reply'}:**\n\n{reply}\n")
+        if calls:
+            block = "".join(f"    {line}\n" for call in calls for line in call.splitlines())
+            out.append(f"**Tool calls:**\n\n{block}")
+        if refusal:
+            out.append(f"**Refusal:** {refusal}\n")
     return "\n".join(out)
 
 
