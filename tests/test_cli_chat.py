@@ -785,3 +785,32 @@ def test_json_says_when_max_tokens_cut_the_answer(server, write_config, cli):
     data = json.loads(cli("chat", "--json", "--max-tokens", "3", "-m", "x", "Rivers?").stdout)
     assert (data["text"], data["finish_reason"], data["exit_code"]) == ("The Seine and", "length", 0)
     assert json.loads(srv.requests[-1].body)["max_tokens"] == 3
+
+
+def reasoning_then_text(ex: Exchange) -> None:
+    """A reasoning model: reasoning deltas (content "") before the text, as OpenRouter streams them."""
+    ex.start_stream()
+    for thought in ("The user", " says hi."):
+        ex.event({"model": "m", "choices": [{"index": 0, "delta": {"content": "", "reasoning": thought}}]})
+    ex.event(chunk("Hello", model="m"))
+    ex.event(chunk(" there", model="m", finish="stop"))
+    ex.event("[DONE]")
+    ex.end()
+
+
+def test_a_reasoning_model_shows_thinking_on_a_terminal_and_wipes_it_before_the_text(server, write_config, cli):
+    from exobridge.render.chat import THINKING
+
+    srv = server()
+    srv.route("POST", "/v1/chat/completions")(reasoning_then_text)
+    write_config(local_config(extra=f'[providers.local]\nkind = "openai"\nurl = "{srv.url}/v1"\npriority = 0\n'))
+    result = cli("chat", "-m", "m", "Hi", io=on_terminal(NO_COLOR="1"))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Hello there\n"  # the reasoning is not the reply
+    wipe = "\r" + " " * len(THINKING) + "\r"
+    assert result.stderr.startswith(THINKING + wipe)  # shown once for two reasoning deltas, wiped once
+    assert result.stderr.count(THINKING) == 1 and ANSI not in result.stderr
+    # not on a pipe, not with -q, not with --json: nothing to wipe there
+    for args, io in (((), None), (("-q",), on_terminal()), (("--json",), on_terminal())):
+        other = cli("chat", *args, "-m", "m", "Hi", **({"io": io} if io else {}))
+        assert other.exit_code == 0 and THINKING not in other.stderr, other.stderr

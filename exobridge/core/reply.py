@@ -136,7 +136,9 @@ class ReplyBuilder:
     `emit_part`, when given, gets each delta's MESSAGE_FIELDS (tool calls, reasoning, ...) as they come, before
     that delta's text, and they are merged into `Reply.message`. A reply is empty (a Failure) when it gave its
     consumer nothing: no text and, for a consumer of parts, no part either. Without `emit_part` (the terminal,
-    which shows text only) a reply of tool calls alone is empty, and parts only keep the stream alive.
+    which shows text only) a reply of tool calls alone is empty, and parts only keep the stream alive;
+    `on_thinking` then hears of each delta that carried reasoning or other parts before any text (the terminal
+    says "thinking…" instead of sitting silent while a reasoning model works).
     """
 
     def __init__(
@@ -145,8 +147,10 @@ class ReplyBuilder:
         check_model: Callable[[str], None] | None = None,
         keep_text: bool = True,
         emit_part: Callable[[dict[str, Any]], None] | None = None,
+        on_thinking: Callable[[], None] | None = None,
     ) -> None:
         self._emit = emit
+        self._on_thinking = on_thinking
         self._check_model = check_model
         self._keep_text = keep_text
         self._emit_part = emit_part
@@ -190,6 +194,8 @@ class ReplyBuilder:
         if self._emit_part is None:  # nobody takes them: they only show the model is at work
             if any(delta.get(name) for name in MESSAGE_FIELDS):
                 self.producing = True
+                if self._on_thinking is not None and not self.text_length:
+                    self._on_thinking()
             return
         parts = _parts_of(delta)
         if not parts:

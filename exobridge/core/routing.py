@@ -154,6 +154,10 @@ class RouteObserver:
     def served(self, model: str, reply_id: str | None) -> None:
         """The model id the answering reply names (a dated or routed id, for cloud kinds), and its `id`."""
 
+    def thinking(self) -> None:
+        """An observer without `relays_parts`: the reply carries reasoning (or other parts) and no text yet.
+        Called for each such delta; the observer's text() (or the attempt's end) follows."""
+
     def attempt_started(self, target: Target, url: str, model: str) -> None:
         pass
 
@@ -167,6 +171,7 @@ class ReplyHooks(NamedTuple):
     text: Callable[[str], None]
     part: Callable[[dict[str, Any]], None] | None
     served: Callable[[str, str | None], None] | None
+    thinking: Callable[[], None] | None
 
 
 class RouteState:
@@ -246,6 +251,7 @@ class Router:
 
         relay = emit_part if getattr(self.observer, "relays_parts", False) else None
         served = getattr(self.observer, "served", None)  # observers written before these hooks lack them
+        thinking = getattr(self.observer, "thinking", None) if relay is None else None
 
         try:
             from exobridge.core import http as http_mod
@@ -260,7 +266,7 @@ class Router:
             assert http is not None
             started = time.monotonic()  # after loading the HTTP stack, which is not the providers' time
             try:
-                answered = self._route(http, request, targets, result, ReplyHooks(emit, relay, served))
+                answered = self._route(http, request, targets, result, ReplyHooks(emit, relay, served, thinking))
             finally:
                 if own:
                     http.close()
@@ -392,7 +398,14 @@ class Router:
                 model = client.choose_model(url, target)
                 self.observer.attempt_started(target, url, model)
                 reply, backend = client.chat(
-                    url, model, request, hooks.text, keep_text=False, emit_part=hooks.part, on_served=hooks.served
+                    url,
+                    model,
+                    request,
+                    hooks.text,
+                    keep_text=False,
+                    emit_part=hooks.part,
+                    on_served=hooks.served,
+                    on_thinking=hooks.thinking,
                 )
             except KeyboardInterrupt:
                 attempt = Attempt(

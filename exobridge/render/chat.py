@@ -64,6 +64,9 @@ def result_json(result: Any, exit_code: int | None = None) -> dict[str, Any]:
     return data
 
 
+THINKING = "thinking…"
+
+
 class ChatView:
     """Observer of one routed chat (duck-typed to the core's RouteObserver).
 
@@ -90,17 +93,21 @@ class ChatView:
         self.notices = verbose or (not quiet and self.io.is_stderr_tty)
         self._last_char = ""
         self._escape_text = self.io.is_stdout_tty
+        self._thinking = False  # "thinking…" is on stderr's line now, to be wiped before anything else shows
 
     def warn(self, message: str) -> None:
+        self._end_thinking()
         self.io.notice(f"exobridge: warning: {terminal_text(message)}", "yellow")
 
     def error(self, message: str) -> None:
+        self._end_thinking()
         self.io.notice(f"exobridge: error: {terminal_text(message)}", "bold red")
 
     # --- RouteObserver --------------------------------------------------------------------------
     def text(self, piece: str) -> None:
         if self.json_mode or not piece:
             return
+        self._end_thinking()
         self.io.write_out(model_text_for_terminal(piece) if self._escape_text else piece)
         self._last_char = piece[-1]
 
@@ -108,7 +115,21 @@ class ChatView:
         if self.verbose:
             self.io.notice(terminal_text(f"→ {target.provider.name} {url} model {model}"), "dim")
 
+    def thinking(self) -> None:
+        """A reasoning model at work before its text: one transient word on a terminal's stderr, wiped (with
+        a carriage return and spaces, no escape codes) before the text or any other line."""
+        if self._thinking or self.json_mode or self.quiet or not self.io.is_stderr_tty:
+            return
+        self._thinking = True
+        self.io.write_err(THINKING)
+
+    def _end_thinking(self) -> None:
+        if self._thinking:
+            self._thinking = False
+            self.io.write_err("\r" + " " * len(THINKING) + "\r")
+
     def attempt_ended(self, attempt: Any, decision: Any) -> None:
+        self._end_thinking()
         if not self.notices or attempt.outcome == Outcome.OK:
             return
         if attempt.outcome == Outcome.SKIPPED:
@@ -127,6 +148,7 @@ class ChatView:
     # --- the end --------------------------------------------------------------------------------
     def finish_output(self, result: Any) -> None:
         """stdout's part of the end: the JSON object, or the newline that ends printed text."""
+        self._end_thinking()
         if self.json_mode:
             self.io.write_out(iostreams.json_line(result_json(result)))
         elif result.printed and self._last_char != "\n":
@@ -134,6 +156,7 @@ class ChatView:
 
     def finish_notices(self, result: Any, interrupted_as: str = "interrupted") -> None:
         """stderr's part of the end: the summary, or what went wrong and each attempt with its hint."""
+        self._end_thinking()
         if result.exit_code == 0:
             if self.notices:
                 free = bool(result.provider) and self.free(result.provider)

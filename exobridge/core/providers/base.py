@@ -224,11 +224,13 @@ class ProviderKind:
         keep_text: bool = True,
         emit_part: Callable[[dict[str, Any]], None] | None = None,
         on_served: Callable[[str, str | None], None] | None = None,
+        on_thinking: Callable[[], None] | None = None,
     ) -> tuple[Reply, str | None]:
         """One attempt against one node. Returns the reply and the backend that served it.
 
         `emit` gets the text as it comes, `emit_part` the tool calls and reasoning (see `reply.ReplyBuilder`),
-        `on_served` the model id the reply names, once `check_served` accepted it, and the reply's `id`.
+        `on_served` the model id the reply names, once `check_served` accepted it, and the reply's `id`;
+        `on_thinking` hears of reasoning before any text when `emit_part` is not given.
 
         From sending until the first token (or the whole non-streamed reply) is one wall-clock deadline,
         `first_token_timeout`: no trickle of bytes in the status line, headers, an error body or a JSON body
@@ -245,7 +247,7 @@ class ProviderKind:
             if on_served is not None:
                 on_served(served, builder.reply_id)
 
-        builder = ReplyBuilder(emit, check_model, keep_text, emit_part)
+        builder = ReplyBuilder(emit, check_model, keep_text, emit_part, on_thinking)
         response = http_mod.send(
             self.http,
             "POST",
