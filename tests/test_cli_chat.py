@@ -811,6 +811,6 @@ def test_a_reasoning_model_shows_thinking_on_a_terminal_and_wipes_it_before_the_
     assert result.stderr.startswith(THINKING + wipe)  # shown once for two reasoning deltas, wiped once
     assert result.stderr.count(THINKING) == 1 and ANSI not in result.stderr
     # not on a pipe, not with -q, not with --json: nothing to wipe there
-    for args, io in (((), None), (("-q",), on_terminal()), (("--json",), on_terminal())):
-        other = cli("chat", *args, "-m", "m", "Hi", **({"io": io} if io else {}))
+    for args, streams in (((), None), (("-q",), on_terminal()), (("--json",), on_terminal())):
+        other = cli("chat", *args, "-m", "m", "Hi", **({"io": streams} if streams else {}))
         assert other.exit_code == 0 and THINKING not in other.stderr, other.stderr

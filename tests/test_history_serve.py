@@ -14,8 +14,19 @@ KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
 
 @pytest.mark.process  # a real serve process
 def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
+    from tests.test_serve import TIME_CALL, WEATHER_CALL, tool_calls_reply
+
     upstream = LoopbackServer()
-    upstream.route("POST", "/v1/chat/completions")(stream_words(["Bon", "jour"], model="up-model"))
+    words = stream_words(["Bon", "jour"], model="up-model")
+
+    def answer(ex):
+        body = ex.request.json()
+        if body["messages"][-1]["content"] == "weather?":
+            tool_calls_reply(ex, "up-model", bool(body.get("stream")))
+        else:
+            words(ex)
+
+    upstream.route("POST", "/v1/chat/completions")(answer)
     config = f"""
         [providers.exo]
         enabled = false
@@ -43,50 +54,22 @@ def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
             }
             response = httpx.post(f"{serve.url}/v1/chat/completions", json=body, timeout=20)
             assert response.status_code == 200, response.text
-    finally:
-        serve.stop()
-        upstream.close()
-    with history.Store(tmp_path / "home" / "data" / "history.db", create=False) as store:
-        rows = store.list(limit=None)
-    assert len(rows) == 2
-    for row in rows:
-        assert (row.source, row.outcome, row.reply, row.provider) == ("serve", "complete", "Bonjour", "local")
-        assert row.system == "be nice" and row.prompt.startswith("hi ") and KEY not in row.prompt
-        assert [m["content"] for m in row.messages][:3] == ["be nice", "earlier", "yes"]
-        assert KEY not in str(row.messages)
-
-
-@pytest.mark.process  # a real serve process
-def test_a_tool_call_reply_is_recorded_with_its_calls(tmp_path):
-    from tests.test_serve import TIME_CALL, WEATHER_CALL, tool_calls_reply
-
-    upstream = LoopbackServer()
-    upstream.route("POST", "/v1/chat/completions")(
-        lambda ex: tool_calls_reply(ex, "up-model", bool(ex.request.json().get("stream")))
-    )
-    config = f"""
-        [providers.exo]
-        enabled = false
-        [providers.openrouter]
-        enabled = false
-        [providers.huggingface]
-        enabled = false
-        [providers.local]
-        kind = "openai"
-        url = "{upstream.url}/v1"
-        """
-    serve = ServeProcess(serve_env(tmp_path / "home", config))
-    try:
-        for stream in (False, True):
-            body = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "weather?"}]}
-            response = httpx.post(f"{serve.url}/v1/chat/completions", json=body, timeout=20)
+            tools = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "weather?"}]}
+            response = httpx.post(f"{serve.url}/v1/chat/completions", json=tools, timeout=20)
             assert response.status_code == 200, response.text
     finally:
         serve.stop()
         upstream.close()
     with history.Store(tmp_path / "home" / "data" / "history.db", create=False) as store:
-        rows = store.list(limit=None)
-    assert len(rows) == 2
-    for row in rows:  # streamed arguments arrive in fragments: stored merged, as the client got them
+        everything = store.list(limit=None)
+    called = [row for row in everything if row.prompt == "weather?"]
+    rows = [row for row in everything if row.prompt != "weather?"]
+    assert (len(called), len(rows)) == (2, 2)
+    for row in called:  # streamed arguments arrive in fragments: stored merged, as the client got them
         assert (row.outcome, row.reply) == ("complete", "")
         assert row.reply_parts["tool_calls"] == [WEATHER_CALL, TIME_CALL]
+    for row in rows:
+        assert (row.source, row.outcome, row.reply, row.provider) == ("serve", "complete", "Bonjour", "local")
+        assert row.system == "be nice" and row.prompt.startswith("hi ") and KEY not in row.prompt
+        assert [m["content"] for m in row.messages][:3] == ["be nice", "earlier", "yes"]
+        assert KEY not in str(row.messages)
