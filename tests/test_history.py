@@ -182,6 +182,36 @@ def test_locked_database_costs_one_warning(server, write_config, cli, monkeypatc
     assert [r["prompt"] for r in rows()] == ["first"]
 
 
+def test_serve_history_writer_writes_bursts_and_outlives_a_locked_database(monkeypatch):
+    from exobridge.core.history_record import HistoryWriter
+
+    monkeypatch.setattr(history, "BUSY_TIMEOUT_S", 0.05)
+    warnings: list[str] = []
+    writer = HistoryWriter(warnings.append)
+
+    def submit(prompt: str) -> None:
+        writer.submit(lambda: (history.Entry(conversation="s", prompt=prompt, reply="r", outcome="complete"), None))
+
+    for i in range(150):  # more than one batch, queued faster than written
+        submit(f"p{i}")
+    assert writer.flush(30)
+    assert [r["prompt"] for r in reversed(rows())] == [f"p{i}" for i in range(150)]  # all, in order
+    holder = sqlite3.connect(db_path(), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        submit("while locked")
+        assert writer.flush(30)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(warnings) == 1 and "locked" in warnings[0], warnings
+    submit("after")  # the writer is still there, and opens the file again
+    writer.close()
+    prompts = [r["prompt"] for r in rows()]
+    assert prompts[0] == "after" and "while locked" not in prompts and len(prompts) == 151
+    assert len(warnings) == 1
+
+
 def test_full_disk_costs_one_warning(server, write_config, cli, monkeypatch):
     local(server, write_config)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 import pytest
 
@@ -57,13 +59,29 @@ def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
             tools = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "weather?"}]}
             response = httpx.post(f"{serve.url}/v1/chat/completions", json=tools, timeout=20)
             assert response.status_code == 200, response.text
+        # serve's own history read waits for its queued writes: all four are there
+        assert len(httpx.get(f"{serve.url}/v1/exobridge/history", timeout=20).json()["requests"]) == 4
+        # A database another process holds locked does not hold up the reply (serve waits up to 10 s for the
+        # lock, on its writer thread): the answer comes at once, and the row once the lock is let go.
+        holder = sqlite3.connect(tmp_path / "home" / "data" / "history.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            late = {"model": "m", "messages": [{"role": "user", "content": "while locked"}]}
+            response = httpx.post(f"{serve.url}/v1/chat/completions", json=late, timeout=5)
+            assert response.status_code == 200, response.text
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        recent = httpx.get(f"{serve.url}/v1/exobridge/history?limit=1", timeout=20).json()["requests"]
+        assert [r["outcome"] for r in recent] == ["complete"] and len(recent) == 1
     finally:
         serve.stop()
         upstream.close()
     with history.Store(tmp_path / "home" / "data" / "history.db", create=False) as store:
         everything = store.list(limit=None)
+    assert everything[0].prompt == "while locked"
     called = [row for row in everything if row.prompt == "weather?"]
-    rows = [row for row in everything if row.prompt != "weather?"]
+    rows = [row for row in everything[1:] if row.prompt != "weather?"]
     assert (len(called), len(rows)) == (2, 2)
     for row in called:  # streamed arguments arrive in fragments: stored merged, as the client got them
         assert (row.outcome, row.reply) == ("complete", "")

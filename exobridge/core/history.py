@@ -477,6 +477,22 @@ class Store:
         entry.id = int(cursor.lastrowid or 0)
         return entry.id
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything added inside is written at once (one commit), or not at all."""
+        import sqlite3
+
+        self._run("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._run("COMMIT")
+        except BaseException:
+            conn = self._conn
+            if conn is not None and conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
     def delete(self, ident: str) -> int:
         """Remove one request (a number) or a whole conversation (its id); returns how many rows went."""
         if ident.isdigit():

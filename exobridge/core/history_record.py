@@ -10,6 +10,7 @@ model lists, else `DEFAULT_CONTEXT_TOKENS`), counting 4 characters a token and k
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -193,35 +194,89 @@ def _note_moved_aside(store: history.Store, warnings: list[str]) -> None:
         store.moved_aside = None
 
 
-class LongLivedStore:
-    """One history connection kept open across requests, for a long-running front end (`serve`).
+class HistoryWriter:
+    """Writes requests to the history on a thread of its own, for a long-running front end (`serve`).
 
-    Opening a connection per request costs more than the insert (pragmas, and a WAL checkpoint on each
-    close), and serialises concurrent requests on the file. Writes go through one lock; the connection is
-    opened again when the file was replaced, moved aside or removed by another process (`history clear`
-    keeps the file, a corrupt file moved aside by `chat` does not).
+    `submit()` queues a request and returns at once: the reply is not held up by the database, and no request
+    waits for another's write. The writer adds everything queued in one transaction (a burst of requests costs
+    one commit, not one each) over one connection kept open, opened again when the file was replaced, moved
+    aside or removed by another process (`history clear` keeps the file, a corrupt file moved aside by `chat`
+    does not). At most `QUEUED` requests wait; beyond that `submit` waits for room (a disk that slow slows the
+    requests, it does not grow memory). `flush()` waits until everything submitted is written: serve's own
+    history reads call it, and so does the process's exit. Trouble (locked, read-only, corrupt, full disk) goes
+    to `warn`, one line each time, and never stops the writer.
     """
 
-    def __init__(self) -> None:
+    QUEUED = 256
+    BATCH = 64
+
+    def __init__(self, warn: Callable[[str], None]) -> None:
+        import queue
         import threading
 
-        self._lock = threading.Lock()
+        self._warn = warn
+        self._queue: queue.Queue[Callable[[], tuple[history.Entry, Redactor | None]]] = queue.Queue(self.QUEUED)
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
         self._store: history.Store | None = None
         self._identity: tuple[str, int, int] | None = None
-        self._closed_at_exit = False
 
-    def record(self, entry: history.Entry, redactor: Redactor | None) -> list[str]:
-        def add(warnings: list[str]) -> None:
+    def submit(self, make: Callable[[], tuple[history.Entry, Redactor | None]]) -> None:
+        """Queue one request: `make()` (called on the writer's thread) gives its entry and the redactor."""
+        with self._idle:
+            self._pending += 1
+            if self._thread is None:
+                import atexit
+                import threading
+
+                self._thread = threading.Thread(target=self._run, name="exobridge-history", daemon=True)
+                self._thread.start()
+                atexit.register(self.close)
+        self._queue.put(make)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted is written (or given up on); False when `timeout` ran out first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (waiting at most `timeout`), then close the connection."""
+        self.flush(timeout)
+        self._drop()
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                store = self._current()
-                _note_moved_aside(store, warnings)
-                store.add(entry, redactor)
-            except BaseException:
-                self._drop()  # opened again next time
-                raise
+                for line in _warnings_of(lambda warnings, batch=batch: self._write(batch, warnings)):
+                    self._warn(line)
+            except BaseException as exc:  # the writer outlives anything one batch does
+                with contextlib.suppress(BaseException):
+                    self._warn(f"history not recorded: {type(exc).__name__}: {exc}")
+            finally:
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
 
-        with self._lock:
-            return _warnings_of(add)
+    def _write(self, batch: list[Callable[[], tuple[history.Entry, Redactor | None]]], warnings: list[str]) -> None:
+        entries = [make() for make in batch]
+        try:
+            store = self._current()
+            _note_moved_aside(store, warnings)
+            with store.transaction():
+                for entry, redactor in entries:
+                    store.add(entry, redactor)
+        except BaseException:
+            self._drop()  # opened again next time
+            raise
 
     def _current(self) -> history.Store:
         import os
@@ -236,33 +291,23 @@ class LongLivedStore:
             self._drop()
             store = history.Store(path)
             store.open()
-            if not self._closed_at_exit:  # closing checkpoints the WAL into the file
-                import atexit
-
-                atexit.register(self.close)
-                self._closed_at_exit = True
             stat = os.stat(path)
             self._store, self._identity = store, (str(path), stat.st_dev, stat.st_ino)
         return self._store
 
     def _drop(self) -> None:
         if self._store is not None:
-            self._store.close()
+            self._store.close()  # closing checkpoints the WAL into the file
         self._store = self._identity = None
 
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
 
-
-_SERVE_STORE = LongLivedStore()
-
-
-def record_serve(config: Config, messages: list[dict[str, Any]], result: ChatResult) -> list[str]:
-    """Record one request `serve` routed (on its worker thread, after the answer ended): the last user message
-    is the prompt, the whole `messages` list is kept as sent. Returns the warning lines (none when off)."""
+def record_serve(
+    config: Config, messages: list[dict[str, Any]], result: ChatResult, warn: Callable[[str], None]
+) -> None:
+    """Queue one request `serve` routed for the history (written on `serve_writer`'s thread): the last user
+    message is the prompt, the whole `messages` list is kept as sent. Trouble goes to `warn`, later."""
     if history.logging_disabled(config.log):
-        return []
+        return
 
     def text(message: dict[str, Any]) -> str:
         content = message.get("content")
@@ -272,18 +317,41 @@ def record_serve(config: Config, messages: list[dict[str, Any]], result: ChatRes
             return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         return ""
 
-    prompt = next((text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-    system = next((text(m) for m in messages if m.get("role") == "system"), None)
-    entry = entry_for(
-        result,
-        prompt=prompt,
-        system=system,
-        messages=messages,
-        conversation=history.new_conversation_id(),
-        parent=None,
-        config=config,
-        source="serve",
-    )
-    from exobridge.core import secrets
+    def make() -> tuple[history.Entry, Redactor | None]:
+        from exobridge.core import secrets
 
-    return _SERVE_STORE.record(entry, secrets.config_redactor(config))
+        prompt = next((text(m) for m in reversed(messages) if m.get("role") == "user"), "")
+        system = next((text(m) for m in messages if m.get("role") == "system"), None)
+        entry = entry_for(
+            result,
+            prompt=prompt,
+            system=system,
+            messages=messages,
+            conversation=history.new_conversation_id(),
+            parent=None,
+            config=config,
+            source="serve",
+        )
+        return entry, secrets.config_redactor(config)
+
+    serve_writer(warn).submit(make)
+
+
+_SERVE_WRITER: list[HistoryWriter] = []  # the process's one writer for serve, once made
+
+
+def serve_writer(warn: Callable[[str], None] | None = None) -> HistoryWriter:
+    """The process's one HistoryWriter for `serve`, made on first use with the first `warn` given."""
+    if not _SERVE_WRITER:  # two threads may both append here: both use the first, the other is never started
+        _SERVE_WRITER.append(HistoryWriter(warn or _no_warning))
+    return _SERVE_WRITER[0]
+
+
+def flush_serve(timeout: float) -> None:
+    """Wait (at most `timeout`) until what serve queued is written, so that its own reads see it."""
+    if _SERVE_WRITER:
+        _SERVE_WRITER[0].flush(timeout)
+
+
+def _no_warning(line: str) -> None:
+    pass

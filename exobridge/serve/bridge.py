@@ -137,16 +137,20 @@ def ask_to_stop(provider: Any, url: str) -> None:
 _HISTORY_WARNED: set[str] = set()
 
 
+def _history_warning(line: str) -> None:
+    """A history write that failed: one stderr line per kind of trouble (locked, read-only, ...)."""
+    kind = line.split(" (")[0]
+    if kind not in _HISTORY_WARNED:
+        _HISTORY_WARNED.add(kind)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"exobridge serve: warning: {line}\n")
+
+
 def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
-    """Keep the request in the history (after the answer ended); a failure is one stderr line per kind."""
+    """Queue the request for the history (`HistoryWriter`: written on its own thread, the reply not held up)."""
     from exobridge.core import history_record
 
-    for line in history_record.record_serve(config, request.messages, result):
-        kind = line.split(" (")[0]
-        if kind not in _HISTORY_WARNED:
-            _HISTORY_WARNED.add(kind)
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write(f"exobridge serve: warning: {line}\n")
+    history_record.record_serve(config, request.messages, result, _history_warning)
 
 
 @dataclass
@@ -209,7 +213,7 @@ class RouteRun:
             )
             result = router.run(self.request, self.targets)
             self._upstream_over()
-            _record(self.config, self.request, result)  # before the end: the row exists once the reply ends
+            _record(self.config, self.request, result)  # queued, not written: the reply is not held up
             self._push(Event("end", result=result))
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
             self._upstream_over()

@@ -38,6 +38,7 @@ SUMMARY_FIELDS = (
 )
 MAX_LIMIT = 500
 MAX_DAYS = 366
+FLUSH_SECONDS = 2.0  # how long a read waits for serve's queued history writes
 
 
 class NotAvailable(Exception):
@@ -54,6 +55,9 @@ def _history() -> Any:
 
 def _read(work: Any) -> Any:
     history = _history()
+    from exobridge.core import history_record
+
+    history_record.flush_serve(FLUSH_SECONDS)  # what this serve just answered is on the page
     try:
         store = history.Store(create=False)
         with store:
