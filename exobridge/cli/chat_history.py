@@ -121,9 +121,5 @@ def _budget_check(config: Config, opts: Any) -> BudgetCheck | None:
         return None
     from exobridge.core import budget
 
-    plan = budget.from_config(config)
-    if not plan.active:
-        return None
-
     override = bool(opts.budget_override) or len(opts.providers) == 1
-    return budget.BudgetCheck(plan, budget.spent_from_history, override=override)
+    return budget.check_for(config, budget.spent_from_history, override=override)

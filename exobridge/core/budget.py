@@ -225,6 +225,18 @@ def from_config(config: Config) -> Budget:
     return getattr(config, "budget", None) or Budget()
 
 
+def check_for(config: Config, spent: SpentFn, *, override: bool = False) -> BudgetCheck | None:
+    """The pre-send check for `config`'s limits; None when it sets none (nothing to check)."""
+    plan = from_config(config)
+    return BudgetCheck(plan, spent, override=override) if plan.active else None
+
+
+def notice_topic(line: str) -> str:
+    """What a `BudgetCheck` notice is about ("daily budget for openrouter"), without the figures that change
+    from one request to the next: a long-running front end says each once a period, not once a request."""
+    return line.split(" used: ", 1)[0].rsplit(" ", 1)[0]
+
+
 def history_reader(moved: list[str] | None = None) -> SpentFn:
     """Known spending from the history database: 0 when there is none yet; raises history.HistoryUnavailable
     when it cannot be read (what was spent is then not known). A damaged file is moved aside as every command

@@ -26,6 +26,7 @@ from exobridge.core.routing import Attempt, ChatRequest, ChatResult, RouteObserv
 if TYPE_CHECKING:
     import httpx
 
+    from exobridge.core.budget import BudgetCheck
     from exobridge.core.config import Config
     from exobridge.core.model_targets import Target
     from exobridge.serve.shared import SharedRouteState
@@ -146,6 +147,38 @@ def _history_warning(line: str) -> None:
             sys.stderr.write(f"exobridge serve: warning: {line}\n")
 
 
+BUDGET_FLUSH_SECONDS = 1.0  # how long a budget check waits for serve's queued history writes
+
+
+def _spent(since: float, provider: str | None) -> float:
+    """Known spending, with what serve answered and has queued for the history (its writer thread) counted."""
+    from exobridge.core import budget, history_record
+
+    history_record.flush_serve(BUDGET_FLUSH_SECONDS)
+    return budget.spent_from_history(since, provider)
+
+
+def budget_check(config: Config) -> BudgetCheck | None:
+    """`[budget]` for serve: chat's check, never overridden (a client cannot lift the user's limits, and a
+    pinned `provider:model` is checked like any other)."""
+    if config.budget is None:  # no `[budget]` table: nothing to check, nothing to load
+        return None
+    from exobridge.core import budget
+
+    return budget.check_for(config, _spent)
+
+
+def _say_budget_notices(check: BudgetCheck, log: Any) -> None:
+    """Each 80 % notice once a day in serve's log (not once a request)."""
+    from exobridge.core import budget
+
+    if log is None:
+        return
+    day = budget.period_start("daily")
+    for line in check.notices:
+        log.warn_once(("budget", budget.notice_topic(line), day), line)
+
+
 def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
     """Queue the request for the history (`HistoryWriter`: written on its own thread, the reply not held up)."""
     from exobridge.core import history_record
@@ -201,7 +234,9 @@ class RouteRun:
 
         observer = _Observer(self)
         lease = None
+        check = None
         try:
+            check = budget_check(self.config)
             lease = self.clients.lease(self) if self.clients is not None else None
             router = Router(
                 self.config,
@@ -210,8 +245,11 @@ class RouteRun:
                 state=_RouteView(self),
                 http=lease.client if lease is not None else None,
                 on_not_loaded=NotLoadedHook(self),
+                pre_send=check,
             )
             result = router.run(self.request, self.targets)
+            if check is not None:
+                _say_budget_notices(check, self.log)
             self._upstream_over()
             _record(self.config, self.request, result)  # queued, not written: the reply is not held up
             self._push(Event("end", result=result))

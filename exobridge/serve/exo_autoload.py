@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from exobridge.core.config import ProviderConfig
@@ -30,9 +29,6 @@ COMMENT = "comment"  # the Event kind of a keep-alive line (serve/chat_endpoint.
 KEEP_ALIVE = 15.0  # seconds without a change of the load after which a kept-open stream gets a comment anyway
 LOCK_CHECK = 0.25  # seconds between looks at a client that may have left while another request loads
 
-# Per serve log (so per serve process, and per in-process test server): which (provider, model) were noticed.
-_NOTICED: weakref.WeakKeyDictionary[Any, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
-_NOTICED_LOCK = threading.Lock()
 # One load per provider and model at a time: a second request waits for the first and then asks Exo again.
 _LOADING: dict[tuple[str, str], threading.Lock] = {}
 _LOADING_LOCK = threading.Lock()
@@ -62,15 +58,11 @@ class NotLoadedHook:
         log = getattr(self.run, "log", None)
         if log is None:
             return
-        with _NOTICED_LOCK:
-            seen = _NOTICED.setdefault(log, set())
-            if (provider.name, name) in seen:
-                return
-            seen.add((provider.name, name))
-        log.warn(
+        log.warn_once(  # once per serve log: per serve process, and per in-process test server
+            ("not loaded", provider.name, name),
             f"{name} is not loaded on your Exo cluster ({provider.name}): failing over; "
             f"`exobridge models load {self.run.request.model}` would keep it local next time "
-            f'(or load = "auto" in [providers.{provider.name}])'
+            f'(or load = "auto" in [providers.{provider.name}])',
         )
 
     # --- auto -----------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import IO, Any
 
 from exobridge.core.sanitize import terminal_text
@@ -28,6 +29,8 @@ class AccessLog:
         self.stream = stream if stream is not None else sys.stderr
         self.json_lines = json_lines
         self.redact = redact
+        self._said: set[Hashable] = set()  # the keys of warn_once
+        self._said_lock = threading.Lock()
 
     def _write(self, line: str) -> None:
         try:
@@ -54,6 +57,14 @@ class AccessLog:
 
     def warn(self, message: str) -> None:
         self._emit("warning", f"warning: {message}", {"message": self.redact(message)})
+
+    def warn_once(self, key: Hashable, message: str) -> None:
+        """`warn`, the first time this log is given `key`: a notice that would otherwise repeat per request."""
+        with self._said_lock:
+            if key in self._said:
+                return
+            self._said.add(key)
+        self.warn(message)
 
     def stopping(self, signal_name: str, open_requests: int, grace: float) -> None:
         self._emit(

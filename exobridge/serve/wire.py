@@ -283,7 +283,9 @@ def route_failure(attempts: list[Any]) -> RouteFailure:
     """The status and OpenAI-style error that best fit a route where no provider answered.
 
     400 when a provider rejected the request itself (the router stops there: every provider would);
-    429 when every provider that was asked was rate-limiting; 503 otherwise, with every attempt in the message.
+    429 when every provider that was asked was rate-limiting; 402 when none was asked and a `[budget]` limit
+    skipped one (a client's retry cannot help before the day or month turns); 503 otherwise, with every attempt
+    in the message.
     """
     failed = [a for a in attempts if _outcome(a) == "failed"]
     tried = describe_attempts(attempts) or "no provider is configured for this model"
@@ -295,6 +297,11 @@ def route_failure(attempts: list[Any]) -> RouteFailure:
     if failed and all(_kind(a) == "context_length" for a in failed):
         message = f"the conversation is too long for every provider: {tried}"
         return RouteFailure(400, error_body(message, "invalid_request_error", code="context_length_exceeded"))
+    from exobridge.core.routing import BUDGET
+
+    if not failed and any(_kind(a) == BUDGET for a in attempts):
+        message = f"no provider within the budget: {tried}"
+        return RouteFailure(402, error_body(message, "insufficient_quota", code="budget_exceeded"))
     if failed and all(_kind(a) == "rate_limited" for a in failed):
         message = f"every provider is rate-limiting: {tried}"
         return RouteFailure(429, error_body(message, "rate_limit_error", code="rate_limited"))
