@@ -138,6 +138,9 @@ def upstreams() -> Iterator[tuple[LoopbackServer, LoopbackServer, LoopbackServer
 
 
 PAYLOAD_PROMPT = "<img src=x onerror=window.__pwnedHistory=1>"
+PAYLOAD_TOOL = "<img src=x onerror=window.__pwnedTool=1>"
+TOOL_ARGUMENTS = f'{{"q": "{PAYLOAD_TOOL}"}}'
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "where", "arguments": TOOL_ARGUMENTS}}
 
 
 def seed_history(home: Path) -> bool:
@@ -188,6 +191,7 @@ def seed_history(home: Path) -> bool:
             cost=0.0,
             cost_source="free",
             latency_ms=80,
+            reply_parts={"tool_calls": [TOOL_CALL], "reasoning": "They ask where it runs."},
         ),
     ]
     (home / "data").mkdir(parents=True, exist_ok=True)
@@ -324,6 +328,11 @@ def test_recent_requests_and_spend_come_from_the_history(browser, serve, artifac
     browser.execute_script("document.querySelectorAll('#requests-body tr')[1].click()")
     wait_for(browser, lambda d: PAYLOAD_PROMPT in text_of(d, "request-detail"), "the request's prompt, as text")
     assert PAYLOAD_ERROR in text_of(browser, "request-detail")
+    browser.execute_script("document.querySelectorAll('#requests-body tr')[0].click()")
+    wait_for(browser, lambda d: "Tool calls" in text_of(d, "request-detail"), "the newest request's tool calls")
+    detail = text_of(browser, "request-detail")
+    assert f"where({TOOL_ARGUMENTS})" in detail and "They ask where it runs." in detail
+    assert browser.execute_script("return window.__pwnedTool") is None
     wait_for(browser, lambda d: "$0.01" in text_of(d, "spend-providers"), "spend per provider")
     assert "backup" in text_of(browser, "spend-providers")
     assert "backup daily: $0.01 of $1.00, $0.99 left" in text_of(browser, "spend-budgets")

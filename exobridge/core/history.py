@@ -263,6 +263,37 @@ class Entry:
         data["time"] = _iso(self.ts)
         return data
 
+    def part_texts(self) -> tuple[str, list[str], str]:
+        """(reasoning, tool calls as `name(arguments)`, refusal) that the reply held besides its text, as plain
+        (untrusted) text for a page or a terminal to show; empty when it held none."""
+        parts = self.reply_parts if isinstance(self.reply_parts, dict) else {}
+        names = ("reasoning", "reasoning_content", "reasoning_details")
+        reasoning = next((text for name in names if (text := _text_of(parts.get(name)))), "")
+        refusal = parts.get("refusal") if isinstance(parts.get("refusal"), str) else ""
+        return reasoning, _calls(parts), refusal
+
+
+def _text_of(value: Any) -> str:
+    """Reasoning as text: a string, or the `text`/`summary` strings of `reasoning_details` items."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        found = (item.get("text") or item.get("summary") for item in value if isinstance(item, dict))
+        return "\n".join(piece for piece in found if isinstance(piece, str))
+    return ""
+
+
+def _calls(parts: dict[str, Any]) -> list[str]:
+    """`name(arguments)` of every tool call (and of an older-style `function_call`)."""
+    found = [c.get("function") for c in parts.get("tool_calls") or [] if isinstance(c, dict)]
+    if isinstance(parts.get("function_call"), dict):
+        found.append(parts["function_call"])
+    return [
+        f"{f.get('name') or '?'}({f.get('arguments') if isinstance(f.get('arguments'), str) else ''})"
+        for f in found
+        if isinstance(f, dict)
+    ]
+
 
 def _iso(ts: float) -> str:
     from datetime import datetime

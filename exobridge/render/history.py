@@ -73,37 +73,6 @@ def _summary(entry: Entry) -> str:
     return " · ".join(parts)
 
 
-def _text_of(value: Any) -> str:
-    """Reasoning as text: a string, or the `text`/`summary` strings of `reasoning_details` items."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        found = (item.get("text") or item.get("summary") for item in value if isinstance(item, dict))
-        return "\n".join(piece for piece in found if isinstance(piece, str))
-    return ""
-
-
-def _calls(parts: dict[str, Any]) -> list[str]:
-    """`name(arguments)` of every tool call (and of an older-style `function_call`)."""
-    found = [c.get("function") for c in parts.get("tool_calls") or [] if isinstance(c, dict)]
-    if isinstance(parts.get("function_call"), dict):
-        found.append(parts["function_call"])
-    return [
-        f"{f.get('name') or '?'}({f.get('arguments') if isinstance(f.get('arguments'), str) else ''})"
-        for f in found
-        if isinstance(f, dict)
-    ]
-
-
-def reply_parts(entry: Entry) -> tuple[str, list[str], str]:
-    """(reasoning, tool calls, refusal) the reply held besides its text: empty when it held none."""
-    parts = entry.reply_parts if isinstance(entry.reply_parts, dict) else {}
-    names = ("reasoning", "reasoning_content", "reasoning_details")
-    reasoning = next((text for name in names if (text := _text_of(parts.get(name)))), "")
-    refusal = parts.get("refusal") if isinstance(parts.get("refusal"), str) else ""
-    return reasoning, _calls(parts), refusal
-
-
 def conversation(entries: list[Entry], io: IOStreams) -> None:
     """Every turn: its summary line, the prompt and the reply."""
     out: list[str] = [f"conversation {entries[0].conversation}"] if entries else []
@@ -113,7 +82,7 @@ def conversation(entries: list[Entry], io: IOStreams) -> None:
         if entry.system:
             out.append(f"system: {terminal_text(entry.system, keep_newlines=True)}")
         out.append(f"> {terminal_text(entry.prompt, keep_newlines=True)}")
-        reasoning, calls, refusal = reply_parts(entry)
+        reasoning, calls, refusal = entry.part_texts()
         if reasoning:
             out.append(f"reasoning: {terminal_text(reasoning, keep_newlines=True)}")
         if entry.reply:
@@ -138,7 +107,7 @@ def markdown(entries: list[Entry]) -> str:
         if entry.system:
             out.append(f"**System:** {entry.system}\n")
         out.append(f"**You:**\n\n{entry.prompt}\n")
-        reasoning, calls, refusal = reply_parts(entry)
+        reasoning, calls, refusal = entry.part_texts()
         if reasoning:
             out.append(f"**Reasoning:**\n\n{reasoning}\n")
         reply = entry.reply or ("" if calls or refusal else "_(no reply)_")

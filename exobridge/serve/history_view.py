@@ -78,7 +78,12 @@ def recent(limit: int = 50) -> dict[str, Any]:
 
 def request(request_id: int) -> dict[str, Any] | None:
     entry = _read(lambda store: store.get(request_id))
-    return None if entry is None else entry.to_json()
+    if entry is None:
+        return None
+    data = entry.to_json()
+    reasoning, calls, refusal = entry.part_texts()
+    data["part_texts"] = {"reasoning": reasoning, "tool_calls": calls, "refusal": refusal}  # shown as text
+    return data
 
 
 def spend(config: Any, days: int = 14) -> dict[str, Any]:

@@ -507,11 +507,15 @@
       if (!response.ok) throw new Error(await errorText(response));
       const entry = await response.json();
       const parts = [el("h3", "", `Request ${entry.id} · ${entry.time} · ${entry.outcome}`)];
+      const extra = entry.part_texts || {};
       for (const [label, value] of [
         ["System", entry.system],
         ["Messages sent", messagesText(entry.messages)],
         ["Prompt", entry.prompt],
+        ["Reasoning", extra.reasoning],
         ["Reply", entry.reply],
+        ["Tool calls", (extra.tool_calls || []).join("\n")],
+        ["Refusal", extra.refusal],
         ["Error", entry.error],
         ["Failover chain", chainText(entry.attempts)],
       ]) {
