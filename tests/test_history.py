@@ -206,7 +206,13 @@ def test_serve_history_writer_writes_bursts_and_outlives_a_locked_database(monke
         holder.close()
     assert len(warnings) == 1 and "locked" in warnings[0], warnings
     submit("after")  # the writer is still there, and opens the file again
+    elsewhere = db_path().with_name("other.db")  # each request goes where the history was when it came
+    writer.submit(
+        lambda: (history.Entry(conversation="s", prompt="other", reply="r", outcome="complete"), None), elsewhere
+    )
     writer.close()
+    with history.Store(elsewhere, create=False) as store:
+        assert [e.prompt for e in store.list()] == ["other"]
     prompts = [r["prompt"] for r in rows()]
     assert prompts[0] == "after" and "while locked" not in prompts and len(prompts) == 151
     assert len(warnings) == 1

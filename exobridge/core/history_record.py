@@ -194,6 +194,9 @@ def _note_moved_aside(store: history.Store, warnings: list[str]) -> None:
         store.moved_aside = None
 
 
+MakeEntry = Callable[[], "tuple[history.Entry, Redactor | None]"]  # builds one request's row, on the writer
+
+
 class HistoryWriter:
     """Writes requests to the history on a thread of its own, for a long-running front end (`serve`).
 
@@ -203,8 +206,9 @@ class HistoryWriter:
     aside or removed by another process (`history clear` keeps the file, a corrupt file moved aside by `chat`
     does not). At most `QUEUED` requests wait; beyond that `submit` waits for room (a disk that slow slows the
     requests, it does not grow memory). `flush()` waits until everything submitted is written: serve's own
-    history reads call it, and so does the process's exit. Trouble (locked, read-only, corrupt, full disk) goes
-    to `warn`, one line each time, and never stops the writer.
+    history reads call it, and so does the process's exit. Each request goes to the database that was the
+    history's (`history.default_path()`) when it was submitted. Trouble (locked, read-only, corrupt, full disk)
+    goes to `warn`, one line each time, and never stops the writer.
     """
 
     QUEUED = 256
@@ -215,15 +219,16 @@ class HistoryWriter:
         import threading
 
         self._warn = warn
-        self._queue: queue.Queue[Callable[[], tuple[history.Entry, Redactor | None]]] = queue.Queue(self.QUEUED)
+        self._queue: queue.Queue[tuple[Path, MakeEntry]] = queue.Queue(self.QUEUED)
         self._pending = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._store: history.Store | None = None
         self._identity: tuple[str, int, int] | None = None
 
-    def submit(self, make: Callable[[], tuple[history.Entry, Redactor | None]]) -> None:
+    def submit(self, make: MakeEntry, path: Path | None = None) -> None:
         """Queue one request: `make()` (called on the writer's thread) gives its entry and the redactor."""
+        path = history.default_path() if path is None else path
         with self._idle:
             self._pending += 1
             if self._thread is None:
@@ -233,7 +238,7 @@ class HistoryWriter:
                 self._thread = threading.Thread(target=self._run, name="exobridge-history", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
-        self._queue.put(make)
+        self._queue.put((path, make))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted is written (or given up on); False when `timeout` ran out first."""
@@ -241,11 +246,12 @@ class HistoryWriter:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued (waiting at most `timeout`), then close the connection."""
-        self.flush(timeout)
-        self._drop()
+        """Write what is queued (waiting at most `timeout`), then close the connection (unless still in use)."""
+        if self.flush(timeout):
+            self._drop()
 
     def _run(self) -> None:
+        import itertools
         import queue
 
         while True:
@@ -256,8 +262,10 @@ class HistoryWriter:
                 except queue.Empty:
                     break
             try:
-                for line in _warnings_of(lambda warnings, batch=batch: self._write(batch, warnings)):
-                    self._warn(line)
+                for path, items in itertools.groupby(batch, key=lambda item: item[0]):  # a transaction per file
+                    group = [make for _, make in items]
+                    for line in _warnings_of(lambda warnings, p=path, g=group: self._write(p, g, warnings)):
+                        self._warn(line)
             except BaseException as exc:  # the writer outlives anything one batch does
                 with contextlib.suppress(BaseException):
                     self._warn(f"history not recorded: {type(exc).__name__}: {exc}")
@@ -266,10 +274,10 @@ class HistoryWriter:
                     self._pending -= len(batch)
                     self._idle.notify_all()
 
-    def _write(self, batch: list[Callable[[], tuple[history.Entry, Redactor | None]]], warnings: list[str]) -> None:
+    def _write(self, path: Path, batch: list[MakeEntry], warnings: list[str]) -> None:
         entries = [make() for make in batch]
         try:
-            store = self._current()
+            store = self._current(path)
             _note_moved_aside(store, warnings)
             with store.transaction():
                 for entry, redactor in entries:
@@ -278,10 +286,9 @@ class HistoryWriter:
             self._drop()  # opened again next time
             raise
 
-    def _current(self) -> history.Store:
+    def _current(self, path: Path) -> history.Store:
         import os
 
-        path = history.default_path()
         try:
             stat = os.stat(path)
             identity: tuple[str, int, int] | None = (str(path), stat.st_dev, stat.st_ino)
