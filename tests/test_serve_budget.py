@@ -9,26 +9,11 @@ from typing import Any
 
 import pytest
 
-from exobridge.core import history
 from tests.conftest import local_config
 from tests.loopback import LoopbackServer, stream_words
+from tests.test_budget import spent_today
 
 KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
-
-
-def spent_today(amount: float) -> None:
-    with history.Store() as store:
-        store.add(
-            history.Entry(
-                conversation="c",
-                prompt="p",
-                reply="r",
-                outcome="complete",
-                provider="openrouter",
-                cost=amount,
-                cost_source="reported",
-            )
-        )
 
 
 def cloud_reply(cost: float):
