@@ -187,10 +187,11 @@ def test_serve_history_writer_writes_bursts_and_outlives_a_locked_database(monke
 
     monkeypatch.setattr(history, "BUSY_TIMEOUT_S", 0.05)
     warnings: list[str] = []
-    writer = HistoryWriter(warnings.append)
+    writer = HistoryWriter()
 
     def submit(prompt: str) -> None:
-        writer.submit(lambda: (history.Entry(conversation="s", prompt=prompt, reply="r", outcome="complete"), None))
+        entry = history.Entry(conversation="s", prompt=prompt, reply="r", outcome="complete")
+        writer.submit(lambda: (entry, None), warnings.append)
 
     for i in range(150):  # more than one batch, queued faster than written
         submit(f"p{i}")
@@ -207,9 +208,8 @@ def test_serve_history_writer_writes_bursts_and_outlives_a_locked_database(monke
     assert len(warnings) == 1 and "locked" in warnings[0], warnings
     submit("after")  # the writer is still there, and opens the file again
     elsewhere = db_path().with_name("other.db")  # each request goes where the history was when it came
-    writer.submit(
-        lambda: (history.Entry(conversation="s", prompt="other", reply="r", outcome="complete"), None), elsewhere
-    )
+    other = history.Entry(conversation="s", prompt="other", reply="r", outcome="complete")
+    writer.submit(lambda: (other, None), warnings.append, elsewhere)
     writer.close()
     with history.Store(elsewhere, create=False) as store:
         assert [e.prompt for e in store.list()] == ["other"]

@@ -91,3 +91,26 @@ def test_serve_requests_are_recorded_whole_and_redacted(tmp_path):
         assert row.system == "be nice" and row.prompt.startswith("hi ") and KEY not in row.prompt
         assert [m["content"] for m in row.messages][:3] == ["be nice", "earlier", "yes"]
         assert KEY not in str(row.messages)
+
+
+def test_a_history_serve_cannot_write_costs_one_warning_in_its_log(isolated):
+    import os
+    from pathlib import Path
+
+    from exobridge.core import history_record
+    from tests.test_dashboard import make_client
+
+    upstream = LoopbackServer()
+    upstream.route("POST", "/v1/chat/completions")(stream_words(["Bon", "jour"], model="up-model"))
+    (Path(os.environ["EXOBRIDGE_DATA_DIR"]) / history.FILE_NAME).mkdir(parents=True)  # a folder: no database there
+    client, ctx = make_client(isolated, upstream, None)
+    try:
+        for _ in range(3):
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            response = client.post("/v1/chat/completions", json=body)
+            assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "Bonjour"
+        history_record.flush_serve(30)
+    finally:
+        upstream.close()
+    warnings = [line for line in ctx.log.stream.getvalue().splitlines() if "history not recorded" in line]
+    assert len(warnings) == 1, ctx.log.stream.getvalue()

@@ -195,6 +195,7 @@ def _note_moved_aside(store: history.Store, warnings: list[str]) -> None:
 
 
 MakeEntry = Callable[[], "tuple[history.Entry, Redactor | None]"]  # builds one request's row, on the writer
+Warn = Callable[[str], None]
 
 
 class HistoryWriter:
@@ -208,26 +209,26 @@ class HistoryWriter:
     requests, it does not grow memory). `flush()` waits until everything submitted is written: serve's own
     history reads call it, and so does the process's exit. Each request goes to the database that was the
     history's (`history.default_path()`) when it was submitted. Trouble (locked, read-only, corrupt, full disk)
-    goes to `warn`, one line each time, and never stops the writer.
+    goes to the `warn` given with the request, one line each time, and never stops the writer.
     """
 
     QUEUED = 256
     BATCH = 64
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self) -> None:
         import queue
         import threading
 
-        self._warn = warn
-        self._queue: queue.Queue[tuple[Path, MakeEntry]] = queue.Queue(self.QUEUED)
+        self._queue: queue.Queue[tuple[Path, MakeEntry, Warn]] = queue.Queue(self.QUEUED)
         self._pending = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._store: history.Store | None = None
         self._identity: tuple[str, int, int] | None = None
 
-    def submit(self, make: MakeEntry, path: Path | None = None) -> None:
-        """Queue one request: `make()` (called on the writer's thread) gives its entry and the redactor."""
+    def submit(self, make: MakeEntry, warn: Warn, path: Path | None = None) -> None:
+        """Queue one request: `make()` (called on the writer's thread) gives its entry and the redactor; `warn`
+        gets the line of any trouble writing it."""
         path = history.default_path() if path is None else path
         with self._idle:
             self._pending += 1
@@ -238,7 +239,7 @@ class HistoryWriter:
                 self._thread = threading.Thread(target=self._run, name="exobridge-history", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
-        self._queue.put((path, make))
+        self._queue.put((path, make, warn))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted is written (or given up on); False when `timeout` ran out first."""
@@ -263,12 +264,13 @@ class HistoryWriter:
                     break
             try:
                 for path, items in itertools.groupby(batch, key=lambda item: item[0]):  # a transaction per file
-                    group = [make for _, make in items]
-                    for line in _warnings_of(lambda warnings, p=path, g=group: self._write(p, g, warnings)):
-                        self._warn(line)
+                    group = list(items)
+                    makes = [make for _, make, _ in group]
+                    for line in _warnings_of(lambda warnings, p=path, m=makes: self._write(p, m, warnings)):
+                        group[0][2](line)
             except BaseException as exc:  # the writer outlives anything one batch does
                 with contextlib.suppress(BaseException):
-                    self._warn(f"history not recorded: {type(exc).__name__}: {exc}")
+                    batch[0][2](f"history not recorded: {type(exc).__name__}: {exc}")
             finally:
                 with self._idle:
                     self._pending -= len(batch)
@@ -315,6 +317,9 @@ def record_serve(
     message is the prompt, the whole `messages` list is kept as sent. Trouble goes to `warn`, later."""
     if history.logging_disabled(config.log):
         return
+    import time
+
+    ended = time.time()  # the row's time is the request's, not the (possibly later) write's
 
     def text(message: dict[str, Any]) -> str:
         content = message.get("content")
@@ -339,18 +344,19 @@ def record_serve(
             config=config,
             source="serve",
         )
+        entry.ts = ended
         return entry, secrets.config_redactor(config)
 
-    serve_writer(warn).submit(make)
+    serve_writer().submit(make, warn)
 
 
 _SERVE_WRITER: list[HistoryWriter] = []  # the process's one writer for serve, once made
 
 
-def serve_writer(warn: Callable[[str], None] | None = None) -> HistoryWriter:
-    """The process's one HistoryWriter for `serve`, made on first use with the first `warn` given."""
+def serve_writer() -> HistoryWriter:
+    """The process's one HistoryWriter for `serve`, made on first use."""
     if not _SERVE_WRITER:  # two threads may both append here: both use the first, the other is never started
-        _SERVE_WRITER.append(HistoryWriter(warn or _no_warning))
+        _SERVE_WRITER.append(HistoryWriter())
     return _SERVE_WRITER[0]
 
 
@@ -358,7 +364,3 @@ def flush_serve(timeout: float) -> None:
     """Wait (at most `timeout`) until what serve queued is written, so that its own reads see it."""
     if _SERVE_WRITER:
         _SERVE_WRITER[0].flush(timeout)
-
-
-def _no_warning(line: str) -> None:
-    pass

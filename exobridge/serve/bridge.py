@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -135,18 +134,6 @@ def ask_to_stop(provider: Any, url: str) -> None:
         pass
 
 
-_HISTORY_WARNED: set[str] = set()
-
-
-def _history_warning(line: str) -> None:
-    """A history write that failed: one stderr line per kind of trouble (locked, read-only, ...)."""
-    kind = line.split(" (")[0]
-    if kind not in _HISTORY_WARNED:
-        _HISTORY_WARNED.add(kind)
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(f"exobridge serve: warning: {line}\n")
-
-
 BUDGET_FLUSH_SECONDS = 1.0  # how long a budget check waits for serve's queued history writes
 
 
@@ -179,11 +166,16 @@ def _say_budget_notices(check: BudgetCheck, log: Any) -> None:
         log.warn_once(("budget", budget.notice_topic(line), day), line)
 
 
-def _record(config: Config, request: ChatRequest, result: ChatResult) -> None:
-    """Queue the request for the history (`HistoryWriter`: written on its own thread, the reply not held up)."""
+def _record(config: Config, request: ChatRequest, result: ChatResult, log: Any) -> None:
+    """Queue the request for the history (`HistoryWriter`: written on its own thread, the reply not held up).
+    Trouble writing it is one warning in serve's log per kind (locked, read-only, ...), not one per request."""
     from exobridge.core import history_record
 
-    history_record.record_serve(config, request.messages, result, _history_warning)
+    def warn(line: str) -> None:
+        if log is not None:
+            log.warn_once(("history", line.split(" (")[0]), line)
+
+    history_record.record_serve(config, request.messages, result, warn)
 
 
 @dataclass
@@ -251,7 +243,7 @@ class RouteRun:
             if check is not None:
                 _say_budget_notices(check, self.log)
             self._upstream_over()
-            _record(self.config, self.request, result)  # queued, not written: the reply is not held up
+            _record(self.config, self.request, result, self.log)  # queued, not written: the reply is not held up
             self._push(Event("end", result=result))
         except BaseException as exc:  # handed to the event loop, never lost on a worker thread
             self._upstream_over()
