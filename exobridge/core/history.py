@@ -513,13 +513,20 @@ class Store:
         """Everything added inside is written at once (one commit), or not at all."""
         import sqlite3
 
-        self._run("BEGIN IMMEDIATE")
+        conn = self.open()
+
+        def run(sql: str) -> None:
+            try:
+                conn.execute(sql)
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(_describe(exc, self.path)) from None
+
+        run("BEGIN IMMEDIATE")
         try:
             yield
-            self._run("COMMIT")
+            run("COMMIT")
         except BaseException:
-            conn = self._conn
-            if conn is not None and conn.in_transaction:
+            if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
