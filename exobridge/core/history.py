@@ -477,34 +477,32 @@ class Store:
             self._conn.close()
             self._conn = None
 
-    def _run(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    def _run(self, sql: str, params: Any = (), *, writing: bool = False) -> sqlite3.Cursor:
+        """Execute on the open connection; a SQLite error is a HistoryUnavailable that says the history is
+        unavailable, or (`writing`) that the request was not recorded."""
         import sqlite3
 
         conn = self.open()
         try:
             return conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise HistoryUnavailable(_describe(exc, self.path).replace("not recorded", "unavailable")) from None
+            message = _describe(exc, self.path)
+            raise HistoryUnavailable(message if writing else message.replace("not recorded", "unavailable")) from None
 
     # --- writing --------------------------------------------------------------------------------------------
     def add(self, entry: Entry, redactor: Redactor | None = None) -> int:
         """Store one request (redacted first); returns its id."""
-        import sqlite3
-
         stored = entry.redacted(redactor)
         values = [getattr(stored, name) for name in COLUMNS[1:]]
         values[COLUMNS.index("messages") - 1] = json.dumps(stored.messages) if stored.messages is not None else None
         values[COLUMNS.index("attempts") - 1] = json.dumps(stored.attempts)
         parts = stored.reply_parts
         values[COLUMNS.index("reply_parts") - 1] = json.dumps(parts) if parts else None
-        conn = self.open()
-        try:
-            cursor = conn.execute(
-                f"INSERT INTO requests ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
-                values,
-            )
-        except sqlite3.Error as exc:
-            raise HistoryUnavailable(_describe(exc, self.path)) from None
+        cursor = self._run(
+            f"INSERT INTO requests ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
+            values,
+            writing=True,
+        )
         entry.id = int(cursor.lastrowid or 0)
         return entry.id
 
@@ -514,17 +512,10 @@ class Store:
         import sqlite3
 
         conn = self.open()
-
-        def run(sql: str) -> None:
-            try:
-                conn.execute(sql)
-            except sqlite3.Error as exc:
-                raise HistoryUnavailable(_describe(exc, self.path)) from None
-
-        run("BEGIN IMMEDIATE")
+        self._run("BEGIN IMMEDIATE", writing=True)
         try:
             yield
-            run("COMMIT")
+            self._run("COMMIT", writing=True)
         except BaseException:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
